@@ -1,0 +1,78 @@
+"""kmseg — image segmentation by k-means clustering.
+
+>>> import kmseg
+>>> seg = kmseg.segment(kmseg.data.sample_path(), k=4)
+>>> seg.k
+4
+
+Names are loaded on first use, so ``import kmseg`` (and the ``kmseg`` command's ``--help``) stays
+fast and never imports matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ImageReadError",
+    "KMeansSegmenter",
+    "KmsegError",
+    "KmsegWarning",
+    "LoadedImage",
+    "OutputError",
+    "ParameterError",
+    "Segmentation",
+    "__version__",
+    "data",
+    "load_image",
+    "plot",
+    "read_image",
+    "save_segmentation",
+    "segment",
+]
+
+# public name -> module that defines it
+_LAZY = {
+    "DEFAULT_MAX_PIXELS": "._io",
+    "LoadedImage": "._io",
+    "load_image": "._io",
+    "read_image": "._io",
+    "KMeansSegmenter": "._segment",
+    "segment": "._segment",
+    "Segmentation": "._result",
+    "save_segmentation": "._save",
+    "ImageReadError": "._errors",
+    "KmsegError": "._errors",
+    "KmsegWarning": "._errors",
+    "OutputError": "._errors",
+    "ParameterError": "._errors",
+}
+_SUBPACKAGES = {"data", "plot", "cli"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    elif name in _SUBPACKAGES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'kmseg' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:
+    from . import data, plot
+    from ._errors import ImageReadError, KmsegError, KmsegWarning, OutputError, ParameterError
+    from ._io import DEFAULT_MAX_PIXELS, LoadedImage, load_image, read_image
+    from ._result import Segmentation
+    from ._save import save_segmentation
+    from ._segment import KMeansSegmenter, segment

@@ -1,0 +1,43 @@
+"""Exceptions and warnings raised by kmseg.
+
+Every error kmseg raises on bad input is a :class:`KmsegError`; the message is one line that
+names the file (when there is one), the problem and, where it helps, the fix. The command-line
+interface prints that line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ImageReadError",
+    "KmsegError",
+    "KmsegWarning",
+    "OutputError",
+    "ParameterError",
+]
+
+
+class KmsegError(Exception):
+    """Base class of every error kmseg raises on bad input or parameters."""
+
+    exit_code = 2
+
+
+class ParameterError(KmsegError, ValueError):
+    """A parameter has a wrong value or type, or does not fit the image."""
+
+
+class ImageReadError(KmsegError, OSError):
+    """An image file is missing, unreadable, truncated, too large or not an image."""
+
+
+class OutputError(KmsegError, OSError):
+    """An output cannot be written (unwritable folder, or it would overwrite an input)."""
+
+
+class KmsegWarning(UserWarning):
+    """Base class of kmseg's warnings."""
+
+
+def with_source(message: str, source: object | None) -> str:
+    """Prefix ``message`` with the file it is about, when there is one."""
+    return f"{source}: {message}" if source else message

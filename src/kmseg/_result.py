@@ -1,0 +1,232 @@
+"""Stage 6 — result: the :class:`Segmentation` object (render, masks, cut-outs, save)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._errors import ParameterError
+from ._features import value_range
+from ._labels import masked_label
+
+
+@dataclass(frozen=True, eq=False)
+class Segmentation:
+    """A k-means segmentation of one image.
+
+    Made by :func:`kmseg.segment` or :meth:`kmseg.KMeansSegmenter.segment`; not built by hand.
+
+    Attributes
+    ----------
+    image : (M, N[, C]) ndarray
+        The input's colour or band channels (alpha removed), upright, in the input dtype.
+    labels : (M, N) uint8 or uint16 ndarray
+        Cluster id ``0..k-1`` of each pixel; masked pixels hold :attr:`masked_label`.
+    centers : (k, C_out) float64 ndarray
+        Cluster centres in the input's units and colour space (RGB for ``space="lab"``, one
+        gray channel for ``space="gray"``).
+    feature_centers : (k, d) float64 ndarray
+        The same centres in feature units (Lab for ``"lab"``; [0, 1] with ``normalize``).
+    compactness : float
+        Sum over clustered pixels of the squared feature distance to their centre, as returned
+        by ``cv2.kmeans``.
+    sizes : (k,) int64 ndarray
+        Pixels per cluster.
+    n_iter : int
+        Lloyd iterations of the kept attempt.
+    converged : bool
+        Whether the kept attempt stopped because no centre moved more than ``eps``.
+    space : str
+        Feature space clustered: ``"rgb"``, ``"gray"`` or ``"lab"``.
+    alpha : (M, N) ndarray or None
+        The input's alpha channel, if it had one.
+    valid : (M, N) bool ndarray or None
+        True where the pixel was clustered; None when every pixel was.
+    params : dict
+        Every parameter of the run (for the JSON report).
+    source : str or None
+        The input file, when read from one.
+    timings : dict
+        Seconds spent per stage.
+    """
+
+    image: np.ndarray
+    labels: np.ndarray
+    centers: np.ndarray
+    feature_centers: np.ndarray
+    compactness: float
+    sizes: np.ndarray
+    n_iter: int
+    converged: bool
+    space: str
+    alpha: np.ndarray | None = None
+    valid: np.ndarray | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    description: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def k(self) -> int:
+        """Number of clusters."""
+        return len(self.centers)
+
+    @property
+    def masked_label(self) -> int:
+        """Label value of masked pixels (255 for uint8 labels, 65535 for uint16)."""
+        return masked_label(self.labels.dtype)
+
+    @property
+    def is_gray(self) -> bool:
+        """True when the painted image has one channel (show it with a gray colormap)."""
+        return self.centers.shape[1] == 1
+
+    @property
+    def colors(self) -> np.ndarray:
+        """Centres rounded to the input dtype: the colours the segmented image is painted with.
+
+        Returns
+        -------
+        (k, C_out) ndarray of the input dtype
+        """
+        return _cast_like(self.centers, self.image.dtype)
+
+    @property
+    def hex_colors(self) -> list[str] | None:
+        """Centres as ``#rrggbb`` strings (gray or RGB images), else None."""
+        if self.centers.shape[1] not in (1, 3):
+            return None
+        full = value_range(self.image.dtype)
+        rgb = np.clip(np.rint(self.centers / full * 255), 0, 255).astype(int)
+        if rgb.shape[1] == 1:
+            rgb = np.repeat(rgb, 3, axis=1)
+        return ["#{:02x}{:02x}{:02x}".format(*row) for row in rgb]
+
+    def segmented(self) -> np.ndarray:
+        """The image with each pixel painted with its cluster centre.
+
+        Returns
+        -------
+        (M, N[, C_out]) ndarray of the input dtype
+            ``(M, N)`` for one channel. When the input had alpha or some pixels were masked, an
+            alpha channel is appended: the input's alpha, 0 at masked pixels.
+
+        Examples
+        --------
+        >>> import kmseg
+        >>> seg = kmseg.segment(kmseg.data.sample_path(), k=4)
+        >>> seg.segmented().shape, seg.segmented().dtype
+        ((400, 600, 3), dtype('uint8'))
+        """
+        table = np.concatenate([self.colors, np.zeros_like(self.colors[:1])])
+        index = np.where(self.labels == self.masked_label, self.k, self.labels)
+        painted = table[index]
+        if painted.shape[-1] == 1:
+            painted = painted[..., 0]
+        return _with_alpha(painted, self.output_alpha())
+
+    def mask(self, label: int) -> np.ndarray:
+        """Boolean ``(M, N)`` mask of the pixels in cluster ``label``."""
+        return self.labels == self._check_label(label)
+
+    def cutout(self, label: int) -> np.ndarray:
+        """The original pixels of one cluster, transparent elsewhere (region of interest).
+
+        Returns
+        -------
+        (M, N, 4) ndarray of the input dtype
+            RGBA; gray images are repeated to RGB. Multi-band images keep their ``B`` bands and
+            get ``(M, N, B + 1)``.
+        """
+        full = value_range(self.image.dtype)
+        inside = self.mask(label)
+        alpha = np.where(inside, full, 0).astype(self.image.dtype)
+        if self.alpha is not None:
+            alpha = np.where(inside, self.alpha, alpha)
+        colour = self.image if self.image.ndim == 3 else self.image[..., None]
+        if colour.shape[-1] == 1:
+            colour = np.repeat(colour, 3, axis=-1)
+        colour = np.where(inside[..., None], colour, 0).astype(self.image.dtype)
+        return np.concatenate([colour, alpha[..., None]], axis=-1)
+
+    def output_alpha(self) -> np.ndarray | None:
+        """Alpha for outputs: the input's alpha, 0 at masked pixels; None if nothing is masked."""
+        if self.alpha is None and self.valid is None:
+            return None
+        alpha = self.alpha
+        if alpha is None:
+            alpha = np.full(self.labels.shape, value_range(self.image.dtype), self.image.dtype)
+        if self.valid is not None:
+            alpha = np.where(self.valid, alpha, 0).astype(self.image.dtype)
+        return alpha
+
+    def summary(self) -> dict[str, Any]:
+        """Everything about the run as JSON-ready values (the ``<stem>.json`` report)."""
+        from ._version import __version__
+
+        return {
+            "kmseg_version": __version__,
+            "source": self.source,
+            "input": {
+                "shape": list(self.image.shape),
+                "dtype": str(self.image.dtype),
+                "description": self.description,
+                "has_alpha": self.alpha is not None,
+            },
+            "k": self.k,
+            "space": self.space,
+            "params": self.params,
+            "centers": self.centers.tolist(),
+            "centers_hex": self.hex_colors,
+            "feature_centers": self.feature_centers.tolist(),
+            "sizes": self.sizes.tolist(),
+            "compactness": self.compactness,
+            "n_iter": self.n_iter,
+            "converged": self.converged,
+            "masked_label": self.masked_label,
+            "n_masked": 0 if self.valid is None else int((~self.valid).sum()),
+            "timings_s": self.timings,
+        }
+
+    def save(
+        self,
+        outdir: str | PathLike[str],
+        *,
+        stem: str | None = None,
+        compare: bool = False,
+        masks: bool = False,
+    ) -> dict[str, Path]:
+        """Write the labels, segmented image and JSON report (and optional extras) to ``outdir``.
+
+        See :func:`kmseg.save_segmentation` for the files and guarantees.
+        """
+        from ._save import save_segmentation
+
+        return save_segmentation(self, outdir, stem=stem, compare=compare, masks=masks)
+
+    def _check_label(self, label: int) -> int:
+        if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
+            raise ParameterError(f"label must be an integer cluster id, got {label!r}")
+        if not 0 <= label < self.k:
+            raise ParameterError(f"label {label} is not a cluster id; use 0..{self.k - 1}")
+        return int(label)
+
+
+def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Float values to an image dtype: rounded and clipped for integers."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "u":
+        info = np.iinfo(dtype)
+        return np.clip(np.rint(values), info.min, info.max).astype(dtype)
+    return values.astype(dtype)
+
+
+def _with_alpha(image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    if alpha is None:
+        return image
+    colour = image if image.ndim == 3 else image[..., None]
+    return np.concatenate([colour, alpha[..., None].astype(image.dtype)], axis=-1)

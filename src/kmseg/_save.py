@@ -1,0 +1,164 @@
+"""Stage 6 — save: a :class:`~kmseg.Segmentation` to files, atomically.
+
+Every file is written to a temporary name in the output folder and renamed into place, so a
+reader never sees half a file and an interrupted run leaves no partial output. An output that
+would replace the input file is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from ._errors import OutputError
+from ._result import Segmentation
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def save_segmentation(
+    seg: Segmentation,
+    outdir: str | PathLike[str],
+    *,
+    stem: str | None = None,
+    compare: bool = False,
+    masks: bool = False,
+) -> dict[str, Path]:
+    """Write a segmentation's files to ``outdir`` (created if missing).
+
+    Files (``<stem>`` defaults to the input file's name without extension, else ``"image"``):
+
+    - ``<stem>_labels.png``: the label map (8-bit, or 16-bit when k > 255); masked pixels hold
+      ``seg.masked_label`` (255 or 65535);
+    - ``<stem>_segmented.png``: each pixel painted with its centre, in the input's bit depth
+      (``.tif`` instead for float or multi-band images), transparent where masked;
+    - ``<stem>.json``: k, centres (input units and ``#rrggbb``), sizes, compactness, every
+      parameter, kmseg version, timings and the list of files;
+    - with ``compare=True``: ``<stem>_compare.png``, original and segmented side by side;
+    - with ``masks=True``: ``<stem>_mask_<i>.png`` (0/255) and ``<stem>_cutout_<i>.png``
+      (RGBA: the cluster's original pixels, transparent elsewhere) for every cluster.
+
+    Returns
+    -------
+    dict
+        Role (``"labels"``, ``"segmented"``, ``"json"``, ``"compare"``, ``"mask_0"``, ...) to path.
+
+    Raises
+    ------
+    OutputError
+        The folder cannot be created or written, or an output would replace the input.
+
+    Examples
+    --------
+    >>> import kmseg, tempfile
+    >>> seg = kmseg.segment(kmseg.data.sample_path(), k=3)
+    >>> sorted(seg.save(tempfile.mkdtemp()))
+    ['json', 'labels', 'segmented']
+    """
+    outdir = _output_folder(Path(outdir))
+    stem = stem or (Path(seg.source).stem if seg.source else "image")
+    colour_channels = seg.centers.shape[1]
+    has_alpha = seg.output_alpha() is not None
+    written: dict[str, Path] = {}
+
+    def put(role: str, name: str, write: Callable[[Path], None]) -> None:
+        path = outdir / name
+        _refuse_input(path, seg.source)
+        atomic_write(path, write)
+        written[role] = path
+
+    def put_image(role: str, name: str, image: np.ndarray, channels: int, alpha: bool) -> None:
+        suffix = ".png" if _fits_png(image.dtype, channels) else ".tif"
+        put(role, name + suffix, lambda p: write_image(p, image, alpha=alpha))
+
+    put_image("labels", f"{stem}_labels", seg.labels, 1, False)
+    put_image("segmented", f"{stem}_segmented", seg.segmented(), colour_channels, has_alpha)
+    if compare:
+        from .plot import compare as compare_figure
+
+        written["compare"] = save_figure(compare_figure(seg), outdir / f"{stem}_compare.png",
+                                         source=seg.source)
+    if masks:
+        cutout_channels = max(3, seg.image.shape[2] if seg.image.ndim == 3 else 1)
+        for i in range(seg.k):
+            mask = seg.mask(i).astype(np.uint8) * 255
+            put_image(f"mask_{i}", f"{stem}_mask_{i}", mask, 1, False)
+            put_image(f"cutout_{i}", f"{stem}_cutout_{i}", seg.cutout(i), cutout_channels, True)
+    report = seg.summary() | {"files": {role: path.name for role, path in written.items()}}
+    put("json", f"{stem}.json", lambda p: p.write_text(json.dumps(report, indent=2) + "\n"))
+    return written
+
+
+def save_figure(figure: Figure, path: str | PathLike[str], *, source: str | None = None) -> Path:
+    """Save a matplotlib figure as PNG, atomically, never over ``source``."""
+    path = Path(path)
+    _output_folder(path.parent)
+    _refuse_input(path, source)
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
+    return path
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
+    try:
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix,
+                                            dir=path.parent)
+    except OSError as error:
+        raise OutputError(f"{path.parent}: cannot write there ({error.strerror})") from None
+    os.close(handle)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_image(path: Path, image: np.ndarray, *, alpha: bool) -> None:
+    """Write an image losslessly: PNG for 8/16-bit gray or RGB (+ alpha), TIFF otherwise.
+
+    ``alpha`` says whether the last channel is alpha. The format follows ``path``'s suffix.
+    """
+    if path.suffix == ".tif":
+        import tifffile
+
+        extrasamples = ("unassalpha",) if alpha else None
+        photometric = "rgb" if image.ndim == 3 and image.shape[2] - alpha == 3 else "minisblack"
+        tifffile.imwrite(path, image, photometric=photometric, extrasamples=extrasamples,
+                         planarconfig="contig" if image.ndim == 3 else None)
+    elif image.dtype == np.uint16 and image.ndim == 3:
+        import imagecodecs
+
+        path.write_bytes(imagecodecs.png_encode(image))
+    else:
+        Image.fromarray(image).save(path, format="PNG")
+
+
+def _output_folder(folder: Path) -> Path:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"{folder}: cannot create the output folder ({error.strerror})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{folder}: the output folder is not writable")
+    return folder
+
+
+def _fits_png(dtype: np.dtype, colour_channels: int) -> bool:
+    return dtype in (np.uint8, np.uint16) and colour_channels in (1, 3)
+
+
+def _refuse_input(path: Path, source: str | None) -> None:
+    if source and path.exists() and path.resolve() == Path(source).resolve():
+        raise OutputError(f"{path}: refusing to overwrite the input image")

@@ -1,0 +1,476 @@
+"""The public API: :class:`KMeansSegmenter` and :func:`segment`, its one-call wrapper.
+
+Parameters are checked here, once, from the rules in :data:`_PARAMETER_RULES` and
+:func:`as_image`; the stages below (features, k-means, labels, result) trust their input.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ._errors import KmsegError, ParameterError, with_source
+from ._features import (
+    check_space,
+    from_features,
+    luminance,
+    output_channels,
+    to_features,
+    value_range,
+)
+from ._io import DEFAULT_MAX_PIXELS, LoadedImage, load_image
+from ._kmeans import KMeansResult, assign, kmeans
+from ._labels import MAX_K, canonical_order, label_map
+from ._result import Segmentation
+
+ImageLike = str | os.PathLike | np.ndarray | LoadedImage
+
+DEFAULT_ATTEMPTS = 10
+_ARRAY_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.float32, np.float64))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+# name -> (check, what a valid value is). Checked once, when fit starts.
+_PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "k": (lambda v: _is_int(v) and 1 <= v <= MAX_K, f"an integer from 1 to {MAX_K}"),
+    "space": (lambda v: v in ("rgb", "gray", "lab"), "'rgb', 'gray' or 'lab'"),
+    "init": (
+        lambda v: v in ("k-means++", "random") if isinstance(v, str) else isinstance(v, np.ndarray),
+        "'k-means++', 'random', a (k, C) array of centres or an (M, N) label map",
+    ),
+    "attempts": (lambda v: v is None or (_is_int(v) and v >= 1), "None or an integer >= 1"),
+    "max_iter": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "eps": (lambda v: _is_number(v) and np.isfinite(v) and v >= 0, "a number >= 0"),
+    "seed": (lambda v: v is None or (_is_int(v) and v >= 0), "None or an integer >= 0"),
+    "normalize": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+}
+
+
+class KMeansSegmenter:
+    """Segment images by k-means clustering of their pixel colours.
+
+    Parameters
+    ----------
+    k : int, default 4
+        Number of clusters (1 to 65534). Exactly ``k`` clusters are returned whenever the
+        image has at least ``k`` distinct feature values; otherwise a ParameterError says so.
+    space : {"rgb", "gray", "lab"}, default "rgb"
+        Feature space (see ``kmseg._features``): channel values (any number of bands),
+        luminance, or CIE L*a*b*.
+    init : {"k-means++", "random"} or ndarray, default "k-means++"
+        Seeding: k-means++ (scikit-learn's), ``k`` random distinct pixels, a ``(k, C)`` array of
+        initial centres in the input's units and colour space (label ``i`` is then the cluster
+        grown from centre ``i``), or an ``(M, N)`` integer label map with values ``0..k-1``
+        (OpenCV's ``KMEANS_USE_INITIAL_LABELS``; masked pixels' labels are ignored).
+    attempts : int or None, default None
+        Runs from different seeds; the most compact is kept. None means 10 for
+        ``"k-means++"``/``"random"`` and 1 for an array ``init`` (which always runs once).
+    max_iter : int, default 300
+        Lloyd iterations per attempt at most.
+    eps : float, default 0.0
+        Stop an attempt once no centre moves more than ``eps`` (feature units), as OpenCV's
+        ``TERM_CRITERIA_EPS``. 0 runs to exact convergence (labels stop changing).
+    seed : int or None, default 0
+        Seed of the one random generator; the same input and seed give the same labels.
+    normalize : bool, default False
+        Scale rgb/gray features to [0, 1] (divide by 255 or 65535), so centres in feature
+        units, ``compactness`` and ``eps`` are in [0, 1] units.
+
+    Attributes
+    ----------
+    cluster_centers_ : (k, d) ndarray
+        Centres in feature units, in canonical order.
+    centers_ : (k, C_out) ndarray
+        Centres in the fitted image's units and colour space.
+    inertia_ : float
+        Compactness of the fitted image.
+    n_iter_ : int
+    converged_ : bool
+    labels_ : (M, N) ndarray
+        Label map of the fitted image.
+
+    Examples
+    --------
+    >>> import kmseg
+    >>> model = kmseg.KMeansSegmenter(k=3, seed=0).fit(kmseg.data.sample_path())
+    >>> model.predict(kmseg.data.sample_path()).max()
+    2
+    """
+
+    def __init__(
+        self,
+        k: int = 4,
+        *,
+        space: str = "rgb",
+        init: str | np.ndarray = "k-means++",
+        attempts: int | None = None,
+        max_iter: int = 300,
+        eps: float = 0.0,
+        seed: int | None = 0,
+        normalize: bool = False,
+    ) -> None:
+        self.k = k
+        self.space = space
+        self.init = init
+        self.attempts = attempts
+        self.max_iter = max_iter
+        self.eps = eps
+        self.seed = seed
+        self.normalize = normalize
+
+    def get_params(self) -> dict[str, Any]:
+        """Parameters as given to the constructor."""
+        return {name: getattr(self, name) for name in _PARAMETER_RULES}
+
+    def fit(self, image: ImageLike, *, mask: np.ndarray | None = None, alpha: bool | None = None):
+        """Learn the cluster centres of one image.
+
+        Parameters
+        ----------
+        image : str, path, ndarray or LoadedImage
+            See :func:`segment`.
+        mask, alpha
+            See :func:`segment`.
+
+        Returns
+        -------
+        self
+        """
+        self._fit(as_image(image, mask=mask, alpha=alpha))
+        return self
+
+    def predict(
+        self, image: ImageLike, *, mask: np.ndarray | None = None, alpha: bool | None = None
+    ) -> np.ndarray:
+        """Label map of an image by nearest fitted centre (masked pixels: the masked value)."""
+        return self.segment(image, mask=mask, alpha=alpha).labels
+
+    def segment(
+        self, image: ImageLike, *, mask: np.ndarray | None = None, alpha: bool | None = None
+    ) -> Segmentation:
+        """Segment an image with the fitted centres (no refitting)."""
+        if not hasattr(self, "cluster_centers_"):
+            raise ParameterError("this KMeansSegmenter is not fitted yet; call fit(image) first")
+        loaded = as_image(image, mask=mask, alpha=alpha)
+        try:
+            X = self._features(loaded)
+            labels, dist2 = assign(X, self.cluster_centers_)
+            result = KMeansResult(self.cluster_centers_, labels, float(dist2.sum()), 0, True)
+            return self._result(loaded, result, timings={}, canonical=False)
+        except KmsegError as error:
+            raise type(error)(with_source(str(error), loaded.source)) from None
+
+    def fit_segment(
+        self, image: ImageLike, *, mask: np.ndarray | None = None, alpha: bool | None = None
+    ) -> Segmentation:
+        """Fit on an image and return its segmentation (one clustering, no extra pass)."""
+        return self._fit(as_image(image, mask=mask, alpha=alpha))
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _fit(self, loaded: LoadedImage) -> Segmentation:
+        _check_params(self.get_params())
+        try:
+            return self._fit_checked(loaded)
+        except KmsegError as error:
+            raise type(error)(with_source(str(error), loaded.source)) from None
+
+    def _fit_checked(self, loaded: LoadedImage) -> Segmentation:
+        start = time.perf_counter()
+        X = self._features(loaded)
+        init, init_labels = self._initialisation(loaded)
+        user_init = isinstance(self.init, np.ndarray)
+        attempts = 1 if user_init else (self.attempts or DEFAULT_ATTEMPTS)
+        if len(X) < self.k:
+            raise ParameterError(f"k={self.k} exceeds the {len(X)} pixels to cluster")
+        features_done = time.perf_counter()
+        result = kmeans(
+            X,
+            self.k,
+            init=init,
+            init_labels=init_labels,
+            attempts=attempts,
+            max_iter=self.max_iter,
+            eps=float(self.eps),
+            rng=np.random.default_rng(self.seed),
+        )
+        clustered = time.perf_counter()
+        seg = self._result(
+            loaded,
+            result,
+            timings={"features": features_done - start, "cluster": clustered - features_done},
+            canonical=not user_init,
+        )
+        self.cluster_centers_ = seg.feature_centers
+        self.centers_ = seg.centers
+        self.inertia_ = seg.compactness
+        self.n_iter_ = seg.n_iter
+        self.converged_ = seg.converged
+        self.labels_ = seg.labels
+        return seg
+
+    def _features(self, loaded: LoadedImage) -> np.ndarray:
+        check_space(self.space, _channels(loaded.pixels))
+        values = _valid_values(loaded)
+        if len(values) == 0:
+            raise ParameterError("no pixel to cluster: every pixel is masked or transparent")
+        return to_features(
+            values,
+            self.space,
+            full_scale=value_range(loaded.pixels.dtype),
+            normalize=self.normalize,
+        )
+
+    def _initialisation(self, loaded: LoadedImage) -> tuple[Any, np.ndarray | None]:
+        """The engine's ``init`` and ``init_labels`` from the user's ``init``."""
+        init = self.init
+        if not isinstance(init, np.ndarray):
+            return init, None
+        shape = loaded.pixels.shape[:2]
+        if init.ndim == 2 and init.shape == shape and init.dtype.kind in "iub":
+            labels = init if loaded.mask is None else init[loaded.mask]
+            if labels.size and (labels.min() < 0 or labels.max() >= self.k):
+                raise ParameterError(
+                    f"init label map has values {labels.min()}..{labels.max()}; "
+                    f"use 0..{self.k - 1} for k={self.k}"
+                )
+            return None, np.ascontiguousarray(labels.ravel(), dtype=np.intp)
+        n_channels = output_channels(self.space, _channels(loaded.pixels))
+        centers = init.reshape(-1, 1) if init.ndim == 1 and n_channels == 1 else init
+        if centers.shape != (self.k, n_channels) and not (
+            self.space == "gray" and centers.shape == (self.k, _channels(loaded.pixels))
+        ):
+            raise ParameterError(
+                f"init array has shape {init.shape}; give ({self.k}, {n_channels}) centres in "
+                f"the image's units or an {shape} label map of integers"
+            )
+        if not np.isfinite(centers).all():
+            raise ParameterError("init centres contain NaN or infinity")
+        full_scale = value_range(loaded.pixels.dtype)
+        feature_centers = to_features(
+            centers, self.space, full_scale=full_scale, normalize=self.normalize
+        )
+        return feature_centers, None
+
+    def _result(
+        self,
+        loaded: LoadedImage,
+        result: KMeansResult,
+        *,
+        timings: dict[str, float],
+        canonical: bool = True,
+    ) -> Segmentation:
+        full_scale = value_range(loaded.pixels.dtype)
+        centers = from_features(
+            result.centers, self.space, full_scale=full_scale, normalize=self.normalize
+        )
+        sizes = np.bincount(result.labels, minlength=self.k).astype(np.int64)
+        order = np.arange(self.k)
+        if canonical:
+            order = canonical_order(luminance(centers), sizes, result.centers)
+        new_id = np.empty_like(order)
+        new_id[order] = np.arange(self.k)
+        labels = label_map(new_id[result.labels], loaded.mask, loaded.pixels.shape[:2], self.k)
+        return Segmentation(
+            image=loaded.pixels,
+            labels=labels,
+            centers=centers[order],
+            feature_centers=result.centers[order],
+            compactness=result.inertia,
+            sizes=sizes[order],
+            n_iter=result.n_iter,
+            converged=result.converged,
+            space=self.space,
+            alpha=loaded.alpha,
+            valid=loaded.mask,
+            params=_describe(self.get_params()),
+            source=loaded.source,
+            description=loaded.description,
+            timings=timings,
+        )
+
+
+def segment(
+    image: ImageLike,
+    k: int = 4,
+    *,
+    space: str = "rgb",
+    init: str | np.ndarray = "k-means++",
+    attempts: int | None = None,
+    max_iter: int = 300,
+    eps: float = 0.0,
+    seed: int | None = 0,
+    normalize: bool = False,
+    mask: np.ndarray | None = None,
+    alpha: bool | None = None,
+    frame: int = 0,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> Segmentation:
+    """Segment an image by k-means clustering of its pixels.
+
+    Parameters
+    ----------
+    image : str, path, (M, N) or (M, N, C) ndarray, or LoadedImage
+        A file (see :func:`kmseg.read_image`) or an array: uint8, uint16, or float (finite;
+        in [0, 1] for ``space="lab"``), any number of channels (bands).
+    k : int, default 4
+        Number of clusters.
+    space, init, attempts, max_iter, eps, seed, normalize
+        See :class:`KMeansSegmenter`. The defaults (k-means++, 10 attempts, run to
+        convergence) are at least as compact as OpenCV's usual call
+        ``cv2.kmeans(..., criteria=(EPS + MAX_ITER, 20, 0.1), attempts=10, RANDOM_CENTERS)``.
+    mask : (M, N) bool ndarray, optional
+        Pixels to cluster (True); the others are left out and stay transparent in outputs.
+    alpha : bool or None, default None
+        Whether the last channel of an array is alpha (pixels with alpha 0 are left out).
+        None: files say it themselves; arrays have no alpha.
+    frame : int, default 0
+        Frame of an animated file.
+    max_pixels : int or None
+        Decompression-bomb limit for files (None lifts it).
+
+    Returns
+    -------
+    Segmentation
+
+    Raises
+    ------
+    ParameterError
+        A parameter is out of range, ``k`` exceeds the distinct values, the array is not an
+        image (wrong shape or dtype, NaN or infinity in clustered pixels), or the mask or init
+        does not fit the image.
+    ImageReadError
+        The file is missing, unreadable, truncated or too large.
+
+    Examples
+    --------
+    >>> import kmseg
+    >>> seg = kmseg.segment(kmseg.data.sample_path(), k=4)
+    >>> seg.labels.shape, seg.k, seg.labels.max()
+    ((400, 600), 4, np.uint8(3))
+    """
+    if isinstance(image, (str, os.PathLike)):
+        start = time.perf_counter()
+        image = load_image(image, frame=frame, max_pixels=max_pixels)
+        read_time = time.perf_counter() - start
+    else:
+        read_time = 0.0
+    model = KMeansSegmenter(
+        k,
+        space=space,
+        init=init,
+        attempts=attempts,
+        max_iter=max_iter,
+        eps=eps,
+        seed=seed,
+        normalize=normalize,
+    )
+    seg = model.fit_segment(image, mask=mask, alpha=alpha)
+    seg.timings["read"] = read_time
+    return seg
+
+
+def as_image(
+    image: ImageLike, *, mask: np.ndarray | None = None, alpha: bool | None = None
+) -> LoadedImage:
+    """Check an image (path, array or LoadedImage) and a mask; return a LoadedImage.
+
+    Raises
+    ------
+    ParameterError
+        Wrong type, shape or dtype; NaN or infinity in pixels to cluster; a mask that does not
+        match the image.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        loaded = load_image(image)
+    elif isinstance(image, LoadedImage):
+        loaded = image
+    elif isinstance(image, np.ndarray):
+        loaded = _from_array(image, alpha=bool(alpha))
+    else:
+        raise ParameterError(
+            f"image must be a file path or a numpy array, got {type(image).__name__}"
+        )
+    if mask is not None:
+        loaded = _with_user_mask(loaded, mask)
+    values = _valid_values(loaded)
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise ParameterError(
+            with_source("image has NaN or infinite values; mask them out", loaded.source)
+        )
+    return loaded
+
+
+def _from_array(array: np.ndarray, *, alpha: bool) -> LoadedImage:
+    if array.dtype == np.float16:
+        array = array.astype(np.float32)
+    if array.dtype not in _ARRAY_DTYPES:
+        raise ParameterError(
+            f"image dtype {array.dtype} is not supported; convert it to uint8, uint16 or "
+            "float (e.g. array.astype(np.uint8))"
+        )
+    if array.ndim not in (2, 3) or 0 in array.shape:
+        raise ParameterError(
+            f"image must be (M, N) or (M, N, C) with M, N, C >= 1, got shape {array.shape}"
+        )
+    pixels, alpha_channel = array, None
+    if alpha:
+        if array.ndim != 3 or array.shape[2] < 2:
+            raise ParameterError("alpha=True needs an (M, N, C) array with C >= 2")
+        pixels, alpha_channel = array[..., :-1], array[..., -1]
+        if pixels.shape[2] == 1:
+            pixels = pixels[..., 0]
+    pixels = np.ascontiguousarray(pixels)
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[..., 0]
+    mask = None if alpha_channel is None else alpha_channel != 0
+    return LoadedImage(pixels, alpha_channel, mask, None, f"array {array.dtype}")
+
+
+def _with_user_mask(loaded: LoadedImage, mask: np.ndarray) -> LoadedImage:
+    mask = np.asarray(mask)
+    if mask.shape != loaded.pixels.shape[:2]:
+        raise ParameterError(
+            f"mask shape {mask.shape} does not match the image's {loaded.pixels.shape[:2]}"
+        )
+    if mask.dtype != bool:
+        raise ParameterError(f"mask must be a boolean array, got dtype {mask.dtype}")
+    combined = mask if loaded.mask is None else mask & loaded.mask
+    return LoadedImage(loaded.pixels, loaded.alpha, combined, loaded.source, loaded.description)
+
+
+def _channels(pixels: np.ndarray) -> int:
+    return 1 if pixels.ndim == 2 else pixels.shape[2]
+
+
+def _valid_values(loaded: LoadedImage) -> np.ndarray:
+    """``(n, C)`` values of the pixels to cluster."""
+    values = loaded.pixels.reshape(-1, _channels(loaded.pixels))
+    return values if loaded.mask is None else values[loaded.mask.ravel()]
+
+
+def _check_params(params: dict[str, Any]) -> None:
+    for name, (is_valid, expected) in _PARAMETER_RULES.items():
+        if not is_valid(params[name]):
+            raise ParameterError(f"{name}={params[name]!r} is invalid; use {expected}")
+
+
+def _describe(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as JSON values (an init array is summarised by its shape)."""
+    described = dict(params)
+    if isinstance(described["init"], np.ndarray):
+        described["init"] = f"array of shape {list(described['init'].shape)}"
+    if isinstance(described["eps"], np.generic):
+        described["eps"] = described["eps"].item()
+    return described

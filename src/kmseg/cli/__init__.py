@@ -1,0 +1,144 @@
+"""The ``kmseg`` command.
+
+Only :mod:`argparse` is imported to build the parser; each subcommand imports what it needs when
+it runs, so ``kmseg --help`` stays fast. Errors print one line and exit with status 2
+(``--debug`` shows the traceback instead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from .._version import __version__
+
+__all__ = ["main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _add_clustering_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("clustering")
+    group.add_argument("--space", choices=("rgb", "gray", "lab"), default="rgb",
+                       help="feature space: channel values, luminance or CIE L*a*b* "
+                            "(default: %(default)s)")
+    group.add_argument("--attempts", type=_positive_int, default=None,
+                       help="runs from different seeds, the most compact kept (default: 10)")
+    group.add_argument("--max-iter", type=_positive_int, default=300,
+                       help="Lloyd iterations per attempt at most (default: %(default)s)")
+    group.add_argument("--eps", type=float, default=0.0,
+                       help="stop when no centre moves more than this, in feature units; "
+                            "0 = until labels stop changing (default: %(default)s)")
+    group.add_argument("--seed", type=int, default=0,
+                       help="random seed; same input and seed give the same labels "
+                            "(default: %(default)s)")
+    group.add_argument("--normalize", action="store_true",
+                       help="cluster values scaled to [0, 1] (centres, compactness and eps "
+                            "in those units)")
+    group.add_argument("--frame", type=int, default=0,
+                       help="frame of an animated GIF/WebP or page of a TIFF (default: 0)")
+    group.add_argument("--max-pixels", type=int, default=None,
+                       help="decompression-bomb limit in pixels; 0 lifts it "
+                            "(default: Pillow's, 178956970)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="kmseg",
+        description="Image segmentation by k-means clustering of pixel colours.",
+        epilog="Run 'kmseg COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"kmseg {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    seg = commands.add_parser(
+        "segment", help="segment images and write labels, segmented image and a JSON report",
+        description="Segment each IMAGE by k-means and write <stem>_labels.png, "
+                    "<stem>_segmented.png and <stem>.json to OUTDIR.",
+    )
+    seg.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    seg.add_argument("-k", "--k", type=_positive_int, default=4,
+                     help="number of clusters (default: %(default)s)")
+    seg.add_argument("--init", default="k-means++", metavar="{k-means++,random,FILE}",
+                     help="seeding, or a FILE of initial centres (.npy, .csv/.txt, a kmseg "
+                          ".json report) or an initial label map image (default: %(default)s)")
+    seg.add_argument("--mask", metavar="FILE",
+                     help="mask image: pixels that are 0 (or transparent) are left out")
+    seg.add_argument("-o", "--outdir", default=".", help="output folder (default: current)")
+    seg.add_argument("--compare", action="store_true",
+                     help="also write <stem>_compare.png (original and segmented side by side)")
+    seg.add_argument("--masks", action="store_true",
+                     help="also write <stem>_mask_<i>.png and <stem>_cutout_<i>.png per cluster")
+    _add_clustering_options(seg)
+    seg.set_defaults(run="segment")
+
+    sweep = commands.add_parser(
+        "sweep", help="figure of the segmentation for several k",
+        description="Segment IMAGE for each k and write a grid figure.",
+    )
+    sweep.add_argument("image", metavar="IMAGE")
+    sweep.add_argument("-k", "--k", nargs="+", type=_positive_int, default=[4, 6, 10],
+                       help="values of k (default: 4 6 10)")
+    sweep.add_argument("-o", "--output", metavar="FILE",
+                       help="figure file (default: <stem>_sweep.png)")
+    _add_clustering_options(sweep)
+    sweep.set_defaults(run="sweep")
+
+    colors = commands.add_parser(
+        "colors", help="figure of the image's colour distribution",
+        description="3-D scatter of a pixel sample in its own colours and per-channel "
+                    "histograms.",
+    )
+    colors.add_argument("image", metavar="IMAGE")
+    colors.add_argument("-o", "--output", metavar="FILE",
+                        help="figure file (default: <stem>_colors.png)")
+    colors.add_argument("--sample", type=_positive_int, default=20000,
+                        help="pixels in the scatter (default: %(default)s)")
+    colors.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    colors.add_argument("--frame", type=int, default=0, help="frame of an animated file")
+    colors.add_argument("--max-pixels", type=int, default=None,
+                        help="decompression-bomb limit in pixels; 0 lifts it")
+    colors.set_defaults(run="colors")
+
+    demo = commands.add_parser(
+        "demo", help="run the whole recipe on the bundled sample photo",
+        description="Segment the bundled photo (k = 4) and write every output and figure.",
+    )
+    demo.add_argument("-o", "--outdir", default="kmseg-demo",
+                      help="output folder (default: %(default)s)")
+    demo.set_defaults(run="demo")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    from .._errors import KmsegError
+
+    try:
+        from . import _commands
+
+        return getattr(_commands, args.run)(args)
+    except KmsegError as error:
+        if args.debug:
+            raise
+        print(f"kmseg: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("kmseg: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,131 @@
+"""Subcommand bodies. Loaded only when a command runs (see :func:`kmseg.cli.main`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .._errors import KmsegError, ParameterError, with_source
+from .._io import DEFAULT_MAX_PIXELS, load_image
+from .._save import save_figure
+from .._segment import segment as segment_image
+from ..data import sample_path
+
+
+def segment(args: argparse.Namespace) -> int:
+    """``kmseg segment``: every image in turn; a bad one is reported and the rest go on."""
+    init = _read_init(args.init)
+    failures = 0
+    for image in args.images:
+        try:
+            _segment_one(image, args, init)
+        except KmsegError as error:
+            if args.debug:
+                raise
+            print(f"kmseg: error: {error}", file=sys.stderr)
+            failures += 1
+    if failures and len(args.images) > 1:
+        print(f"kmseg: {failures} of {len(args.images)} images failed", file=sys.stderr)
+    return 2 if failures else 0
+
+
+def sweep(args: argparse.Namespace) -> int:
+    from ..plot import sweep as sweep_figure
+
+    loaded = load_image(args.image, frame=args.frame, max_pixels=_max_pixels(args))
+    figure = sweep_figure(loaded, ks=tuple(args.k), **_clustering(args))
+    _save_figure(figure, args.output or f"{Path(args.image).stem}_sweep.png", args.image)
+    return 0
+
+
+def colors(args: argparse.Namespace) -> int:
+    from ..plot import colors as colors_figure
+
+    loaded = load_image(args.image, frame=args.frame, max_pixels=_max_pixels(args))
+    figure = colors_figure(loaded, sample=args.sample, seed=args.seed)
+    _save_figure(figure, args.output or f"{Path(args.image).stem}_colors.png", args.image)
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    """The recipe end to end on the bundled photo: k = 4 with extras, a k sweep, the colours."""
+    from ..plot import colors as colors_figure
+    from ..plot import sweep as sweep_figure
+
+    outdir = Path(args.outdir)
+    photo = load_image(sample_path())
+    seg = segment_image(photo, k=4)
+    written = seg.save(outdir, stem="coffee", compare=True, masks=True)
+    _save_figure(sweep_figure(photo, ks=(4, 6, 10)), outdir / "coffee_sweep.png", None)
+    _save_figure(colors_figure(photo), outdir / "coffee_colors.png", None)
+    print(f"segmented {sample_path()} with k = 4 (compactness {seg.compactness:.4g}, "
+          f"{seg.n_iter} iterations)")
+    print(f"centres: {', '.join(seg.hex_colors or [])}")
+    print(f"wrote {len(written) + 2} files to {outdir.resolve()}/")
+    return 0
+
+
+def _segment_one(image: str, args: argparse.Namespace, init: object) -> None:
+    mask = _read_mask(args.mask) if args.mask else None
+    seg = segment_image(image, args.k, init=init, mask=mask, **_clustering(args),
+                        frame=args.frame, max_pixels=_max_pixels(args))
+    written = seg.save(args.outdir, compare=args.compare, masks=args.masks)
+    seconds = sum(seg.timings.values())
+    print(f"{image}: k={seg.k} compactness={seg.compactness:.6g} iterations={seg.n_iter} "
+          f"({seconds:.2f} s) -> {written['json'].parent}/{Path(written['json']).stem}_*")
+
+
+def _clustering(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "space": args.space,
+        "attempts": args.attempts,
+        "max_iter": args.max_iter,
+        "eps": args.eps,
+        "seed": args.seed,
+        "normalize": args.normalize,
+    }
+
+
+def _max_pixels(args: argparse.Namespace) -> int | None:
+    if args.max_pixels is None:
+        return DEFAULT_MAX_PIXELS
+    return None if args.max_pixels == 0 else args.max_pixels
+
+
+def _read_init(value: str) -> str | np.ndarray:
+    """``--init``: a method name, or a file of centres or an initial label map."""
+    if value in ("k-means++", "random"):
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise ParameterError(
+            f"--init {value!r} is neither 'k-means++', 'random' nor an existing file"
+        )
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if path.suffix == ".json":
+            data = json.loads(path.read_text())
+            return np.asarray(data["centers"] if isinstance(data, dict) else data, dtype=float)
+        if path.suffix in (".csv", ".txt"):
+            return np.atleast_2d(np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ParameterError(with_source(f"cannot read initial centres ({error})", path)) from None
+    labels = load_image(path).pixels
+    if labels.ndim != 2 or labels.dtype.kind != "u":
+        raise ParameterError(with_source("an initial label map must be a gray integer image", path))
+    return labels
+
+
+def _read_mask(path: str) -> np.ndarray:
+    loaded = load_image(path)
+    mask = loaded.pixels != 0 if loaded.pixels.ndim == 2 else loaded.pixels.any(axis=2)
+    return mask if loaded.mask is None else mask & loaded.mask
+
+
+def _save_figure(figure: object, path: str | Path, source: str | None) -> None:
+    print(f"wrote {save_figure(figure, path, source=source)}")  # type: ignore[arg-type]

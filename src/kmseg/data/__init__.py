@@ -1,0 +1,23 @@
+"""Bundled sample data.
+
+``coffee.jpg`` is scikit-image's ``coffee`` photo (400x600 RGB, "No copyright restrictions. CC0 by
+the photographer (Rachel Michetti)"; courtesy of Pikolo Espresso Bar), re-encoded as JPEG.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+__all__ = ["sample_path"]
+
+
+def sample_path() -> str:
+    """Path of the bundled sample photo (400x600 RGB JPEG, CC0).
+
+    Examples
+    --------
+    >>> from kmseg.data import sample_path
+    >>> sample_path().endswith("coffee.jpg")
+    True
+    """
+    return str(files(__name__) / "coffee.jpg")

@@ -1,0 +1,34 @@
+"""Shared fixtures: the bundled sample photo and the optional ../shared data sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+
+
+def shared_dir(*parts: str) -> Path:
+    """A folder of ../shared/data, or skip the test when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.is_dir():
+        pytest.skip(f"{path} is absent (the shared data sets live beside the repository)")
+    return path
+
+
+@pytest.fixture
+def corpus_dir() -> Path:
+    return shared_dir("corpus")
+
+
+@pytest.fixture
+def bsds_val_dir() -> Path:
+    return shared_dir("bsds500", "images", "val")
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)

@@ -1,0 +1,132 @@
+"""The weighted k-means engine against brute force, scikit-learn and hand computations."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.cluster import KMeans
+
+from kmseg._errors import ParameterError
+from kmseg._kmeans import assign, kmeans
+
+
+def brute_force_labels(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    d2 = ((X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+    return d2.argmin(axis=1), d2.min(axis=1)
+
+
+def blobs(rng: np.random.Generator, n: int = 300, d: int = 3, k: int = 4) -> np.ndarray:
+    means = rng.uniform(0, 255, size=(k, d))
+    return np.concatenate([m + rng.normal(0, 12, size=(n // k, d)) for m in means])
+
+
+def test_assign_matches_brute_force(rng):
+    X = rng.uniform(0, 65535, size=(5000, 4))
+    centers = rng.uniform(0, 65535, size=(7, 4))
+    labels, dist2 = assign(X, centers)
+    expected_labels, expected_dist2 = brute_force_labels(X, centers)
+    np.testing.assert_allclose(dist2, expected_dist2, rtol=1e-9, atol=1e-3)
+    # Where the labels differ, the two centres are equally near (to rounding).
+    differ = labels != expected_labels
+    np.testing.assert_allclose(expected_dist2[differ], dist2[differ], rtol=1e-9)
+
+
+def test_converged_result_is_a_lloyd_fixed_point(rng):
+    X = blobs(rng, n=200, d=2, k=3)
+    result = kmeans(X, 3, rng=np.random.default_rng(0))
+    assert result.converged
+    labels, dist2 = brute_force_labels(X, result.centers)
+    np.testing.assert_array_equal(result.labels, labels)
+    for j in range(3):
+        np.testing.assert_allclose(result.centers[j], X[labels == j].mean(axis=0), rtol=1e-12)
+    assert result.inertia == pytest.approx(dist2.sum(), rel=1e-12)
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_at_least_as_compact_as_scikit_learn(rng, init):
+    X = blobs(rng, n=800, d=3, k=6)
+    ours = kmeans(X, 6, init=init, attempts=10, rng=np.random.default_rng(1))
+    theirs = KMeans(6, n_init=10, random_state=0, tol=0).fit(X)
+    assert ours.inertia <= theirs.inertia_ * (1 + 1e-9)
+
+
+def test_weight_equals_repeated_points(rng):
+    X = rng.uniform(0, 10, size=(40, 2))
+    counts = rng.integers(1, 5, size=40)
+    init = X[:3].copy()
+    weighted = kmeans(X, 3, sample_weight=counts.astype(float), init=init, attempts=1,
+                      rng=np.random.default_rng(0))
+    repeated = kmeans(np.repeat(X, counts, axis=0), 3, init=init, attempts=1,
+                      rng=np.random.default_rng(0))
+    np.testing.assert_allclose(weighted.centers, repeated.centers, rtol=1e-12)
+    assert weighted.inertia == pytest.approx(repeated.inertia, rel=1e-12)
+    np.testing.assert_array_equal(np.repeat(weighted.labels, counts), repeated.labels)
+
+
+def test_one_step_from_initial_labels_by_hand():
+    X = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [30.0]])
+    start = np.array([0, 0, 0, 0, 1, 1])
+    # Means of the initial labels: 13/4 = 3.25 and 41/2 = 20.5. Nearest: 0,1,2,10 -> 3.25;
+    # 11 is 7.75 from 3.25 and 9.5 from 20.5 -> 3.25; 30 -> 20.5. New means: 24/5 = 4.8, 30.
+    result = kmeans(X, 2, init=None, init_labels=start, attempts=1, max_iter=1,
+                    rng=np.random.default_rng(0))
+    np.testing.assert_allclose(result.centers[:, 0], [4.8, 30.0])
+    # The returned labels are the nearest of those centres: 10 and 11 are nearer 4.8 than 30.
+    np.testing.assert_array_equal(result.labels, [0, 0, 0, 0, 0, 1])
+    assert result.n_iter == 1
+
+
+def test_one_step_from_initial_centres_by_hand():
+    X = np.array([[0.0, 0.0], [0.0, 2.0], [10.0, 0.0], [10.0, 4.0]])
+    result = kmeans(X, 2, init=np.array([[1.0, 1.0], [9.0, 9.0]]), attempts=1, max_iter=1,
+                    rng=np.random.default_rng(0))
+    # Squared distances to (1, 1) / (9, 9): (0, 0) 2/162, (0, 2) 2/130, (10, 0) 82/82 (a tie:
+    # lowest index, 0), (10, 4) 90/26. New centres: mean of the first three, and (10, 4).
+    np.testing.assert_allclose(result.centers, [[10 / 3, 2 / 3], [10.0, 4.0]])
+    assert not result.converged
+
+
+def test_eps_stops_on_centre_movement(rng):
+    X = blobs(rng, n=400, d=3, k=4)
+    loose = kmeans(X, 4, eps=1e9, attempts=1, rng=np.random.default_rng(0))
+    assert loose.n_iter == 1 and loose.converged
+    exact = kmeans(X, 4, eps=0.0, attempts=1, rng=np.random.default_rng(0))
+    assert exact.converged and exact.inertia <= loose.inertia
+
+
+def test_max_iter_caps_iterations(rng):
+    X = rng.uniform(0, 1, size=(2000, 3))
+    result = kmeans(X, 8, attempts=1, max_iter=2, rng=np.random.default_rng(0))
+    assert result.n_iter == 2 and not result.converged
+
+
+def test_exactly_k_clusters_when_k_equals_distinct_values(rng):
+    values = np.array([[0.0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255], [9, 9, 9]])
+    X = values[rng.integers(0, 5, size=500)]
+    for init in ("k-means++", "random"):
+        result = kmeans(X, 5, init=init, rng=np.random.default_rng(3))
+        assert np.bincount(result.labels, minlength=5).min() > 0
+        assert result.inertia == 0
+
+
+def test_empty_cluster_is_reseeded():
+    X = np.array([[0.0], [1.0], [2.0], [50.0], [51.0]])
+    # Centre 2 starts far from every point and would stay empty without reseeding.
+    result = kmeans(X, 3, init=np.array([[1.0], [50.5], [1000.0]]), attempts=1,
+                    rng=np.random.default_rng(0))
+    assert np.bincount(result.labels, minlength=3).min() > 0
+
+
+@pytest.mark.parametrize("init", ["k-means++", "random"])
+def test_k_above_distinct_values_is_an_error(init):
+    X = np.repeat(np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), 10, axis=0)
+    with pytest.raises(ParameterError, match="k=4 exceeds the 3 distinct"):
+        kmeans(X, 4, init=init, rng=np.random.default_rng(0))
+
+
+def test_same_seed_same_labels(rng):
+    X = blobs(rng, n=1000, d=3, k=5)
+    first = kmeans(X, 5, rng=np.random.default_rng(7))
+    second = kmeans(X, 5, rng=np.random.default_rng(7))
+    np.testing.assert_array_equal(first.labels, second.labels)
+    np.testing.assert_array_equal(first.centers, second.centers)

@@ -1,0 +1,266 @@
+"""kmseg.segment and KMeansSegmenter: the recipe, checked against OpenCV, scikit-learn and brute
+force, plus every documented error."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from skimage.color import rgb2lab
+from sklearn.cluster import KMeans
+
+import kmseg
+from kmseg import ParameterError
+from kmseg._features import LUMA_WEIGHTS
+
+OPENCV_SEED_CRITERIA = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.1)
+
+
+def opencv_seed_call(X: np.ndarray, k: int) -> float:
+    """Compactness of the OpenCV recipe users come with."""
+    cv2.setRNGSeed(0)
+    compactness, _, _ = cv2.kmeans(X.astype(np.float32), k, None, OPENCV_SEED_CRITERIA, 10,
+                                   cv2.KMEANS_RANDOM_CENTERS)
+    return compactness
+
+
+def sse(X: np.ndarray, labels: np.ndarray, centers: np.ndarray) -> float:
+    """Sum of squared distances, computed independently of kmseg."""
+    return float(((X - centers[labels]) ** 2).sum())
+
+
+@pytest.fixture(scope="module")
+def sample() -> np.ndarray:
+    return kmseg.read_image(kmseg.data.sample_path())
+
+
+@pytest.fixture(scope="module")
+def sample_seg() -> kmseg.Segmentation:
+    return kmseg.segment(kmseg.data.sample_path(), k=4)
+
+
+def test_default_is_at_least_as_compact_as_opencv_and_scikit_learn(sample, sample_seg):
+    X = sample.reshape(-1, 3).astype(np.float64)
+    assert sample_seg.compactness == pytest.approx(
+        sse(X, sample_seg.labels.ravel(), sample_seg.centers), rel=1e-9
+    )
+    assert sample_seg.compactness <= opencv_seed_call(X, 4) * (1 + 1e-6)
+    sklearn_inertia = KMeans(4, n_init=10, random_state=0).fit(X).inertia_
+    assert sample_seg.compactness <= sklearn_inertia * (1 + 1e-9)
+
+
+def test_bsds_photos_at_least_as_compact_as_opencv(bsds_val_dir):
+    for path in sorted(bsds_val_dir.glob("*.jpg"))[:3]:
+        seg = kmseg.segment(path, k=4)
+        X = kmseg.read_image(path).reshape(-1, 3).astype(np.float64)
+        assert seg.compactness <= opencv_seed_call(X, 4) * (1 + 1e-6), path.name
+
+
+def test_labels_are_nearest_centres_and_centres_are_means(sample_seg, sample):
+    X = sample.reshape(-1, 3).astype(np.float64)
+    centers = sample_seg.feature_centers
+    d2 = ((X[:, None, :] - centers[None]) ** 2).sum(axis=2)
+    labels = sample_seg.labels.ravel()
+    np.testing.assert_allclose(d2[np.arange(len(X)), labels], d2.min(axis=1), rtol=1e-9)
+    for j in range(4):
+        np.testing.assert_allclose(centers[j], X[labels == j].mean(axis=0), rtol=1e-9)
+    np.testing.assert_array_equal(sample_seg.sizes, np.bincount(labels, minlength=4))
+    assert sample_seg.converged and sample_seg.n_iter >= 1
+
+
+def test_outputs_shapes_and_dtypes(sample_seg, sample):
+    assert sample_seg.labels.shape == sample.shape[:2] and sample_seg.labels.dtype == np.uint8
+    painted = sample_seg.segmented()
+    assert painted.shape == sample.shape and painted.dtype == np.uint8
+    np.testing.assert_array_equal(painted, sample_seg.colors[sample_seg.labels])
+    assert len(np.unique(painted.reshape(-1, 3), axis=0)) == 4
+
+
+def test_canonical_order_darkest_first_and_seed_independent(sample_seg):
+    luma = sample_seg.centers @ LUMA_WEIGHTS
+    assert np.all(np.diff(luma) > 0)
+    other = kmseg.segment(kmseg.data.sample_path(), k=4, seed=123)
+    # Same optimum from another seed: same label numbers.
+    np.testing.assert_allclose(other.centers, sample_seg.centers, rtol=1e-9)
+    np.testing.assert_array_equal(other.labels, sample_seg.labels)
+
+
+def test_same_seed_same_labels_bit_for_bit():
+    image = np.random.default_rng(0).integers(0, 256, size=(60, 80, 3), dtype=np.uint8)
+    first = kmseg.segment(image, k=6, init="random", seed=5)
+    second = kmseg.segment(image, k=6, init="random", seed=5)
+    np.testing.assert_array_equal(first.labels, second.labels)
+    assert first.compactness == second.compactness
+
+
+def test_user_centres_keep_their_order():
+    image = np.zeros((10, 10, 3), np.uint8)
+    image[:, 5:] = 200
+    # Centre 0 is the bright one: label 0 must be the bright half, not the darkest cluster.
+    seg = kmseg.segment(image, k=2, init=np.array([[190.0, 190, 190], [10, 10, 10]]))
+    assert (seg.labels[:, 5:] == 0).all() and (seg.labels[:, :5] == 1).all()
+    np.testing.assert_allclose(seg.centers, [[200, 200, 200], [0, 0, 0]])
+
+
+def test_init_label_map_one_step_by_hand():
+    image = np.array([[0, 1, 2, 10, 11, 30]], dtype=np.uint8)
+    start = np.array([[0, 0, 0, 0, 1, 1]])
+    seg = kmseg.segment(image, k=2, init=start, max_iter=1)
+    np.testing.assert_allclose(seg.centers[:, 0], [4.8, 30.0])
+    np.testing.assert_array_equal(seg.labels, [[0, 0, 0, 0, 0, 1]])
+
+
+def test_gray_space_on_rgb(sample):
+    seg = kmseg.segment(sample, k=2, space="gray")
+    gray = sample.reshape(-1, 3) @ LUMA_WEIGHTS
+    assert seg.centers.shape == (2, 1) and seg.is_gray
+    assert seg.segmented().shape == sample.shape[:2]
+    # k = 2 on gray: a threshold between the two centres separates the labels.
+    threshold = seg.centers.mean()
+    np.testing.assert_array_equal(seg.labels.ravel(), (gray > threshold).astype(np.uint8))
+
+
+def test_lab_space_reports_rgb_centres(sample):
+    seg = kmseg.segment(sample, k=3, space="lab")
+    assert seg.centers.shape == (3, 3)
+    # The reported RGB centres are the Lab centres converted back.
+    np.testing.assert_allclose(rgb2lab(seg.centers / 255.0), seg.feature_centers, atol=0.05)
+    lab = rgb2lab(sample).reshape(-1, 3)
+    labels = seg.labels.ravel()
+    np.testing.assert_allclose(seg.feature_centers[1], lab[labels == 1].mean(axis=0), rtol=1e-6)
+
+
+def test_normalize_changes_units_not_labels(sample):
+    raw = kmseg.segment(sample, k=3)
+    unit = kmseg.segment(sample, k=3, normalize=True)
+    np.testing.assert_array_equal(raw.labels, unit.labels)
+    assert unit.compactness == pytest.approx(raw.compactness / 255**2, rel=1e-9)
+    np.testing.assert_allclose(unit.centers, raw.centers, rtol=1e-9)
+    assert unit.feature_centers.max() <= 1
+
+
+def test_float_input_in_unit_range(sample):
+    as_float = sample.astype(np.float32) / 255
+    seg = kmseg.segment(as_float, k=3)
+    assert seg.segmented().dtype == np.float32
+    assert seg.centers.max() <= 1
+
+
+def test_masked_pixels_never_shift_a_centre():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 100, size=(30, 40, 3), dtype=np.uint8)
+    keep = np.ones((30, 40), bool)
+    keep[:, :10] = False
+    wild = image.copy()
+    wild[~keep] = 255
+    masked = kmseg.segment(wild, k=3, mask=keep)
+    reference = kmseg.segment(image[keep].reshape(30, 30, 3), k=3)
+    np.testing.assert_allclose(masked.centers, reference.centers)
+    assert (masked.labels[~keep] == masked.masked_label).all()
+    assert masked.masked_label == 255 and masked.labels[keep].max() == 2
+    alpha = masked.segmented()[..., 3]
+    assert (alpha[~keep] == 0).all() and (alpha[keep] == 255).all()
+
+
+def test_alpha_channel_of_an_array():
+    rgba = np.zeros((20, 20, 4), np.uint8)
+    rgba[..., :3] = np.arange(20, dtype=np.uint8)[None, :, None] * 10
+    rgba[..., 3] = 255
+    rgba[:5, :, :3] = 250
+    rgba[:5, :, 3] = 0
+    seg = kmseg.segment(rgba, k=2, alpha=True)
+    assert (seg.labels[:5] == seg.masked_label).all()
+    assert seg.centers.max() < 200
+    out = seg.segmented()
+    assert out.shape == (20, 20, 4) and (out[:5, :, 3] == 0).all()
+
+
+def test_uint16_and_multiband_keep_their_depth():
+    rng = np.random.default_rng(1)
+    bands = rng.integers(0, 65536, size=(25, 30, 7), dtype=np.uint16)
+    seg = kmseg.segment(bands, k=5)
+    painted = seg.segmented()
+    assert painted.dtype == np.uint16 and painted.shape == bands.shape
+    assert seg.centers.shape == (5, 7) and seg.hex_colors is None
+    X = bands.reshape(-1, 7).astype(np.float64)
+    assert seg.compactness == pytest.approx(sse(X, seg.labels.ravel(), seg.centers), rel=1e-9)
+
+
+def test_more_than_255_clusters_use_uint16_labels():
+    image = np.arange(300, dtype=np.uint16).reshape(15, 20) * 200
+    seg = kmseg.segment(image, k=300, attempts=1)
+    assert seg.labels.dtype == np.uint16 and seg.masked_label == 65535
+    assert sorted(np.unique(seg.labels)) == list(range(300))
+
+
+def test_estimator_fit_predict_matches_brute_force(sample):
+    model = kmseg.KMeansSegmenter(k=3).fit(sample)
+    other = np.asarray(Image.fromarray(sample).transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    labels = model.predict(other)
+    X = other.reshape(-1, 3).astype(np.float64)
+    d2 = ((X[:, None, :] - model.cluster_centers_[None]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(labels.ravel(), d2.argmin(axis=1))
+    np.testing.assert_array_equal(model.labels_, kmseg.segment(sample, k=3).labels)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"k": 0}, "k=0 is invalid"),
+        ({"k": 2.5}, "k=2.5 is invalid"),
+        ({"k": 5}, "k=5 exceeds the 4 distinct"),
+        ({"space": "hsv"}, "space='hsv' is invalid"),
+        ({"init": "kmeans"}, "init='kmeans' is invalid"),
+        ({"init": np.zeros((3, 3))}, r"init array has shape \(3, 3\)"),
+        ({"init": np.full((4, 4), 7)}, "init label map has values"),
+        ({"attempts": 0}, "attempts=0 is invalid"),
+        ({"max_iter": 0}, "max_iter=0 is invalid"),
+        ({"eps": -1.0}, "eps=-1.0 is invalid"),
+        ({"eps": float("nan")}, "eps=nan is invalid"),
+        ({"seed": -3}, "seed=-3 is invalid"),
+        ({"space": "lab", "image": np.zeros((4, 4), np.uint8)}, "space='lab' needs an RGB"),
+        ({"space": "gray", "image": np.zeros((4, 4, 5), np.uint8)}, "space='gray' needs"),
+        ({"mask": np.ones((3, 3), bool)}, "mask shape"),
+        ({"mask": np.zeros((4, 4), bool)}, "no pixel to cluster"),
+        ({"mask": np.ones((4, 4))}, "mask must be a boolean"),
+    ],
+)
+def test_bad_parameters(kwargs, match):
+    image = kwargs.pop("image", np.array([[0, 50], [100, 150]], np.uint8).repeat(2, 0).repeat(2, 1))
+    with pytest.raises(ParameterError, match=match):
+        kmseg.segment(image, **{"k": 2, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("image", "match"),
+    [
+        (np.zeros((0, 5, 3), np.uint8), "shape"),
+        (np.zeros((4, 4, 3, 2), np.uint8), "shape"),
+        (np.zeros((4, 4), np.int64), "dtype int64"),
+        (np.zeros((4, 4), bool), "dtype bool"),
+        (np.full((4, 4), np.nan), "NaN or infinite"),
+        ([[1, 2], [3, 4]], "numpy array"),
+    ],
+)
+def test_bad_arrays(image, match):
+    with pytest.raises(ParameterError, match=match):
+        kmseg.segment(image, k=1)
+
+
+def test_nan_under_the_mask_is_allowed():
+    image = np.random.default_rng(0).random((10, 10, 3))
+    image[0, 0] = np.nan
+    keep = np.ones((10, 10), bool)
+    keep[0, 0] = False
+    seg = kmseg.segment(image, k=2, mask=keep)
+    assert seg.labels[0, 0] == seg.masked_label
+
+
+def test_errors_from_files_name_the_file(tmp_path):
+    flat = tmp_path / "flat.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(flat)
+    with pytest.raises(ParameterError, match=r"flat\.png: k=2 exceeds the 1 distinct"):
+        kmseg.segment(flat, k=2)
+    with pytest.raises(kmseg.ImageReadError, match="missing.png"):
+        kmseg.segment(tmp_path / "missing.png")
