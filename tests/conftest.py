@@ -32,3 +32,11 @@ def bsds_val_dir() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+def read_png(path: Path) -> np.ndarray:
+    """Pixels of an image file by Pillow alone (closing the file)."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image)

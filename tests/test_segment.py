@@ -262,5 +262,5 @@ def test_errors_from_files_name_the_file(tmp_path):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(flat)
     with pytest.raises(ParameterError, match=r"flat\.png: k=2 exceeds the 1 distinct"):
         kmseg.segment(flat, k=2)
-    with pytest.raises(kmseg.ImageReadError, match="missing.png"):
+    with pytest.raises(kmseg.ImageReadError, match=r"missing\.png"):
         kmseg.segment(tmp_path / "missing.png")

@@ -60,7 +60,9 @@ def output_channels(space: str, n_channels: int) -> int:
     return 1 if space == "gray" else n_channels
 
 
-def to_features(values: np.ndarray, space: str, *, full_scale: float, normalize: bool) -> np.ndarray:
+def to_features(
+    values: np.ndarray, space: str, *, full_scale: float, normalize: bool
+) -> np.ndarray:
     """Features of pixel values.
 
     Parameters

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from os import PathLike
@@ -66,6 +67,7 @@ def save_segmentation(
     """
     outdir = _output_folder(Path(outdir))
     stem = stem or (Path(seg.source).stem if seg.source else "image")
+    _refuse_input_among_outputs(outdir, stem, seg.source)
     colour_channels = seg.centers.shape[1]
     has_alpha = seg.output_alpha() is not None
     written: dict[str, Path] = {}
@@ -157,6 +159,15 @@ def _output_folder(folder: Path) -> Path:
 
 def _fits_png(dtype: np.dtype, colour_channels: int) -> bool:
     return dtype in (np.uint8, np.uint16) and colour_channels in (1, 3)
+
+
+def _refuse_input_among_outputs(outdir: Path, stem: str, source: str | None) -> None:
+    """Fail before writing anything if one of the outputs would be the input file."""
+    if not source or Path(source).resolve().parent != outdir.resolve():
+        return
+    pattern = rf"{re.escape(stem)}(_labels|_segmented|_compare|_(mask|cutout)_\d+)?\.(png|tif|json)"
+    if re.fullmatch(pattern, Path(source).name):
+        raise OutputError(f"{Path(source)}: refusing to overwrite the input image")
 
 
 def _refuse_input(path: Path, source: str | None) -> None:

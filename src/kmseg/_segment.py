@@ -104,7 +104,7 @@ class KMeansSegmenter:
     --------
     >>> import kmseg
     >>> model = kmseg.KMeansSegmenter(k=3, seed=0).fit(kmseg.data.sample_path())
-    >>> model.predict(kmseg.data.sample_path()).max()
+    >>> int(model.predict(kmseg.data.sample_path()).max())
     2
     """
 
@@ -180,7 +180,7 @@ class KMeansSegmenter:
     # -- internals -------------------------------------------------------------------------
 
     def _fit(self, loaded: LoadedImage) -> Segmentation:
-        _check_params(self.get_params())
+        check_params(self.get_params())
         try:
             return self._fit_checked(loaded)
         except KmsegError as error:
@@ -460,7 +460,8 @@ def _valid_values(loaded: LoadedImage) -> np.ndarray:
     return values if loaded.mask is None else values[loaded.mask.ravel()]
 
 
-def _check_params(params: dict[str, Any]) -> None:
+def check_params(params: dict[str, Any]) -> None:
+    """Raise ParameterError for the first parameter that breaks its rule."""
     for name, (is_valid, expected) in _PARAMETER_RULES.items():
         if not is_valid(params[name]):
             raise ParameterError(f"{name}={params[name]!r} is invalid; use {expected}")

@@ -12,6 +12,7 @@ import numpy as np
 from .._errors import KmsegError, ParameterError, with_source
 from .._io import DEFAULT_MAX_PIXELS, load_image
 from .._save import save_figure
+from .._segment import KMeansSegmenter, check_params
 from .._segment import segment as segment_image
 from ..data import sample_path
 
@@ -19,6 +20,7 @@ from ..data import sample_path
 def segment(args: argparse.Namespace) -> int:
     """``kmseg segment``: every image in turn; a bad one is reported and the rest go on."""
     init = _read_init(args.init)
+    check_params(KMeansSegmenter(args.k, init=init, **_clustering(args)).get_params())
     failures = 0
     for image in args.images:
         try:

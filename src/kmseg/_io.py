@@ -1,0 +1,678 @@
+"""Stage 1 — input: read an image file into pixels, alpha and a mask of the pixels to cluster.
+
+One entry point, :func:`load_image`, returns a :class:`LoadedImage`; :func:`read_image` is a thin
+wrapper that returns one array, as :func:`skimage.io.imread` does. Every file is read with
+
+* :mod:`tifffile` when it is a TIFF (keeps 16-bit and float samples and every band; a GeoTIFF's
+  extra bands stay data, and its GDAL nodata value masks pixels out); palette, CMYK, YCbCr and
+  other photometric interpretations tifffile leaves raw go to Pillow instead;
+* :func:`imagecodecs.png_decode` when it is a 16-bit PNG (Pillow truncates those to 8 bits);
+* Pillow otherwise (JPEG, PNG, WebP, BMP, GIF, ICO and everything else it opens), converting
+  palette, bilevel, CMYK (through its embedded ICC profile when there is one), YCbCr, LAB and HSV
+  images to gray or RGB.
+
+The EXIF orientation is applied to every format (exactly as :func:`PIL.ImageOps.exif_transpose`
+does), the alpha channel is split from the colour channels, and every failure is an
+:class:`~kmseg._errors.ImageReadError` whose one-line message names the file.
+
+Decompression bombs: an image of more than ``max_pixels`` pixels is rejected before it is
+decoded (default :data:`DEFAULT_MAX_PIXELS`, Pillow's own error threshold). Pillow's limit stays
+on; when the caller allows more, ``PIL.Image.MAX_IMAGE_PIXELS`` is raised for the duration of
+the read only, under a lock, and restored afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import numbers
+import os
+import re
+import struct
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, NamedTuple
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ._errors import ImageReadError, ParameterError, with_source
+
+__all__ = ["DEFAULT_MAX_PIXELS", "LoadedImage", "load_image", "read_image"]
+
+#: Largest image (width * height) read by default: ``2 * PIL.Image.MAX_IMAGE_PIXELS`` as Pillow
+#: ships it (178,956,970), the size at which Pillow itself raises ``DecompressionBombError``.
+DEFAULT_MAX_PIXELS: int = 2 * (1024 * 1024 * 1024 // 4 // 3)
+
+_SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_PNG_COLOUR_TYPES = {0: "L", 2: "RGB", 4: "LA", 6: "RGBA"}  # the ones a 16-bit PNG can have
+_BOMB_HINT = "pass max_pixels=None (CLI: --max-pixels 0) to lift it"
+# What Pillow, tifffile and imagecodecs raise on truncated or corrupt data (imagecodecs' codec
+# errors are RuntimeErrors; tifffile's TiffFileError is a ValueError).
+_DECODE_ERRORS = (
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    struct.error,
+    IndexError,
+    KeyError,
+    RuntimeError,
+)
+
+# Pillow modes read as they are; and those converted first (target mode).
+_PILLOW_NATIVE = frozenset({"L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L", "I;16N", "I", "F"})
+_PILLOW_CONVERT = {
+    "1": "L",
+    "La": "LA",
+    "RGBa": "RGBA",
+    "RGBX": "RGB",
+    "PA": "RGBA",
+    "P": "RGB",
+    "YCbCr": "RGB",
+    "LAB": "RGB",
+    "HSV": "RGB",
+}
+
+# EXIF orientation -> (transpose, flip rows, flip columns), applied in that order; the same
+# transforms as PIL.ImageOps.exif_transpose (5 TRANSPOSE, 6 ROTATE_270, 7 TRANSVERSE, 8 ROTATE_90).
+_ORIENTATIONS = {
+    2: (False, False, True),
+    3: (False, True, True),
+    4: (False, True, False),
+    5: (True, False, False),
+    6: (True, False, True),
+    7: (True, True, True),
+    8: (True, True, False),
+}
+
+# TIFF: photometric interpretations and sample sizes tifffile gives as image data; other files
+# (palette, CMYK, YCbCr, CIELab, bilevel or 2- and 4-bit, ...) are read by Pillow.
+_TIFF_MINISWHITE, _TIFF_MINISBLACK, _TIFF_RGB = 0, 1, 2
+_TIFF_GEOKEYS, _TIFF_GDAL_NODATA = 34735, 42113
+
+_PILLOW_LIMIT_LOCK = threading.RLock()
+
+
+@dataclass(frozen=True, eq=False)
+class LoadedImage:
+    """An image file read by :func:`load_image`.
+
+    Attributes
+    ----------
+    pixels : (M, N) or (M, N, C) ndarray
+        The colour or band channels (no alpha), upright (EXIF orientation applied), in the file's
+        own dtype: uint8, uint16, float32 or float64. C-contiguous and writeable.
+    alpha : (M, N) ndarray or None
+        The file's alpha channel, in the dtype of ``pixels``; None when the file has no
+        transparency.
+    mask : (M, N) bool ndarray or None
+        True where the pixel takes part in clustering: alpha not 0 and, in a TIFF with a
+        GDAL_NODATA tag, not the nodata value in every band. None when every pixel takes part.
+    source : str
+        The path as given.
+    description : str
+        Short human text for reports, e.g. ``"JPEG RGB 8-bit"`` or ``"TIFF 4-band uint8"``.
+    """
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None
+    mask: np.ndarray | None
+    source: str
+    description: str
+
+
+class _Decoded(NamedTuple):
+    """What one reader returns, before orientation and masking (private)."""
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None
+    nodata: np.ndarray | None  # (M, N) bool, True where every band equals GDAL nodata
+    description: str
+    orientation: object  # the raw EXIF/TIFF Orientation value, if any
+
+
+def load_image(
+    path: str | os.PathLike[str],
+    *,
+    frame: int = 0,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> LoadedImage:
+    """Read an image file: pixels, alpha channel and the mask of pixels to cluster.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The image file: JPEG, PNG (8 or 16 bits), TIFF (any number of bands, 8/16-bit integer or
+        float samples, GeoTIFF), WebP, BMP, GIF, ICO or any other format Pillow opens.
+    frame : int, optional
+        Frame of an animated GIF, WebP or PNG, or page of a multi-page TIFF, from 0 (default 0).
+    max_pixels : int or None, optional
+        Largest width * height read (default :data:`DEFAULT_MAX_PIXELS`, 178,956,970, Pillow's
+        own limit); larger files are rejected before decoding. None lifts the limit.
+
+    Returns
+    -------
+    LoadedImage
+        ``pixels`` (M, N) or (M, N, C) upright, in the file's dtype (uint8, uint16, float32 or
+        float64); ``alpha`` (M, N) or None; ``mask`` (M, N) bool or None (True where
+        ``alpha != 0`` and not GDAL nodata); ``source``; ``description``.
+
+    Raises
+    ------
+    ParameterError
+        If ``frame`` is not an int >= 0, ``max_pixels`` is not a positive int or None, or
+        ``path`` is not a str or os.PathLike.
+    ImageReadError
+        If the file does not exist, is a directory, cannot be opened (permission denied), is
+        empty (0 bytes), is not an image Pillow or tifffile can read, is truncated or corrupt,
+        has zero width or height, has more than ``max_pixels`` pixels (or more than Pillow's
+        limit, which is lifted only when ``max_pixels`` exceeds it), has no frame ``frame``, or
+        has a pixel mode or sample type kmseg cannot use.
+
+    Notes
+    -----
+    Bilevel images become uint8 0/255; palette images RGB (RGBA when the file declares
+    transparency); CMYK images RGB through their embedded ICC profile (else Pillow's
+    conversion); 32-bit and other integer images uint16 when every value fits, else float64.
+    Gray TIFFs stored white-is-zero are inverted when integer, kept as stored when float. An 8-bit
+    or 16-bit gray or RGB PNG with a tRNS colour key gets an alpha channel (0 where the pixel
+    equals the key). A TIFF's extra sample is alpha only when ExtraSamples says so and the file
+    is not a GeoTIFF. The input file is only read.
+
+    Examples
+    --------
+    >>> from importlib.resources import files
+    >>> image = load_image(files("kmseg") / "data" / "coffee.jpg")
+    >>> image.pixels.shape, image.pixels.dtype, image.alpha, image.mask
+    ((400, 600, 3), dtype('uint8'), None, None)
+    >>> image.description
+    'JPEG RGB 8-bit'
+    """
+    source = _check_path(path)
+    frame = _check_frame(frame)
+    max_pixels = _check_max_pixels(max_pixels)
+    with _open_file(source) as fh, _read_errors(source):
+        head = fh.read(32)
+        decoded = None
+        if head.startswith(_TIFF_MAGIC):
+            decoded = _read_tiff(fh, source, frame, max_pixels)
+        if decoded is None:
+            fh.seek(0)
+            decoded = _read_pillow(fh, source, frame, max_pixels, head)
+    return _finish(decoded, source)
+
+
+def read_image(
+    path: str | os.PathLike[str],
+    *,
+    frame: int = 0,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Read an image file into one array, alpha last, like :func:`skimage.io.imread`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The image file (any format :func:`load_image` reads).
+    frame : int, optional
+        Frame of an animation or page of a multi-page TIFF, from 0 (default 0).
+    max_pixels : int or None, optional
+        Largest width * height read (default :data:`DEFAULT_MAX_PIXELS`); None lifts the limit.
+
+    Returns
+    -------
+    (M, N) or (M, N, C) ndarray
+        The upright pixels in the file's dtype, with the alpha channel appended as the last
+        channel when the file has one (gray + alpha -> (M, N, 2), RGBA -> (M, N, 4)).
+
+    Raises
+    ------
+    ParameterError
+        If ``frame``, ``max_pixels`` or ``path`` has a wrong value or type.
+    ImageReadError
+        If the file cannot be read as an image, for any of the reasons :func:`load_image` lists.
+
+    See Also
+    --------
+    load_image : the same read, with pixels, alpha and mask apart.
+
+    Examples
+    --------
+    >>> from importlib.resources import files
+    >>> read_image(files("kmseg") / "data" / "coffee.jpg").shape
+    (400, 600, 3)
+    """
+    image = load_image(path, frame=frame, max_pixels=max_pixels)
+    if image.alpha is None:
+        return image.pixels
+    colour = image.pixels if image.pixels.ndim == 3 else image.pixels[..., np.newaxis]
+    return np.concatenate([colour, image.alpha[..., np.newaxis]], axis=-1)
+
+
+# --- validation and file access ------------------------------------------------------------
+
+
+def _check_path(path: object) -> str:
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        msg = f"path must be a str or os.PathLike naming an image file, got {type(path).__name__}"
+        raise ParameterError(msg)
+    return os.fsdecode(path)
+
+
+def _check_frame(frame: object) -> int:
+    if isinstance(frame, bool) or not isinstance(frame, numbers.Integral):
+        raise ParameterError(f"frame must be an int >= 0, got {frame!r}")
+    if frame < 0:
+        raise ParameterError(f"frame must be >= 0 (frames are numbered from 0), got {frame}")
+    return int(frame)
+
+
+def _check_max_pixels(max_pixels: object) -> int | None:
+    if max_pixels is None:
+        return None
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, numbers.Integral):
+        raise ParameterError(f"max_pixels must be a positive int or None, got {max_pixels!r}")
+    if max_pixels <= 0:
+        msg = f"max_pixels must be a positive int, got {max_pixels}; pass None for no limit"
+        raise ParameterError(msg)
+    return int(max_pixels)
+
+
+def _open_file(source: str) -> IO[bytes]:
+    """Open ``source`` read-only, turning every reason it cannot be read into ImageReadError."""
+    if os.path.isdir(source):
+        raise ImageReadError(with_source("is a directory, not an image file", source))
+    try:
+        fh = open(source, "rb")  # the caller closes it: `with _open_file(...) as fh`
+    except FileNotFoundError:
+        raise ImageReadError(with_source("no such file", source)) from None
+    except PermissionError:
+        raise ImageReadError(with_source("permission denied", source)) from None
+    except OSError as exc:
+        raise ImageReadError(with_source(f"cannot open: {exc.strerror or exc}", source)) from exc
+    if os.fstat(fh.fileno()).st_size == 0:
+        fh.close()
+        raise ImageReadError(with_source("empty file (0 bytes)", source))
+    return fh
+
+
+@contextlib.contextmanager
+def _read_errors(source: str) -> Iterator[None]:
+    """Turn what the decoders raise into one-line ImageReadErrors naming ``source``."""
+    try:
+        yield
+    except ImageReadError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(_pillow_bomb_message(exc, source)) from exc
+    except UnidentifiedImageError as exc:
+        msg = "not an image file Pillow or tifffile can read"
+        raise ImageReadError(with_source(msg, source)) from exc
+    except MemoryError as exc:
+        raise ImageReadError(with_source("not enough memory to decode the image", source)) from exc
+    except _DECODE_ERRORS as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        msg = f"truncated or corrupt image data: {reason}"
+        raise ImageReadError(with_source(msg, source)) from exc
+
+
+def _bomb_message(source: str, what: str, limit: int) -> str:
+    msg = f"{what} exceeds the decompression-bomb limit of {limit:,} pixels; {_BOMB_HINT}"
+    return with_source(msg, source)
+
+
+def _pillow_bomb_message(exc: Exception, source: str) -> str:
+    """The message for Pillow's own DecompressionBombError (it gives only the pixel count)."""
+    found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
+    if found is None:
+        return with_source(f"{exc}; {_BOMB_HINT}", source)
+    pixels, limit = (int(group) for group in found.groups())
+    return _bomb_message(source, f"{pixels:,} pixels", limit)
+
+
+def _check_size(width: int, height: int, source: str, max_pixels: int | None) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageReadError(with_source(f"zero width or height ({width}x{height})", source))
+    if max_pixels is not None and width * height > max_pixels:
+        what = f"{width}x{height} = {width * height:,} pixels"
+        raise ImageReadError(_bomb_message(source, what, max_pixels))
+
+
+def _check_frame_range(frame: int, n_frames: int, source: str) -> None:
+    if frame >= n_frames:
+        frames = (
+            "1 frame (frame 0)" if n_frames == 1 else f"{n_frames} frames (0 to {n_frames - 1})"
+        )
+        raise ImageReadError(
+            with_source(f"frame {frame} out of range: the file has {frames}", source)
+        )
+
+
+@contextlib.contextmanager
+def _pillow_limit(max_pixels: int | None) -> Iterator[None]:
+    """Let Pillow open up to ``max_pixels`` pixels inside the block; silence its bomb warning.
+
+    Pillow's global ``MAX_IMAGE_PIXELS`` is changed only when ``max_pixels`` exceeds Pillow's
+    error threshold (or is None), under a lock, and always restored.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        if not _lifts_pillow_limit(max_pixels):
+            yield
+            return
+        with _PILLOW_LIMIT_LOCK:
+            saved = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = max_pixels
+            try:
+                yield
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+
+
+def _lifts_pillow_limit(max_pixels: int | None) -> bool:
+    if max_pixels is None or max_pixels > DEFAULT_MAX_PIXELS:
+        return True
+    current = Image.MAX_IMAGE_PIXELS
+    return current is not None and max_pixels > 2 * current
+
+
+# --- Pillow (and 16-bit PNG) ------------------------------------------------------------------
+
+
+def _read_pillow(
+    fh: IO[bytes], source: str, frame: int, max_pixels: int | None, head: bytes
+) -> _Decoded:
+    with _pillow_limit(max_pixels), _open_pillow(fh, source, max_pixels) as im:
+        _check_size(*im.size, source, max_pixels)
+        n_frames = getattr(im, "n_frames", 1)
+        _check_frame_range(frame, n_frames, source)
+        if frame:
+            im.seek(frame)
+            _check_size(*im.size, source, max_pixels)
+        mode, fmt = im.mode, im.format
+        if head.startswith(_PNG_MAGIC) and len(head) > 25 and head[24] == 16 and n_frames == 1:
+            mode = _PNG_COLOUR_TYPES.get(head[25], mode)
+            orientation = _exif_orientation(im)
+            fh.seek(0)
+            pixels, alpha, conversion = _png16_arrays(fh.read(), im, head[25], source)
+        else:
+            im.load()
+            orientation = _exif_orientation(im)
+            pixels, alpha, conversion = _pillow_arrays(im, source)
+    description = f"{fmt} {mode}{conversion} {_bits(pixels.dtype)}"
+    if n_frames > 1:
+        description += f" frame {frame} of {n_frames}"
+    return _Decoded(pixels, alpha, None, description, orientation)
+
+
+def _open_pillow(fh: IO[bytes], source: str, max_pixels: int | None) -> Image.Image:
+    """Image.open; when Pillow finds a decompression bomb, report its width and height."""
+    try:
+        return Image.open(fh)
+    except Image.DecompressionBombError as bomb:
+        try:  # read the header again without Pillow's limit, only to name the size
+            fh.seek(0)
+            with _pillow_limit(None), Image.open(fh) as im:
+                size = im.size
+        except Exception:  # the header cannot be read without the limit: Pillow's message
+            raise ImageReadError(_pillow_bomb_message(bomb, source)) from bomb
+        _check_size(*size, source, max_pixels)
+        raise
+
+
+def _exif_orientation(im: Image.Image) -> object:
+    """The EXIF Orientation value Pillow reads (as exif_transpose does); 1 if unreadable."""
+    try:
+        return im.getexif().get(0x0112, 1)
+    except Exception:  # corrupt EXIF must not make the image unreadable
+        return 1
+
+
+def _pillow_arrays(im: Image.Image, source: str) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Pixels, alpha and conversion note (" -> RGB") of a loaded Pillow image."""
+    mode = im.mode
+    if mode == "CMYK":
+        im, conversion = _cmyk_to_rgb(im)
+    elif "transparency" in im.info and mode in ("P", "L", "RGB"):
+        im = im.convert("LA" if mode == "L" else "RGBA")
+        conversion = f" -> {im.mode}"
+    elif mode in _PILLOW_CONVERT:
+        im = im.convert(_PILLOW_CONVERT[mode])
+        conversion = f" -> {im.mode}"
+    elif mode in _PILLOW_NATIVE:
+        conversion = ""
+    else:
+        raise ImageReadError(with_source(f"unsupported image mode {mode!r}", source))
+    array = _supported_dtype(np.asarray(im), source)
+    if im.mode in ("LA", "RGBA"):
+        return _squeeze(array[..., :-1]), array[..., -1], conversion
+    return array, None, conversion
+
+
+def _cmyk_to_rgb(im: Image.Image) -> tuple[Image.Image, str]:
+    """CMYK to sRGB through the embedded ICC profile, else Pillow's plain conversion."""
+    icc = im.info.get("icc_profile")
+    if icc:
+        from PIL import ImageCms
+
+        try:
+            profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            srgb = ImageCms.createProfile("sRGB")
+            return ImageCms.profileToProfile(im, profile, srgb, outputMode="RGB"), " -> RGB (ICC)"
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+            pass  # a broken or non-CMYK profile: fall back to the plain conversion
+    return im.convert("RGB"), " -> RGB"
+
+
+def _png16_arrays(
+    data: bytes, im: Image.Image, colour_type: int, source: str
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """A 16-bit PNG decoded by imagecodecs: uint16 pixels and alpha (its own, or from tRNS)."""
+    import imagecodecs
+
+    array = imagecodecs.png_decode(data)
+    if array.shape[:2] != (im.height, im.width) or colour_type not in _PNG_COLOUR_TYPES:
+        msg = f"16-bit PNG decoded to shape {array.shape}, not {im.height}x{im.width}"
+        raise ImageReadError(with_source(f"truncated or corrupt image data: {msg}", source))
+    array = _supported_dtype(array, source)
+    n_colour = 3 if colour_type in (2, 6) else 1
+    conversion = ""
+    if array.ndim == 3 and array.shape[-1] == n_colour + 1:
+        pixels, alpha = array[..., :n_colour], array[..., n_colour]
+        if colour_type in (0, 2):  # png_decode applied the tRNS key itself
+            conversion = f" -> {_PNG_COLOUR_TYPES[colour_type + 4]}"
+    else:
+        pixels, alpha = array, _key_alpha(array, im.info.get("transparency"))
+        if alpha is not None:
+            conversion = f" -> {_PNG_COLOUR_TYPES[colour_type + 4]}"
+    return _squeeze(pixels), alpha, conversion
+
+
+def _key_alpha(pixels: np.ndarray, key: object) -> np.ndarray | None:
+    """Alpha from a tRNS colour key: 0 where the pixel equals ``key``, full scale elsewhere."""
+    if key is None:
+        return None
+    hit = pixels == np.asarray(key, dtype=np.float64)
+    if hit.ndim == 3:
+        hit = hit.all(axis=-1)
+    return np.where(hit, 0, np.iinfo(pixels.dtype).max).astype(pixels.dtype)
+
+
+# --- TIFF by tifffile ---------------------------------------------------------------------------
+
+
+def _read_tiff(fh: IO[bytes], source: str, frame: int, max_pixels: int | None) -> _Decoded | None:
+    """A TIFF page by tifffile; None when the page is for Pillow (palette, CMYK, YCbCr, ...)."""
+    import tifffile
+
+    fh.seek(0)
+    with tifffile.TiffFile(fh) as tif:
+        n_pages = len(tif.pages)
+        if not n_pages:
+            msg = "truncated or corrupt image data: no image in the TIFF file"
+            raise ImageReadError(with_source(msg, source))
+        _check_frame_range(frame, n_pages, source)
+        page = tif.pages[frame]
+        if not _tifffile_reads(page):
+            return None
+        _check_size(page.imagewidth, page.imagelength, source, max_pixels)
+        geotiff = _TIFF_GEOKEYS in tif.pages[0].tags
+        data = _channels_last(page.asarray(), page.axes, source)
+        nodata = _nodata_hits(data, _gdal_nodata(page))
+        data = _supported_dtype(data, source)
+        pixels, alpha = _tiff_alpha(data, page, geotiff)
+        orientation = page.tags.valueof(274, 1)
+    description = f"TIFF {_bands(pixels)}-band {pixels.dtype}"
+    description += " + alpha" if alpha is not None else ""
+    description += " (GeoTIFF)" if geotiff else ""
+    if n_pages > 1:
+        description += f" page {frame} of {n_pages}"
+    return _Decoded(pixels, alpha, nodata, description, orientation)
+
+
+def _tifffile_reads(page: object) -> bool:
+    """Whether tifffile gives this page as image data (gray or RGB, 8 bits a sample or more)."""
+    return (
+        page.photometric in (_TIFF_MINISWHITE, _TIFF_MINISBLACK, _TIFF_RGB)
+        and page.bitspersample >= 8
+        and page.imagedepth == 1
+    )
+
+
+def _channels_last(data: np.ndarray, axes: str, source: str) -> np.ndarray:
+    if axes in ("YX", "YXS"):
+        return data
+    if axes == "SYX":  # planar configuration SEPARATE
+        return np.moveaxis(data, 0, -1)
+    raise ImageReadError(with_source(f"unsupported TIFF layout (axes {axes!r})", source))
+
+
+def _gdal_nodata(page: object) -> float | None:
+    """The GDAL_NODATA tag (an ASCII number) as a float, or None."""
+    text = page.tags.valueof(_TIFF_GDAL_NODATA)
+    try:
+        return float(str(text).strip("\x00 "))
+    except ValueError:
+        return None
+
+
+def _nodata_hits(data: np.ndarray, nodata: float | None) -> np.ndarray | None:
+    """(M, N) bool: True where every band equals ``nodata``; None when no pixel does."""
+    if nodata is None:
+        return None
+    if np.isnan(nodata):
+        if data.dtype.kind != "f":
+            return None
+        hits = np.isnan(data)
+    else:
+        hits = data == nodata
+    if hits.ndim == 3:
+        hits = hits.all(axis=-1)
+    return hits if hits.any() else None
+
+
+def _tiff_alpha(
+    data: np.ndarray, page: object, geotiff: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Split the alpha sample (ExtraSamples 1 or 2, never in a GeoTIFF) from the colour bands."""
+    n_colour = 3 if page.photometric == _TIFF_RGB else 1
+    extras = () if geotiff else tuple(page.extrasamples)
+    index = next((n_colour + i for i, kind in enumerate(extras) if kind in (1, 2)), None)
+    if data.ndim == 2 or index is None or index >= data.shape[-1]:
+        alpha = None
+        pixels = data
+    else:
+        alpha = data[..., index]
+        pixels = _squeeze(np.delete(data, index, axis=-1))
+    if page.photometric == _TIFF_MINISWHITE and pixels.dtype.kind == "u":
+        pixels = np.iinfo(pixels.dtype).max - pixels  # 0 is white: store gray upright
+    if alpha is not None and extras[index - n_colour] == 1:
+        pixels = _unpremultiply(pixels, alpha)
+    return pixels, alpha
+
+
+def _unpremultiply(pixels: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Undo associated (premultiplied) alpha: colour * full scale / alpha where alpha > 0."""
+    full = float(np.iinfo(pixels.dtype).max) if pixels.dtype.kind == "u" else 1.0
+    weight = alpha.astype(np.float64)
+    if pixels.ndim == 3:
+        weight = weight[..., np.newaxis]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        colour = np.where(weight > 0, pixels * (full / weight), pixels)
+    if pixels.dtype.kind == "u":
+        colour = np.clip(np.rint(colour), 0, full)
+    return colour.astype(pixels.dtype)
+
+
+# --- shared ---------------------------------------------------------------------------------
+
+
+def _supported_dtype(array: np.ndarray, source: str) -> np.ndarray:
+    """The array in native byte order as uint8, uint16, float32 or float64.
+
+    bool -> uint8 0/255; float16 -> float32; other integers -> uint8 (1-byte, all in 0..255),
+    uint16 (all in 0..65535) or else float64.
+    """
+    dtype = array.dtype
+    if dtype.kind in "uif" and not dtype.isnative:
+        array = array.astype(dtype.newbyteorder("="))
+    if array.dtype in _SUPPORTED_DTYPES:
+        return array
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8) * np.uint8(255)
+    if array.dtype.kind == "f" and array.dtype.itemsize < 4:
+        return array.astype(np.float32)
+    if array.dtype.kind in "iu":
+        low, high = (int(array.min()), int(array.max())) if array.size else (0, 0)
+        if low >= 0 and high <= 255 and array.dtype.itemsize == 1:
+            return array.astype(np.uint8)
+        return array.astype(np.uint16 if low >= 0 and high <= 65535 else np.float64)
+    raise ImageReadError(with_source(f"unsupported sample type {array.dtype}", source))
+
+
+def _squeeze(pixels: np.ndarray) -> np.ndarray:
+    """(M, N, 1) -> (M, N); other shapes unchanged."""
+    return pixels[..., 0] if pixels.ndim == 3 and pixels.shape[-1] == 1 else pixels
+
+
+def _bands(pixels: np.ndarray) -> int:
+    return 1 if pixels.ndim == 2 else pixels.shape[-1]
+
+
+def _bits(dtype: np.dtype) -> str:
+    return {"u": f"{8 * dtype.itemsize}-bit", "f": f"{8 * dtype.itemsize}-bit float"}[dtype.kind]
+
+
+def _orient(array: np.ndarray, orientation: object) -> np.ndarray:
+    """Apply an EXIF orientation (2..8) to the first two axes; other values change nothing."""
+    if not isinstance(orientation, numbers.Integral) or orientation not in _ORIENTATIONS:
+        return array
+    transpose, flip_rows, flip_columns = _ORIENTATIONS[orientation]
+    if transpose:
+        array = array.swapaxes(0, 1)
+    if flip_rows:
+        array = array[::-1]
+    if flip_columns:
+        array = array[:, ::-1]
+    return array
+
+
+def _finish(decoded: _Decoded, source: str) -> LoadedImage:
+    """Orient pixels, alpha and nodata alike; build the mask; make arrays C-contiguous."""
+
+    def upright(array: np.ndarray) -> np.ndarray:
+        return np.require(_orient(array, decoded.orientation), requirements=("C", "W"))
+
+    pixels = upright(decoded.pixels)
+    alpha = None if decoded.alpha is None else upright(decoded.alpha)
+    keep = None if alpha is None else alpha != 0
+    if decoded.nodata is not None:
+        excluded = _orient(decoded.nodata, decoded.orientation)
+        keep = ~excluded if keep is None else keep & ~excluded
+    mask = None if keep is None or keep.all() else np.ascontiguousarray(keep)
+    return LoadedImage(pixels, alpha, mask, source, decoded.description)

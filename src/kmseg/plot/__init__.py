@@ -1,0 +1,9 @@
+"""Figures: original vs segmented, a sweep over ``k``, and an image's colour distribution.
+
+Needs matplotlib, which ``import kmseg`` never loads; every function returns a new
+:class:`matplotlib.figure.Figure` (object API, no pyplot state), saved with ``fig.savefig``.
+"""
+
+from ._figures import colors, compare, sweep, sweep_figure, sweep_segmentations, to_display
+
+__all__ = ["colors", "compare", "sweep", "sweep_figure", "sweep_segmentations", "to_display"]

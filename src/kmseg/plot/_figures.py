@@ -1,0 +1,468 @@
+"""Figures of segmentations and colour distributions (matplotlib object API, no pyplot).
+
+Every function returns a new :class:`matplotlib.figure.Figure` and touches no global state:
+nothing is shown, nothing needs closing, ``fig.savefig(...)`` works on any backend.
+
+Display convention (:func:`to_display`): values are divided by the dtype's full scale (255,
+65535, 1.0 for floats in [0, 1]); floats outside [0, 1] are min-max scaled; multi-band images
+show their first three bands in false colour; transparent and masked pixels stay transparent,
+over a light checkerboard.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .._errors import ParameterError
+from .._features import value_range
+from .._io import DEFAULT_MAX_PIXELS, load_image
+from .._result import Segmentation
+from .._segment import _valid_values, as_image, segment
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.gridspec import GridSpec
+
+    from .._segment import ImageLike
+
+_PANEL_INCHES = 4.0
+_MAX_COLUMNS = 4
+_HIST_BINS = 256
+_RGB_NAMES = ("R", "G", "B")
+_RGB_COLORS = ("red", "green", "blue")
+
+
+class _Panel(NamedTuple):
+    title: str
+    pixels: np.ndarray
+    alpha: np.ndarray | None
+
+
+def to_display(pixels: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
+    """Scale any kmseg image to float values in [0, 1] for ``imshow``.
+
+    Parameters
+    ----------
+    pixels : (M, N) or (M, N, C) ndarray
+        uint8, uint16 or float. Integers are divided by their full scale (255, 65535); floats
+        in [0, 1] are kept; floats outside [0, 1] are min-max scaled over the opaque pixels;
+        NaN shows as 0. Images with ``C`` other than 1 or 3 show their first three bands in
+        false colour (two bands: the third is 0).
+    alpha : (M, N) ndarray, optional
+        Opacity in the same units (0 is transparent); appended as a fourth channel.
+
+    Returns
+    -------
+    (M, N), (M, N, 3) or (M, N, 4) float32 ndarray
+        ``(M, N)`` for a gray image without alpha; RGBA whenever ``alpha`` is given (gray is
+        repeated to RGB).
+
+    Raises
+    ------
+    ParameterError
+        ``pixels`` is not 2-D or 3-D, or ``alpha`` does not have shape ``(M, N)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmseg.plot import to_display
+    >>> to_display(np.array([[0, 51, 255]], dtype=np.uint8))
+    array([[0. , 0.2, 1. ]], dtype=float32)
+    >>> to_display(np.zeros((2, 3), np.uint8), alpha=np.full((2, 3), 255, np.uint8)).shape
+    (2, 3, 4)
+    """
+    pixels = np.asarray(pixels)
+    if pixels.ndim not in (2, 3):
+        raise ParameterError(
+            f"pixels must be an (M, N) or (M, N, C) image, got shape {pixels.shape}"
+        )
+    if alpha is not None:
+        alpha = np.asarray(alpha)
+        if alpha.shape != pixels.shape[:2]:
+            raise ParameterError(
+                f"alpha shape {alpha.shape} does not match the image's {pixels.shape[:2]}"
+            )
+    return _display(pixels, alpha, _display_limits(pixels, alpha))
+
+
+def compare(seg: Segmentation) -> Figure:
+    """The original image and its segmentation side by side.
+
+    Parameters
+    ----------
+    seg : Segmentation
+        From :func:`kmseg.segment`. Gray panels use the ``"gray"`` colormap over the dtype's
+        full range (a two-level result is not stretched); transparent input pixels
+        (``seg.alpha``) and masked pixels (``seg.output_alpha()``) show as transparent.
+
+    Returns
+    -------
+    Figure
+        Two axes titled ``"Original"`` and ``"Segmented, k = <k>"``.
+
+    Raises
+    ------
+    ParameterError
+        ``seg`` is not a Segmentation.
+
+    Examples
+    --------
+    >>> import kmseg
+    >>> fig = kmseg.plot.compare(kmseg.segment(kmseg.data.sample_path(), k=4))
+    >>> [ax.get_title() for ax in fig.axes]
+    ['Original', 'Segmented, k = 4']
+    """
+    _check_segmentation(seg)
+    return _panel_grid([_original_panel(seg), _segmented_panel(seg, f"Segmented, k = {seg.k}")])
+
+
+def sweep(image: ImageLike, ks: Sequence[int] = (4, 6, 10), **segment_kwargs: Any) -> Figure:
+    """The image segmented with several ``k``, in one grid.
+
+    Shortcut for ``sweep_figure(sweep_segmentations(image, ks, **segment_kwargs))``; call those
+    two yourself to keep the segmentations.
+
+    Parameters
+    ----------
+    image : str, path, (M, N[, C]) ndarray or LoadedImage
+        Anything :func:`kmseg.segment` takes; a file is read once.
+    ks : sequence of int, default (4, 6, 10)
+        The values of ``k``, one panel each, in this order.
+    **segment_kwargs
+        Passed to :func:`kmseg.segment` (``space``, ``seed``, ``mask``, ...).
+
+    Returns
+    -------
+    Figure
+        Axes titled ``"Original"``, then ``"k = <k>"`` per ``k``; up to 4 per row.
+
+    Raises
+    ------
+    ParameterError
+        ``ks`` is empty or not a sequence of integers, or :func:`kmseg.segment` rejects the
+        image or a parameter.
+    ImageReadError
+        The file cannot be read.
+
+    Examples
+    --------
+    >>> import numpy as np, kmseg
+    >>> image = np.arange(24, dtype=np.uint8).reshape(4, 6)
+    >>> fig = kmseg.plot.sweep(image, ks=(2, 3))
+    >>> [ax.get_title() for ax in fig.axes]
+    ['Original', 'k = 2', 'k = 3']
+    """
+    return sweep_figure(sweep_segmentations(image, ks, **segment_kwargs))
+
+
+def sweep_segmentations(
+    image: ImageLike, ks: Sequence[int] = (4, 6, 10), **segment_kwargs: Any
+) -> list[Segmentation]:
+    """Segment one image once per ``k`` (the computation behind :func:`sweep`).
+
+    Parameters
+    ----------
+    image, ks, **segment_kwargs
+        See :func:`sweep`. A path is read once (``frame`` and ``max_pixels`` apply to the read).
+
+    Returns
+    -------
+    list of Segmentation
+        One per ``k``, in the order of ``ks``.
+
+    Raises
+    ------
+    ParameterError, ImageReadError
+        See :func:`sweep`.
+
+    Examples
+    --------
+    >>> import numpy as np, kmseg
+    >>> image = np.arange(24, dtype=np.uint8).reshape(4, 6)
+    >>> segs = kmseg.plot.sweep_segmentations(image, ks=(2, 3))
+    >>> [seg.k for seg in segs]
+    [2, 3]
+    """
+    ks = _check_ks(ks)
+    if isinstance(image, (str, os.PathLike)):
+        image = load_image(
+            image,
+            frame=segment_kwargs.pop("frame", 0),
+            max_pixels=segment_kwargs.pop("max_pixels", DEFAULT_MAX_PIXELS),
+        )
+    return [segment(image, k, **segment_kwargs) for k in ks]
+
+
+def sweep_figure(segmentations: Sequence[Segmentation]) -> Figure:
+    """Grid of segmentations of one image: the original, then one panel per segmentation.
+
+    Parameters
+    ----------
+    segmentations : sequence of Segmentation
+        Of the same image (e.g. from :func:`sweep_segmentations`); the original is taken from
+        the first.
+
+    Returns
+    -------
+    Figure
+        See :func:`sweep`.
+
+    Raises
+    ------
+    ParameterError
+        The sequence is empty, holds something else than Segmentations, or their images differ
+        in shape.
+
+    Examples
+    --------
+    >>> import numpy as np, kmseg
+    >>> image = np.arange(24, dtype=np.uint8).reshape(4, 6)
+    >>> segs = kmseg.plot.sweep_segmentations(image, ks=(2, 3))
+    >>> [ax.get_title() for ax in kmseg.plot.sweep_figure(segs).axes]
+    ['Original', 'k = 2', 'k = 3']
+    """
+    segmentations = list(segmentations)
+    if not segmentations:
+        raise ParameterError("segmentations is empty; give at least one Segmentation")
+    for seg in segmentations:
+        _check_segmentation(seg)
+    first = segmentations[0]
+    if any(seg.image.shape != first.image.shape for seg in segmentations):
+        raise ParameterError(
+            "segmentations are of images of different shapes; give segmentations of one image"
+        )
+    panels = [_segmented_panel(seg, f"k = {seg.k}") for seg in segmentations]
+    return _panel_grid([_original_panel(first), *panels])
+
+
+def colors(
+    image: ImageLike,
+    *,
+    sample: int = 20000,
+    seed: int = 0,
+    mask: np.ndarray | None = None,
+    alpha: bool | None = None,
+) -> Figure:
+    """The colour distribution of an image's clustered pixels.
+
+    A 3-D scatter of a random sample of pixels, each drawn in its own colour, beside one
+    histogram per channel. Gray images get only their histogram; images with ``C`` other than
+    1 or 3 bands get a scatter of their first three bands in false colour (none for two bands)
+    and histograms titled ``"band 0"``, ``"band 1"``, ...
+
+    Parameters
+    ----------
+    image : str, path, (M, N[, C]) ndarray or LoadedImage
+        Anything :func:`kmseg.segment` takes.
+    sample : int, default 20000
+        Largest number of pixels in the scatter, drawn without replacement.
+    seed : int, default 0
+        Seed of ``numpy.random.default_rng`` for the sample: the scatter shows the pixels
+        ``rng.choice(n, min(sample, n), replace=False)`` of the ``n`` clustered pixels in
+        row-major order.
+    mask, alpha
+        As in :func:`kmseg.segment`: masked and transparent pixels are left out everywhere.
+
+    Returns
+    -------
+    Figure
+        The scatter axes first (``projection="3d"``, labelled R, G, B or band 0..2), then the
+        histograms: 256 bins over the dtype's range (one value per bin for uint8, 256 values
+        per bin for uint16, [0, 1] or the data range for floats), drawn with ``stairs``.
+
+    Raises
+    ------
+    ParameterError
+        ``sample`` is not an integer >= 1, ``seed`` not an integer >= 0, no pixel is clustered,
+        or the image, mask or alpha is invalid (see :func:`kmseg.segment`).
+    ImageReadError
+        The file cannot be read.
+
+    Examples
+    --------
+    >>> import kmseg
+    >>> fig = kmseg.plot.colors(kmseg.data.sample_path(), sample=1000)
+    >>> [ax.name for ax in fig.axes], [ax.get_title() for ax in fig.axes[1:]]
+    (['3d', 'rectilinear', 'rectilinear', 'rectilinear'], ['R', 'G', 'B'])
+    """
+    _check_integer("sample", sample, minimum=1)
+    _check_integer("seed", seed, minimum=0)
+    values = _valid_values(as_image(image, mask=mask, alpha=alpha))
+    if len(values) == 0:
+        raise ParameterError("no pixel is clustered (all are masked or transparent)")
+    with_scatter = values.shape[1] >= 3
+    fig, grid = _colors_layout(values.shape[1], with_scatter)
+    names, hist_colors = _channel_names(values.shape[1])
+    if with_scatter:
+        n_points = min(sample, len(values))
+        chosen = np.random.default_rng(seed).choice(len(values), n_points, replace=False)
+        _scatter(fig.add_subplot(grid[:, 0], projection="3d"), values, chosen, names)
+    edges = _bin_edges(values)
+    for i, (name, color) in enumerate(zip(names, hist_colors, strict=True)):
+        _histogram(fig.add_subplot(grid[i, -1]), values[:, i], edges, name, color)
+    return fig
+
+
+def _check_integer(name: str, value: object, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ParameterError(f"{name}={value!r} is invalid; use an integer >= {minimum}")
+
+
+def _check_segmentation(seg: object) -> None:
+    if not isinstance(seg, Segmentation):
+        raise ParameterError(
+            f"expected a Segmentation (from kmseg.segment), got {type(seg).__name__}"
+        )
+
+
+def _check_ks(ks: Sequence[int]) -> list[int]:
+    if isinstance(ks, (int, np.integer, str)) or not isinstance(ks, Sequence | np.ndarray):
+        raise ParameterError(f"ks={ks!r} is invalid; give a sequence of k values, e.g. (4, 6, 10)")
+    if len(ks) == 0:
+        raise ParameterError("ks is empty; give at least one k, e.g. ks=(4, 6, 10)")
+    return list(ks)
+
+
+def _original_panel(seg: Segmentation) -> _Panel:
+    return _Panel("Original", seg.image, seg.alpha)
+
+
+def _segmented_panel(seg: Segmentation, title: str) -> _Panel:
+    """The painted image without its alpha channel, and that alpha separately."""
+    alpha = seg.output_alpha()
+    painted = seg.segmented()
+    if alpha is not None:
+        painted = painted[..., :-1]
+        if painted.shape[-1] == 1:
+            painted = painted[..., 0]
+    return _Panel(title, painted, alpha)
+
+
+def _panel_grid(panels: Sequence[_Panel]) -> Figure:
+    """One image panel per entry, up to four per row, all on the first panel's display range."""
+    ncols = min(len(panels), _MAX_COLUMNS)
+    nrows = -(-len(panels) // ncols)
+    rows, cols = panels[0].pixels.shape[:2]
+    aspect = min(max(rows / cols, 0.25), 4.0)
+    fig = Figure(
+        figsize=(ncols * _PANEL_INCHES, nrows * (_PANEL_INCHES * aspect + 0.5)),
+        layout="constrained",
+    )
+    limits = _display_limits(panels[0].pixels, panels[0].alpha)
+    for i, panel in enumerate(panels):
+        _draw_panel(fig.add_subplot(nrows, ncols, i + 1), panel, limits)
+    return fig
+
+
+def _draw_panel(ax: Axes, panel: _Panel, limits: tuple[float, float]) -> None:
+    """One image, titled, without axes; gray without alpha through the gray colormap."""
+    if panel.alpha is None and panel.pixels.ndim == 2:
+        ax.imshow(panel.pixels, cmap="gray", vmin=limits[0], vmax=limits[1])
+    else:
+        ax.imshow(_display(panel.pixels, panel.alpha, limits))
+    if panel.alpha is not None:
+        _draw_checkerboard(ax, panel.pixels.shape[:2])
+    ax.set_title(panel.title)
+    ax.set_axis_off()
+
+
+def _draw_checkerboard(ax: Axes, shape: tuple[int, ...]) -> None:
+    """A light checkerboard behind the image (added after it, so ``get_images()[0]`` is data)."""
+    rows, cols = shape
+    tile = max(1, max(rows, cols) // 32)
+    parity = (np.arange(-(-rows // tile))[:, None] + np.arange(-(-cols // tile))) % 2
+    board = np.repeat(np.where(parity, 0.8, 1.0)[..., None], 3, axis=-1)
+    ax.imshow(board, extent=(-0.5, cols - 0.5, rows - 0.5, -0.5), zorder=-1)
+
+
+def _colors_layout(n_channels: int, with_scatter: bool) -> tuple[Figure, GridSpec]:
+    """Figure and grid for :func:`colors`: one row per histogram, the scatter left of them."""
+    fig = Figure(
+        figsize=(11.0 if with_scatter else 6.0, max(3.0, 1.8 * n_channels)), layout="constrained"
+    )
+    fig.get_layout_engine().set(wspace=0.08)  # room for the 3-D axis labels
+    ncols, ratios = (2, (1.4, 1)) if with_scatter else (1, None)
+    return fig, fig.add_gridspec(n_channels, ncols, width_ratios=ratios)
+
+
+def _scatter(ax: Axes, values: np.ndarray, chosen: np.ndarray, names: Sequence[str]) -> None:
+    """3-D scatter of the first three channels of ``values[chosen]`` in their own colours."""
+    bands = values[:, :3]
+    low, high = _limits(bands)
+    points = bands[chosen]
+    ax.scatter(*points.T, c=_scale(points, low, high), s=2, depthshade=False, linewidths=0)
+    ax.set(xlim=(low, high), ylim=(low, high), zlim=(low, high))
+    ax.set(xlabel=names[0], ylabel=names[1], zlabel=names[2])
+    ax.set_title(f"{len(chosen)} of {len(values)} pixels")
+
+
+def _histogram(ax: Axes, values: np.ndarray, edges: np.ndarray, title: str, color: str) -> None:
+    ax.stairs(np.histogram(values, bins=edges)[0], edges, fill=True, color=color)
+    ax.set_title(title)
+    ax.set_ylabel("pixels")
+
+
+def _channel_names(n_channels: int) -> tuple[list[str], list[str]]:
+    """Histogram titles and colours: gray, R/G/B, or band 0..C-1."""
+    if n_channels == 1:
+        return ["gray"], ["gray"]
+    if n_channels == 3:
+        return list(_RGB_NAMES), list(_RGB_COLORS)
+    return [f"band {i}" for i in range(n_channels)], ["dimgray"] * n_channels
+
+
+def _bin_edges(values: np.ndarray) -> np.ndarray:
+    """256 bins over the dtype's range: integer-aligned for uint8 and uint16."""
+    if values.dtype.kind == "u":
+        return np.linspace(0, value_range(values.dtype) + 1, _HIST_BINS + 1)
+    return np.linspace(*_limits(values), _HIST_BINS + 1)
+
+
+def _bands(pixels: np.ndarray) -> np.ndarray:
+    """The bands shown: ``(M, N)`` for one channel, else at most the first three."""
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        return pixels[..., 0]
+    return pixels[..., :3] if pixels.ndim == 3 else pixels
+
+
+def _display_limits(pixels: np.ndarray, alpha: np.ndarray | None) -> tuple[float, float]:
+    """:func:`_limits` of the shown bands of the opaque pixels."""
+    bands = _bands(pixels)
+    return _limits(bands if alpha is None else bands[alpha > 0])
+
+
+def _display(
+    pixels: np.ndarray, alpha: np.ndarray | None, limits: tuple[float, float]
+) -> np.ndarray:
+    """:func:`to_display` with given limits; trusts its (checked) input."""
+    display = _scale(_bands(pixels), *limits)
+    if display.ndim == 3 and display.shape[2] == 2:
+        display = np.concatenate([display, np.zeros_like(display[..., :1])], axis=-1)
+    if alpha is None:
+        return display
+    if display.ndim == 2:
+        display = np.repeat(display[..., None], 3, axis=-1)
+    opacity = _scale(alpha, 0.0, value_range(alpha.dtype))
+    return np.concatenate([display, opacity[..., None]], axis=-1)
+
+
+def _limits(values: np.ndarray) -> tuple[float, float]:
+    """Display range: 0..full scale for integers and for floats in [0, 1], else min..max."""
+    if values.dtype.kind != "f":
+        return 0.0, value_range(values.dtype)
+    finite = values[np.isfinite(values)]
+    if finite.size == 0 or (finite.min() >= 0 and finite.max() <= 1):
+        return 0.0, 1.0
+    low, high = float(finite.min()), float(finite.max())
+    return (low, high) if high > low else (low, low + 1.0)
+
+
+def _scale(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``values`` mapped from [low, high] to [0, 1] as float32, clipped; NaN becomes 0."""
+    scaled = (np.nan_to_num(values.astype(np.float32)) - low) / np.float32(high - low)
+    return np.clip(scaled, 0, 1, out=scaled)

@@ -1,0 +1,229 @@
+"""The kmseg command end to end, in temporary folders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+import kmseg
+from conftest import read_png
+from kmseg.cli import main
+
+HEAVY = ("numpy", "PIL", "matplotlib", "skimage", "sklearn", "scipy", "dask", "tifffile")
+
+
+def run(args: list[str], capsys) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_process(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kmseg", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+@pytest.fixture
+def photo(tmp_path) -> Path:
+    path = tmp_path / "photo.png"
+    Image.open(kmseg.data.sample_path()).resize((120, 80)).save(path)
+    return path
+
+
+def test_help_does_not_import_the_heavy_stack():
+    code = (
+        "import sys, kmseg.cli\n"
+        "try:\n    kmseg.cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("command", ["segment", "sweep", "colors", "demo"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"usage: kmseg {command}" in capsys.readouterr().out
+
+
+def test_version():
+    result = run_process("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"kmseg {kmseg.__version__}"
+
+
+def test_segment_writes_outputs(photo, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, err = run([
+        "segment", str(photo), "-k", "3", "-o", str(out), "--compare", "--masks",
+        "--space", "lab", "--seed", "4",
+    ], capsys)
+    assert code == 0, err
+    assert "photo.png: k=3" in stdout
+    labels = read_png(out / "photo_labels.png")
+    assert labels.shape == (80, 120) and set(np.unique(labels)) == {0, 1, 2}
+    report = json.loads((out / "photo.json").read_text())
+    assert report["k"] == 3 and report["space"] == "lab" and report["params"]["seed"] == 4
+    for name in ["photo_segmented.png", "photo_compare.png", "photo_mask_2.png",
+                 "photo_cutout_0.png"]:
+        assert (out / name).is_file(), name
+
+
+def test_init_from_a_previous_report_and_from_files(photo, tmp_path, capsys):
+    first = tmp_path / "first"
+    assert run(["segment", str(photo), "-k", "3", "-o", str(first)], capsys)[0] == 0
+    centers = json.loads((first / "photo.json").read_text())["centers"]
+    again = tmp_path / "again"
+    code, _, err = run(["segment", str(photo), "-k", "3", "--init",
+                        str(first / "photo.json"), "-o", str(again)], capsys)
+    assert code == 0, err
+    report = json.loads((again / "photo.json").read_text())
+    np.testing.assert_allclose(report["centers"], centers, rtol=1e-9)
+    np.save(tmp_path / "init.npy", np.array(centers))
+    assert run(["segment", str(photo), "-k", "3", "--init", str(tmp_path / "init.npy"),
+                "-o", str(again)], capsys)[0] == 0
+    code, _, _ = run(["segment", str(photo), "-k", "3", "--init",
+                      str(first / "photo_labels.png"), "-o", str(again)], capsys)
+    assert code == 0
+    np.testing.assert_array_equal(read_png(again / "photo_labels.png"),
+                                  read_png(first / "photo_labels.png"))
+
+
+def test_mask_file(photo, tmp_path, capsys):
+    mask = np.zeros((80, 120), np.uint8)
+    mask[:, 60:] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    code, _, err = run(["segment", str(photo), "-k", "2", "--mask", str(tmp_path / "mask.png"),
+                        "-o", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    labels = read_png(tmp_path / "o" / "photo_labels.png")
+    assert (labels[:, :60] == 255).all() and labels[:, 60:].max() == 1
+
+
+@pytest.mark.parametrize(
+    ("make", "args", "message"),
+    [
+        (None, ["-k", "2"], "no such file"),
+        ("text", ["-k", "2"], "not an image"),
+        ("empty", ["-k", "2"], "empty file"),
+        ("flat", ["-k", "5"], "exceeds the 1 distinct"),
+        ("flat", ["-k", "2", "--init", "nonsense"], "--init 'nonsense'"),
+        ("flat", ["-k", "2", "--eps", "-1"], "eps=-1.0 is invalid"),
+    ],
+)
+def test_bad_input_one_line_exit_2(tmp_path, capsys, make, args, message):
+    path = tmp_path / "input.png"
+    if make == "text":
+        path.write_text("hello")
+    elif make == "empty":
+        path.write_bytes(b"")
+    elif make == "flat":
+        Image.fromarray(np.zeros((5, 5, 3), np.uint8)).save(path)
+    code, _, err = run(["segment", str(path), *args, "-o", str(tmp_path / "o")], capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+    if make != "flat" or args[-2] == "-k":  # parameter errors are not about the file
+        assert "input.png" in lines[0]
+
+
+def test_usage_error_is_one_line():
+    result = run_process("segment", "x.png", "-k", "zero")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "invalid" in result.stderr
+
+
+def test_unwritable_output_folder(photo, tmp_path, capsys):
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where a folder should be")
+    code, _, err = run(["segment", str(photo), "-o", str(blocker / "out")], capsys)
+    assert code == 2 and "cannot create the output folder" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_bad_file_does_not_stop_the_others(photo, tmp_path, capsys):
+    code, _out, err = run(["segment", str(tmp_path / "missing.png"), str(photo), "-k", "2",
+                          "-o", str(tmp_path / "o")], capsys)
+    assert code == 2
+    assert (tmp_path / "o" / "photo_labels.png").is_file()
+    assert "missing.png" in err and "1 of 2 images failed" in err
+
+
+def test_sweep_and_colors_figures(photo, tmp_path, capsys):
+    code, _, err = run(["sweep", str(photo), "-k", "2", "3", "-o", str(tmp_path / "s.png")],
+                       capsys)
+    assert code == 0, err
+    assert read_png(tmp_path / "s.png").ndim == 3
+    code, _, err = run(["colors", str(photo), "-o", str(tmp_path / "c.png")], capsys)
+    assert code == 0, err
+    assert read_png(tmp_path / "c.png").shape[1] > 100
+
+
+def test_default_figure_names_land_in_the_working_folder(photo, tmp_path):
+    result = run_process("colors", str(photo), "--sample", "500", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "photo_colors.png").is_file()
+
+
+def test_demo(tmp_path):
+    result = run_process("demo", "-o", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    names = {p.name for p in (tmp_path / "demo").iterdir()}
+    assert {"coffee_labels.png", "coffee_segmented.png", "coffee.json", "coffee_compare.png",
+            "coffee_sweep.png", "coffee_colors.png", "coffee_cutout_3.png"} <= names
+    assert str(tmp_path / "demo") in result.stdout
+
+
+def _upright_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) after EXIF rotation, by Pillow alone; None if Pillow cannot tell."""
+    try:
+        with Image.open(path) as image:
+            orientation = image.getexif().get(0x0112, 1)
+            size = image.size
+    except Exception:
+        return None
+    return size[::-1] if orientation in (5, 6, 7, 8) else size
+
+
+def test_corpus_sweep(corpus_dir, tmp_path, capsys):
+    """Every odd file is segmented at its upright size, or rejected in one line naming it."""
+    files = sorted((corpus_dir / "odd").iterdir())
+    assert files
+    outcomes = {}
+    for path in files:
+        out = tmp_path / path.stem
+        code, _, err = run(["segment", str(path), "-k", "2", "--attempts", "1", "--max-iter",
+                            "10", "-o", str(out)], capsys)
+        if code == 0:
+            labels = read_png(out / f"{path.stem}_labels.png")
+            size = _upright_size(path)
+            if size is not None:
+                assert labels.shape == (size[1], size[0]), path.name
+            outcomes[path.name] = "segmented"
+        else:
+            assert code == 2, path.name
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and path.name in lines[0], (path.name, err)
+            outcomes[path.name] = lines[0]
+    rejected = {name for name, outcome in outcomes.items() if outcome != "segmented"}
+    must_fail = {name for name in outcomes if name.startswith(("bomb_decompression.", "truncated_",
+                                                               "corrupt_", "bomb_giant",
+                                                               "bomb_65536"))}
+    assert must_fail <= rejected
+    assert "exif_Landscape_6.jpg" not in rejected and "cmyk_photo_with_icc.jpg" not in rejected
+
+
+def test_exif_rotation_is_applied(corpus_dir):
+    path = corpus_dir / "odd" / "exif_Landscape_6.jpg"
+    seg = kmseg.segment(path, k=2, attempts=1, max_iter=5)
+    with Image.open(path) as image:
+        upright = ImageOps.exif_transpose(image)
+        assert seg.labels.shape == (upright.height, upright.width) == (1200, 1800)
