@@ -67,11 +67,18 @@ def test_save_writes_every_file(tmp_path, two_tone):
     report = json.loads(files["json"].read_text())
     assert report["k"] == 2 and report["sizes"] == seg.sizes.tolist()
     assert report["compactness"] == pytest.approx(seg.compactness)
-    assert report["centers_hex"] == seg.hex_colors and report["params"]["attempts"] is None
+    assert report["centers_hex"] == seg.hex_colors and report["params"]["attempts"] == 10
     assert report["kmseg_version"] == kmseg.__version__
     assert set(report["files"]) == set(files) - {"json"}
     # Atomic writes leave no temporary file behind.
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+    assert files["labels"].stat().st_mode & 0o777 == 0o666 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def test_save_sixteen_bit_and_bands_losslessly(tmp_path):

@@ -7,6 +7,7 @@ would replace the input file is refused.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -20,10 +21,11 @@ import numpy as np
 from PIL import Image
 
 from ._errors import OutputError
-from ._result import Segmentation
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
+
+    from ._result import Segmentation
 
 
 def save_segmentation(
@@ -120,6 +122,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         os.replace(tmp, path)
     except OSError as error:
         raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
@@ -145,6 +148,13 @@ def write_image(path: Path, image: np.ndarray, *, alpha: bool) -> None:
         path.write_bytes(imagecodecs.png_encode(image))
     else:
         Image.fromarray(image).save(path, format="PNG")
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _output_folder(folder: Path) -> Path:

@@ -191,7 +191,6 @@ class KMeansSegmenter:
         X = self._features(loaded)
         init, init_labels = self._initialisation(loaded)
         user_init = isinstance(self.init, np.ndarray)
-        attempts = 1 if user_init else (self.attempts or DEFAULT_ATTEMPTS)
         if len(X) < self.k:
             raise ParameterError(f"k={self.k} exceeds the {len(X)} pixels to cluster")
         features_done = time.perf_counter()
@@ -200,7 +199,7 @@ class KMeansSegmenter:
             self.k,
             init=init,
             init_labels=init_labels,
-            attempts=attempts,
+            attempts=_attempts(self.init, self.attempts),
             max_iter=self.max_iter,
             eps=float(self.eps),
             rng=np.random.default_rng(self.seed),
@@ -222,7 +221,7 @@ class KMeansSegmenter:
 
     def _features(self, loaded: LoadedImage) -> np.ndarray:
         check_space(self.space, _channels(loaded.pixels))
-        values = _valid_values(loaded)
+        values = clustered_values(loaded)
         if len(values) == 0:
             raise ParameterError("no pixel to cluster: every pixel is masked or transparent")
         return to_features(
@@ -404,7 +403,7 @@ def as_image(
         )
     if mask is not None:
         loaded = _with_user_mask(loaded, mask)
-    values = _valid_values(loaded)
+    values = clustered_values(loaded)
     if values.dtype.kind == "f" and not np.isfinite(values).all():
         raise ParameterError(
             with_source("image has NaN or infinite values; mask them out", loaded.source)
@@ -454,7 +453,7 @@ def _channels(pixels: np.ndarray) -> int:
     return 1 if pixels.ndim == 2 else pixels.shape[2]
 
 
-def _valid_values(loaded: LoadedImage) -> np.ndarray:
+def clustered_values(loaded: LoadedImage) -> np.ndarray:
     """``(n, C)`` values of the pixels to cluster."""
     values = loaded.pixels.reshape(-1, _channels(loaded.pixels))
     return values if loaded.mask is None else values[loaded.mask.ravel()]
@@ -467,10 +466,16 @@ def check_params(params: dict[str, Any]) -> None:
             raise ParameterError(f"{name}={params[name]!r} is invalid; use {expected}")
 
 
+def _attempts(init: str | np.ndarray, attempts: int | None) -> int:
+    """Attempts actually run: an array init runs once; None means the default."""
+    return 1 if isinstance(init, np.ndarray) else (attempts or DEFAULT_ATTEMPTS)
+
+
 def _describe(params: dict[str, Any]) -> dict[str, Any]:
-    """Parameters as JSON values (an init array is summarised by its shape)."""
+    """Parameters as run, as JSON values (an init array is summarised by its shape)."""
     described = dict(params)
-    if isinstance(described["init"], np.ndarray):
+    described["attempts"] = _attempts(params["init"], params["attempts"])
+    if isinstance(params["init"], np.ndarray):
         described["init"] = f"array of shape {list(described['init'].shape)}"
     if isinstance(described["eps"], np.generic):
         described["eps"] = described["eps"].item()

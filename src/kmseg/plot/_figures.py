@@ -22,7 +22,7 @@ from .._errors import ParameterError
 from .._features import value_range
 from .._io import DEFAULT_MAX_PIXELS, load_image
 from .._result import Segmentation
-from .._segment import _valid_values, as_image, segment
+from .._segment import as_image, clustered_values, segment
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -292,7 +292,7 @@ def colors(
     """
     _check_integer("sample", sample, minimum=1)
     _check_integer("seed", seed, minimum=0)
-    values = _valid_values(as_image(image, mask=mask, alpha=alpha))
+    values = clustered_values(as_image(image, mask=mask, alpha=alpha))
     if len(values) == 0:
         raise ParameterError("no pixel is clustered (all are masked or transparent)")
     with_scatter = values.shape[1] >= 3
