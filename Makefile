@@ -17,11 +17,11 @@ demo: $(STAMP)
 	$(BIN)/kmseg demo
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) kmseg-demo .pytest_cache build src/*.egg-info
