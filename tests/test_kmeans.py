@@ -130,3 +130,45 @@ def test_same_seed_same_labels(rng):
     second = kmeans(X, 5, rng=np.random.default_rng(7))
     np.testing.assert_array_equal(first.labels, second.labels)
     np.testing.assert_array_equal(first.centers, second.centers)
+
+
+def brute_force_1d(x: np.ndarray, w: np.ndarray, k: int) -> float:
+    """Best inertia over every split of the sorted distinct values into k contiguous runs (an
+    optimal 1-D k-means partition is always contiguous)."""
+    from itertools import combinations
+
+    levels = np.unique(x)
+    weights = np.array([w[x == level].sum() for level in levels])
+    best = np.inf
+    for cuts in combinations(range(1, len(levels)), k - 1):
+        total = 0.0
+        for part_x, part_w in zip(np.split(levels, cuts), np.split(weights, cuts), strict=True):
+            mean = (part_x * part_w).sum() / part_w.sum()
+            total += (part_w * (part_x - mean) ** 2).sum()
+        best = min(best, total)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_one_dimension_is_the_exact_optimum(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 40, size=int(rng.integers(8, 30))).astype(float)
+    w = rng.integers(1, 6, size=len(x)).astype(float)
+    k = int(rng.integers(1, min(5, len(np.unique(x))) + 1))
+    result = kmeans(x[:, None], k, sample_weight=w, rng=np.random.default_rng(0))
+    assert result.inertia == pytest.approx(brute_force_1d(x, w, k), rel=1e-9, abs=1e-9)
+    np.testing.assert_array_equal(np.bincount(result.labels, minlength=k) > 0, True)
+    # It is also a Lloyd fixed point: labels are nearest centres, centres are means.
+    labels, _ = brute_force_labels(x[:, None], result.centers)
+    np.testing.assert_array_equal(labels, result.labels)
+
+
+def test_one_dimension_beats_lloyd_on_a_gray_photo():
+    from kmseg import data, read_image
+
+    gray = read_image(data.sample_path()).mean(axis=2).round().ravel()
+    exact = kmeans(gray[:, None], 5, rng=np.random.default_rng(0))
+    theirs = KMeans(5, n_init=10, random_state=0).fit(gray[:, None]).inertia_
+    assert exact.inertia <= theirs * (1 + 1e-12)
+    with pytest.raises(ParameterError, match="exceeds the 3 distinct"):
+        kmeans(np.array([[1.0], [2.0], [3.0], [3.0]]), 4, rng=np.random.default_rng(0))

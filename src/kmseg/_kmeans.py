@@ -23,8 +23,15 @@ import numpy as np
 
 from ._errors import ParameterError
 
-# Rows per block when computing point-to-centre distances: bounds the (rows, k, d) temporary.
+# Rows per block when computing point-to-centre distances: bounds the (rows, k) temporary.
 _CHUNK = 1 << 16
+# Above this many (distinct) points, attempts run on a grid coreset (if it has at least
+# _CORESET_PER_CLUSTER cells per cluster) and only the best _REFINED are refined on all points.
+# _GRID_CELLS cells per feature axis (5 bits for 8-bit colour).
+_CORESET_FROM = 20_000
+_REFINED = 2
+_CORESET_PER_CLUSTER = 50
+_GRID_CELLS = 32
 
 
 @dataclass(frozen=True)
@@ -34,8 +41,9 @@ class KMeansResult:
     centers: np.ndarray  # (k, d) float64
     labels: np.ndarray  # (n,) intp, nearest centre of each point
     inertia: float  # sum of weight * squared distance to the nearest centre
-    n_iter: int  # Lloyd updates run by the kept attempt
+    n_iter: int  # Lloyd updates run by the kept attempt (0 for the exact 1-D optimum)
     converged: bool  # the kept attempt stopped on eps, not on max_iter
+    sizes: np.ndarray  # (k,) total weight of each cluster
 
 
 def kmeans(
@@ -75,20 +83,46 @@ def kmeans(
         When the points have fewer than ``k`` distinct values.
     """
     weights = np.ones(len(X)) if sample_weight is None else sample_weight
+    if len(X) < k:
+        raise _too_few_distinct(X, k)
+    if init_labels is not None:
+        points = _Points(X, weights)
+        return _lloyd(points, _initial_centers_from_labels(points, init_labels, k), max_iter, eps)
+    if isinstance(init, np.ndarray):
+        return _lloyd(_Points(X, weights), init.astype(np.float64, copy=True), max_iter, eps)
+    if X.shape[1] == 1:
+        return optimal_1d(X[:, 0], weights, k)
     points = _Points(X, weights)
-    best = None
-    for _ in range(attempts):
-        if init_labels is not None:
-            centers = _initial_centers_from_labels(points, init_labels, k)
-        elif isinstance(init, np.ndarray):
-            centers = init.astype(np.float64, copy=True)
-        else:
-            centers = _seed(X, weights, k, str(init), rng)
-        result = _lloyd(points, centers, max_iter, eps)
-        if best is None or result.inertia < best.inertia:
-            best = result
-    assert best is not None
-    return best
+    core = _Points(*_grid_coreset(X, weights)) if len(X) > _CORESET_FROM else points
+    if len(core.X) < _CORESET_PER_CLUSTER * k:
+        core = points
+    runs = [_lloyd(core, _seed(core.X, core.weights, k, str(init), rng), max_iter, eps)
+            for _ in range(attempts)]
+    if core is points:
+        return min(runs, key=lambda run: run.inertia)
+    # Attempts ran on a coreset of grid cells; the best few are refined on every point. Seeding
+    # and most iterations cost ~m/|coreset| times less.
+    runs.sort(key=lambda run: run.inertia)
+    refined = [_lloyd(points, run.centers.copy(), max_iter, eps) for run in runs[:_REFINED]]
+    return min(refined, key=lambda run: run.inertia)
+
+
+def optimal_1d(x: np.ndarray, weights: np.ndarray, k: int) -> KMeansResult:
+    """The globally optimal weighted k-means of 1-D points (dynamic programming)."""
+    from ._kernels import optimal_1d_splits
+
+    levels, inverse = np.unique(x, return_inverse=True)
+    level_weights = np.bincount(inverse, weights=weights, minlength=len(levels))
+    if len(levels) < k:
+        raise _too_few_distinct(x[:, None], k, n_distinct=len(levels))
+    starts = optimal_1d_splits(levels, level_weights, k)
+    level_labels = np.searchsorted(starts, np.arange(len(levels)), side="right") - 1
+    labels = level_labels[inverse]
+    sums = np.bincount(level_labels, weights=level_weights * levels, minlength=k)
+    sizes = np.bincount(level_labels, weights=level_weights, minlength=k)
+    centers = (sums / sizes)[:, None]
+    inertia = float(weights @ (x - centers[labels, 0]) ** 2)
+    return KMeansResult(centers, labels, inertia, 0, True, sizes)
 
 
 def assign(
@@ -162,7 +196,8 @@ def _lloyd(points: _Points, centers: np.ndarray, max_iter: int, eps: float) -> K
         while (empty := np.bincount(labels, minlength=k) == 0).any():
             _reseed_empty(points.X, dist2, centers, empty)
             labels, dist2 = points.assign(centers)
-    return KMeansResult(centers, labels, float(points.weights @ dist2), n_iter, converged)
+    sizes = np.bincount(labels, weights=points.weights, minlength=k)
+    return KMeansResult(centers, labels, float(points.weights @ dist2), n_iter, converged, sizes)
 
 
 def _reseed_empty(X: np.ndarray, dist2: np.ndarray, centers: np.ndarray, empty: np.ndarray) -> None:
@@ -202,6 +237,21 @@ def _distinct_seed(X: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Ge
         raise _too_few_distinct(X, k, n_distinct=len(values))
     mass = np.bincount(inverse.ravel(), weights=weights, minlength=len(values))
     return values[rng.choice(len(values), size=k, replace=False, p=mass / mass.sum())]
+
+
+def _grid_coreset(X: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted means of the points in each occupied cell of a regular grid, and cell weights."""
+    low = X.min(axis=0)
+    step = (X.max(axis=0) - low) / _GRID_CELLS
+    step[step == 0] = 1.0
+    cells = np.minimum(((X - low) / step).astype(np.int64), _GRID_CELLS - 1)
+    _, cell_of_point = np.unique(cells, axis=0, return_inverse=True)
+    cell_of_point = cell_of_point.ravel()
+    cell_weights = np.bincount(cell_of_point, weights=weights)
+    means = np.stack(
+        [np.bincount(cell_of_point, weights=weights * X[:, j]) for j in range(X.shape[1])], axis=1
+    )
+    return np.ascontiguousarray(means / cell_weights[:, None]), cell_weights
 
 
 def _initial_centers_from_labels(points: _Points, labels: np.ndarray, k: int) -> np.ndarray:

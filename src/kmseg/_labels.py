@@ -36,7 +36,7 @@ def label_map(labels: np.ndarray, mask: np.ndarray | None, shape: tuple[int, int
     """Scatter the labels of the clustered pixels into an ``shape`` map, masked elsewhere."""
     dtype = label_dtype(k)
     if mask is None:
-        return labels.astype(dtype).reshape(shape)
+        return labels.astype(dtype, copy=False).reshape(shape)
     out = np.full(shape, masked_label(dtype), dtype=dtype)
     out[mask] = labels
     return out

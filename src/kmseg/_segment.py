@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from ._compress import histogram
 from ._errors import KmsegError, ParameterError, with_source
 from ._features import (
     check_space,
@@ -24,12 +25,21 @@ from ._features import (
 )
 from ._io import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from ._kmeans import KMeansResult, assign, kmeans
-from ._labels import MAX_K, canonical_order, label_map
+from ._labels import MAX_K, canonical_order, label_dtype, label_map
 from ._result import Segmentation
 
 ImageLike = str | os.PathLike | np.ndarray | LoadedImage
 
 DEFAULT_ATTEMPTS = 10
+
+
+class _Samples(NamedTuple):
+    """What the engine clusters, and how its labels go back to the clustered pixels."""
+
+    X: np.ndarray  # (m, d) features
+    weights: np.ndarray  # (m,) pixels per sample
+    expand: Callable[[np.ndarray], np.ndarray]  # (m,) labels -> (n,) labels
+
 _ARRAY_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.float32, np.float64))
 
 
@@ -164,10 +174,13 @@ class KMeansSegmenter:
             raise ParameterError("this KMeansSegmenter is not fitted yet; call fit(image) first")
         loaded = as_image(image, mask=mask, alpha=alpha)
         try:
-            X = self._features(loaded)
-            labels, dist2 = assign(X, self.cluster_centers_)
-            result = KMeansResult(self.cluster_centers_, labels, float(dist2.sum()), 0, True)
-            return self._result(loaded, result, timings={}, canonical=False)
+            samples = self._samples(loaded)
+            labels, dist2 = assign(samples.X, self.cluster_centers_)
+            sizes = np.bincount(labels, weights=samples.weights, minlength=self.k)
+            result = KMeansResult(
+                self.cluster_centers_, labels, float(samples.weights @ dist2), 0, True, sizes
+            )
+            return self._result(loaded, result, samples.expand, timings={}, canonical=False)
         except KmsegError as error:
             raise type(error)(with_source(str(error), loaded.source)) from None
 
@@ -188,15 +201,14 @@ class KMeansSegmenter:
 
     def _fit_checked(self, loaded: LoadedImage) -> Segmentation:
         start = time.perf_counter()
-        X = self._features(loaded)
         init, init_labels = self._initialisation(loaded)
-        user_init = isinstance(self.init, np.ndarray)
-        if len(X) < self.k:
-            raise ParameterError(f"k={self.k} exceeds the {len(X)} pixels to cluster")
+        # An initial label map is per pixel, so it is the one case clustered pixel by pixel.
+        samples = self._samples(loaded, per_pixel=init_labels is not None)
         features_done = time.perf_counter()
         result = kmeans(
-            X,
+            samples.X,
             self.k,
+            sample_weight=samples.weights,
             init=init,
             init_labels=init_labels,
             attempts=_attempts(self.init, self.attempts),
@@ -208,8 +220,9 @@ class KMeansSegmenter:
         seg = self._result(
             loaded,
             result,
+            samples.expand,
             timings={"features": features_done - start, "cluster": clustered - features_done},
-            canonical=not user_init,
+            canonical=not isinstance(self.init, np.ndarray),
         )
         self.cluster_centers_ = seg.feature_centers
         self.centers_ = seg.centers
@@ -219,17 +232,26 @@ class KMeansSegmenter:
         self.labels_ = seg.labels
         return seg
 
-    def _features(self, loaded: LoadedImage) -> np.ndarray:
+    def _samples(self, loaded: LoadedImage, *, per_pixel: bool = False) -> _Samples:
+        """Weighted feature vectors to cluster: the distinct values, or every pixel."""
         check_space(self.space, _channels(loaded.pixels))
         values = clustered_values(loaded)
         if len(values) == 0:
             raise ParameterError("no pixel to cluster: every pixel is masked or transparent")
-        return to_features(
+        if len(values) < self.k:
+            raise ParameterError(f"k={self.k} exceeds the {len(values)} pixels to cluster")
+        if per_pixel:
+            weights, expand = np.ones(len(values)), _same_labels
+        else:
+            compressed = histogram(values)
+            values, weights, expand = compressed.values, compressed.counts, compressed.expand
+        X = to_features(
             values,
             self.space,
             full_scale=value_range(loaded.pixels.dtype),
             normalize=self.normalize,
         )
+        return _Samples(X, weights, expand)
 
     def _initialisation(self, loaded: LoadedImage) -> tuple[Any, np.ndarray | None]:
         """The engine's ``init`` and ``init_labels`` from the user's ``init``."""
@@ -266,21 +288,24 @@ class KMeansSegmenter:
         self,
         loaded: LoadedImage,
         result: KMeansResult,
+        expand: Callable[[np.ndarray], np.ndarray],
         *,
         timings: dict[str, float],
-        canonical: bool = True,
+        canonical: bool,
     ) -> Segmentation:
         full_scale = value_range(loaded.pixels.dtype)
         centers = from_features(
             result.centers, self.space, full_scale=full_scale, normalize=self.normalize
         )
-        sizes = np.bincount(result.labels, minlength=self.k).astype(np.int64)
+        sizes = np.rint(result.sizes).astype(np.int64)
         order = np.arange(self.k)
         if canonical:
             order = canonical_order(luminance(centers), sizes, result.centers)
-        new_id = np.empty_like(order)
+        new_id = np.empty(self.k, dtype=label_dtype(self.k))
         new_id[order] = np.arange(self.k)
-        labels = label_map(new_id[result.labels], loaded.mask, loaded.pixels.shape[:2], self.k)
+        # Relabel the (few) samples, then spread to the pixels once.
+        pixel_labels = expand(new_id[result.labels])
+        labels = label_map(pixel_labels, loaded.mask, loaded.pixels.shape[:2], self.k)
         return Segmentation(
             image=loaded.pixels,
             labels=labels,
@@ -464,6 +489,10 @@ def check_params(params: dict[str, Any]) -> None:
     for name, (is_valid, expected) in _PARAMETER_RULES.items():
         if not is_valid(params[name]):
             raise ParameterError(f"{name}={params[name]!r} is invalid; use {expected}")
+
+
+def _same_labels(labels: np.ndarray) -> np.ndarray:
+    return labels
 
 
 def _attempts(init: str | np.ndarray, attempts: int | None) -> int:

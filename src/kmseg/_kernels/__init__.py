@@ -1,0 +1,10 @@
+"""Compiled inner loops (numba, compiled on first use and cached on disk).
+
+Only the engine stages (``_compress``, ``_kmeans``) import this package. Each kernel has a
+plain-NumPy reference in :mod:`._reference` that the tests compare it with.
+"""
+
+from ._histogram import count_codes, lookup, pack_codes
+from ._optimal_1d import optimal_1d_splits
+
+__all__ = ["count_codes", "lookup", "optimal_1d_splits", "pack_codes"]

@@ -1,0 +1,42 @@
+"""Histogram kernels: pack 8-bit pixels into integer codes, count them, look labels up.
+
+NumPy needs one temporary per channel and operation for the packing (5 passes over the pixels)
+and ``np.bincount`` returns int64 counts (134 MB for 2**24 bins); these loops make one pass and
+keep uint32 counts.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def pack_codes(values: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """``(n, C)`` uint8 -> ``(n,)`` uint32 codes, first channel most significant."""
+    n, n_channels = values.shape
+    codes = np.empty(n, dtype=np.uint32)
+    for i in numba.prange(n):
+        code = np.uint32(0)
+        for j in range(n_channels):
+            code = (code << np.uint32(8)) | np.uint32(values[i, j])
+        codes[i] = code
+    return codes
+
+
+@numba.njit(cache=True, nogil=True)
+def count_codes(codes: np.ndarray, size: int) -> np.ndarray:  # pragma: no cover - compiled
+    """Occurrences of each code in ``0..size-1`` (uint32)."""
+    counts = np.zeros(size, dtype=np.uint32)
+    for i in range(codes.shape[0]):
+        counts[codes[i]] += np.uint32(1)
+    return counts
+
+
+@numba.njit(cache=True, parallel=True, nogil=True)
+def lookup(codes: np.ndarray, table: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """``table[codes]`` in parallel."""
+    out = np.empty(codes.shape[0], dtype=table.dtype)
+    for i in numba.prange(codes.shape[0]):
+        out[i] = table[codes[i]]
+    return out

@@ -1,0 +1,20 @@
+"""Plain-NumPy versions of the compiled kernels, for the tests to compare against."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pack_codes(values: np.ndarray) -> np.ndarray:
+    codes = np.zeros(len(values), dtype=np.uint32)
+    for j in range(values.shape[1]):
+        codes = (codes << np.uint32(8)) | values[:, j].astype(np.uint32)
+    return codes
+
+
+def count_codes(codes: np.ndarray, size: int) -> np.ndarray:
+    return np.bincount(codes, minlength=size).astype(np.uint32)
+
+
+def lookup(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
+    return table[codes]

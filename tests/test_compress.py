@@ -1,0 +1,61 @@
+"""The histogram of distinct values, its lookup back to pixels, and the compiled kernels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kmseg._compress import histogram
+from kmseg._kernels import _reference, count_codes, lookup, pack_codes
+from kmseg._kmeans import kmeans
+
+
+def few_colours(rng: np.random.Generator, n: int, channels: int, dtype=np.uint8) -> np.ndarray:
+    palette = rng.integers(0, np.iinfo(dtype).max + 1, size=(40, channels), dtype=dtype)
+    return palette[rng.integers(0, 40, size=n)]
+
+
+@pytest.mark.parametrize(("channels", "dtype"), [(1, np.uint8), (2, np.uint8), (3, np.uint8),
+                                                 (4, np.uint8), (3, np.uint16), (1, np.float32)])
+def test_histogram_matches_numpy_unique(rng, channels, dtype):
+    if dtype == np.float32:
+        values = rng.integers(0, 30, size=(5000, channels)).astype(np.float32) / 29
+    else:
+        values = few_colours(rng, 5000, channels, dtype)
+    hist = histogram(values)
+    distinct, counts = np.unique(values, axis=0, return_counts=True)
+    np.testing.assert_array_equal(hist.values, distinct)
+    np.testing.assert_array_equal(hist.counts, counts)
+    assert hist.values.dtype == values.dtype
+    # expand() gives every pixel the label of its own value.
+    value_labels = rng.integers(0, 7, size=len(distinct)).astype(np.uint8)
+    pixel_labels = hist.expand(value_labels)
+    for row in range(0, 5000, 97):
+        match = (distinct == values[row]).all(axis=1)
+        assert pixel_labels[row] == value_labels[match][0]
+
+
+def test_kernels_match_their_numpy_references(rng):
+    values = rng.integers(0, 256, size=(10000, 3), dtype=np.uint8)
+    codes = pack_codes(values)
+    np.testing.assert_array_equal(codes, _reference.pack_codes(values))
+    np.testing.assert_array_equal(count_codes(codes, 1 << 24),
+                                  _reference.count_codes(codes, 1 << 24))
+    table = rng.integers(0, 200, size=1 << 24, dtype=np.uint8)
+    np.testing.assert_array_equal(lookup(codes, table), _reference.lookup(codes, table))
+
+
+def test_histogram_path_gives_the_all_pixels_labels(rng):
+    """Same init: clustering the weighted distinct values labels every pixel as clustering all."""
+    pixels = few_colours(rng, 20000, 3).astype(np.uint8)
+    pixels = np.clip(pixels.astype(int) + rng.integers(-3, 4, size=pixels.shape), 0, 255)
+    pixels = pixels.astype(np.uint8)
+    init = pixels[:6].astype(np.float64)
+    hist = histogram(pixels)
+    weighted = kmeans(hist.values.astype(np.float64), 6, sample_weight=hist.counts, init=init,
+                      rng=np.random.default_rng(0))
+    every = kmeans(pixels.astype(np.float64), 6, init=init, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(hist.expand(weighted.labels), every.labels)
+    np.testing.assert_allclose(weighted.centers, every.centers, rtol=1e-12)
+    assert weighted.inertia == pytest.approx(every.inertia, rel=1e-12)
+    assert weighted.n_iter == every.n_iter
