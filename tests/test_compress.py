@@ -59,3 +59,21 @@ def test_histogram_path_gives_the_all_pixels_labels(rng):
     np.testing.assert_allclose(weighted.centers, every.centers, rtol=1e-12)
     assert weighted.inertia == pytest.approx(every.inertia, rel=1e-12)
     assert weighted.n_iter == every.n_iter
+
+
+def test_lloyd_step_matches_its_numpy_reference(rng):
+    from kmseg._kernels import lloyd_step
+
+    X = rng.uniform(0, 255, size=(3001, 4))
+    weights = rng.integers(1, 9, size=3001).astype(float)
+    centers = rng.uniform(0, 255, size=(6, 4))
+    outputs = []
+    for step in (lloyd_step, _reference.lloyd_step):
+        labels, dist2 = np.empty(3001, np.intp), np.empty(3001)
+        sums, totals = step(X, weights, centers, labels, dist2)
+        outputs.append((labels, dist2, sums, totals))
+    (labels, dist2, sums, totals), expected = outputs
+    np.testing.assert_array_equal(labels, expected[0])
+    np.testing.assert_allclose(dist2, expected[1], rtol=1e-12)
+    np.testing.assert_allclose(sums, expected[2], rtol=1e-12)
+    np.testing.assert_allclose(totals, expected[3], rtol=1e-12)

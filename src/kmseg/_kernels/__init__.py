@@ -5,6 +5,7 @@ plain-NumPy reference in :mod:`._reference` that the tests compare it with.
 """
 
 from ._histogram import count_codes, lookup, pack_codes
+from ._lloyd import lloyd_step
 from ._optimal_1d import optimal_1d_splits
 
-__all__ = ["count_codes", "lookup", "optimal_1d_splits", "pack_codes"]
+__all__ = ["count_codes", "lloyd_step", "lookup", "optimal_1d_splits", "pack_codes"]

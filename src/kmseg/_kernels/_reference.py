@@ -18,3 +18,17 @@ def count_codes(codes: np.ndarray, size: int) -> np.ndarray:
 
 def lookup(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
     return table[codes]
+
+
+def lloyd_step(X, weights, centers, labels, dist2):
+    """Explicit differences, argmin, bincount: the compiled step's specification."""
+    k = len(centers)
+    d2 = ((X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
+    labels[:] = d2.argmin(axis=1)
+    dist2[:] = d2[np.arange(len(X)), labels]
+    totals = np.bincount(labels, weights=weights, minlength=k)
+    sums = np.stack(
+        [np.bincount(labels, weights=weights * X[:, j], minlength=k) for j in range(X.shape[1])],
+        axis=1,
+    )
+    return sums, totals
