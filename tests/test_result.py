@@ -126,10 +126,38 @@ def test_never_overwrites_the_input(tmp_path, two_tone):
     Image.fromarray(two_tone).save(path)
     before = path.read_bytes()
     seg = kmseg.segment(path, k=2)
-    with pytest.raises(OutputError, match="refusing to overwrite the input"):
+    with pytest.raises(OutputError, match="refusing to overwrite an input"):
         seg.save(tmp_path, stem="photo")
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo_segmented.png"]
+
+
+def test_outputs_beside_a_png_input(tmp_path, two_tone):
+    path = tmp_path / "photo.png"
+    Image.fromarray(two_tone).save(path)
+    before = path.read_bytes()
+    files = kmseg.segment(path, k=2).save(tmp_path)
+    assert files["labels"] == tmp_path / "photo_labels.png" and path.read_bytes() == before
+
+
+def test_protected_paths_are_never_written(tmp_path, two_tone):
+    other = tmp_path / "photo_labels.png"
+    other.write_bytes(b"another input")
+    with pytest.raises(OutputError, match=r"photo_labels\.png: refusing"):
+        kmseg.segment(two_tone, k=2).save(tmp_path, stem="photo", protect=[other])
+    assert other.read_bytes() == b"another input"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo_labels.png"]
+
+
+def test_multiband_with_a_mask_saves_every_file(tmp_path):
+    bands = np.random.default_rng(3).integers(0, 255, (8, 9, 4), dtype=np.uint8)
+    keep = np.ones((8, 9), bool)
+    keep[0] = False
+    seg = kmseg.segment(bands, k=2, mask=keep)
+    files = seg.save(tmp_path, masks=True)
+    np.testing.assert_array_equal(tifffile.imread(files["segmented"]), seg.segmented())
+    np.testing.assert_array_equal(tifffile.imread(files["cutout_1"]), seg.cutout(1))
+    assert seg.segmented().shape == (8, 9, 5)
 
 
 def test_unwritable_output_folder(tmp_path, two_tone):

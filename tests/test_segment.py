@@ -3,6 +3,9 @@ force, plus every documented error."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -50,11 +53,21 @@ def test_default_is_at_least_as_compact_as_opencv_and_scikit_learn(sample, sampl
     assert sample_seg.compactness <= sklearn_inertia * (1 + 1e-9)
 
 
-def test_bsds_photos_at_least_as_compact_as_opencv(bsds_val_dir):
+@pytest.mark.parametrize("space", ["rgb", "lab", "gray"])
+def test_bsds_photos_at_least_as_compact_as_opencv(bsds_val_dir, space):
     for path in sorted(bsds_val_dir.glob("*.jpg"))[:3]:
-        seg = kmseg.segment(path, k=4)
-        X = kmseg.read_image(path).reshape(-1, 3).astype(np.float64)
-        assert seg.compactness <= opencv_seed_call(X, 4) * (1 + 1e-6), path.name
+        image = kmseg.read_image(path)
+        X = image.reshape(-1, 3).astype(np.float64)
+        if space == "lab":
+            X = rgb2lab(image).reshape(-1, 3)
+        elif space == "gray":
+            X = X @ LUMA_WEIGHTS[:, None]
+        for k in (2, 4, 8):
+            seg = kmseg.segment(image, k=k, space=space)
+            # cv2 sums in float32: allow its rounding, nothing more.
+            assert seg.compactness <= opencv_seed_call(X, k) * (1 + 1e-6), (path.name, k)
+            if space == "gray":
+                assert seg.algorithm == "optimal-1d" and seg.n_iter == 0
 
 
 def test_labels_are_nearest_centres_and_centres_are_means(sample_seg, sample):
@@ -86,12 +99,17 @@ def test_canonical_order_darkest_first_and_seed_independent(sample_seg):
     np.testing.assert_array_equal(other.labels, sample_seg.labels)
 
 
-def test_same_seed_same_labels_bit_for_bit():
-    image = np.random.default_rng(0).integers(0, 256, size=(60, 80, 3), dtype=np.uint8)
-    first = kmseg.segment(image, k=6, init="random", seed=5)
-    second = kmseg.segment(image, k=6, init="random", seed=5)
-    np.testing.assert_array_equal(first.labels, second.labels)
-    assert first.compactness == second.compactness
+def test_same_seed_same_labels_bit_for_bit_across_processes():
+    code = (
+        "import hashlib, numpy as np, kmseg\n"
+        "image = np.random.default_rng(0).integers(0, 256, size=(300, 400, 3), dtype=np.uint8)\n"
+        "for space in ('rgb', 'lab'):\n"
+        "    seg = kmseg.segment(image, k=6, init='random', seed=5, space=space)\n"
+        "    print(hashlib.sha256(seg.labels.tobytes() + seg.centers.tobytes()).hexdigest())\n"
+    )
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True).stdout for _ in range(2)]
+    assert runs[0] == runs[1] and len(runs[0].split()) == 2
 
 
 def test_user_centres_keep_their_order():
@@ -224,6 +242,7 @@ def test_estimator_fit_predict_matches_brute_force(sample):
         ({"mask": np.ones((3, 3), bool)}, "mask shape"),
         ({"mask": np.zeros((4, 4), bool)}, "no pixel to cluster"),
         ({"mask": np.ones((4, 4))}, "mask must be a boolean"),
+        ({"space": "lab", "image": np.full((4, 4, 3), 2.0)}, r"needs float RGB values in \[0, 1\]"),
     ],
 )
 def test_bad_parameters(kwargs, match):

@@ -1,7 +1,7 @@
 """Stage 5 — labels: canonical cluster numbering and the label map.
 
 Cluster ids are ``0..k-1`` in the smallest unsigned dtype that also leaves room for the masked
-value: uint8 for ``k <= 255``, uint16 up to ``k = 65535``. Masked pixels (transparent, nodata,
+value: uint8 for ``k <= 255``, uint16 up to ``k = 65534``. Masked pixels (transparent, nodata,
 or outside a user mask) carry the dtype's largest value — 255 or 65535, see
 :func:`masked_label` — which is never a cluster id, and indexing ``centers`` with it fails.
 """

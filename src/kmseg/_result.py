@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -52,6 +53,9 @@ class Segmentation:
         The input file, when read from one.
     timings : dict
         Seconds spent per stage.
+    algorithm : str
+        ``"lloyd"`` (k-means iterations), or ``"optimal-1d"``: one feature (gray) is clustered
+        exactly, the global optimum by dynamic programming, with no iterations.
     """
 
     image: np.ndarray
@@ -69,6 +73,7 @@ class Segmentation:
     source: str | None = None
     description: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    algorithm: str = "lloyd"
 
     @property
     def k(self) -> int:
@@ -97,10 +102,12 @@ class Segmentation:
 
     @property
     def hex_colors(self) -> list[str] | None:
-        """Centres as ``#rrggbb`` strings (gray or RGB images), else None."""
-        if self.centers.shape[1] not in (1, 3):
-            return None
+        """Centres as ``#rrggbb`` strings (gray or RGB images in their value range), else None."""
         full = value_range(self.image.dtype)
+        if self.centers.shape[1] not in (1, 3) or not 0 <= self.centers.min() <= full:
+            return None
+        if self.centers.max() > full:
+            return None
         rgb = np.clip(np.rint(self.centers / full * 255), 0, 255).astype(int)
         if rgb.shape[1] == 1:
             rgb = np.repeat(rgb, 3, axis=1)
@@ -185,6 +192,7 @@ class Segmentation:
             "feature_centers": self.feature_centers.tolist(),
             "sizes": self.sizes.tolist(),
             "compactness": self.compactness,
+            "algorithm": self.algorithm,
             "n_iter": self.n_iter,
             "converged": self.converged,
             "masked_label": self.masked_label,
@@ -199,6 +207,7 @@ class Segmentation:
         stem: str | None = None,
         compare: bool = False,
         masks: bool = False,
+        protect: Iterable[str | PathLike[str]] = (),
     ) -> dict[str, Path]:
         """Write the labels, segmented image and JSON report (and optional extras) to ``outdir``.
 
@@ -206,7 +215,9 @@ class Segmentation:
         """
         from ._save import save_segmentation
 
-        return save_segmentation(self, outdir, stem=stem, compare=compare, masks=masks)
+        return save_segmentation(
+            self, outdir, stem=stem, compare=compare, masks=masks, protect=protect
+        )
 
     def _check_label(self, label: int) -> int:
         if isinstance(label, bool) or not isinstance(label, (int, np.integer)):

@@ -1,8 +1,8 @@
 """Stage 6 — save: a :class:`~kmseg.Segmentation` to files, atomically.
 
 Every file is written to a temporary name in the output folder and renamed into place, so a
-reader never sees half a file and an interrupted run leaves no partial output. An output that
-would replace the input file is refused.
+reader never sees half a file and an interrupted run leaves no partial output. Every output
+path is checked before the first is written; one that would replace an input is refused.
 """
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +34,7 @@ def save_segmentation(
     stem: str | None = None,
     compare: bool = False,
     masks: bool = False,
+    protect: Iterable[str | PathLike[str]] = (),
 ) -> dict[str, Path]:
     """Write a segmentation's files to ``outdir`` (created if missing).
 
@@ -50,6 +50,9 @@ def save_segmentation(
     - with ``masks=True``: ``<stem>_mask_<i>.png`` (0/255) and ``<stem>_cutout_<i>.png``
       (RGBA: the cluster's original pixels, transparent elsewhere) for every cluster.
 
+    Every path is checked before anything is written: none may be the input file or one of
+    ``protect`` (e.g. the other inputs of a batch).
+
     Returns
     -------
     dict
@@ -58,7 +61,7 @@ def save_segmentation(
     Raises
     ------
     OutputError
-        The folder cannot be created or written, or an output would replace the input.
+        The folder cannot be created or written, or an output would replace an input.
 
     Examples
     --------
@@ -69,37 +72,46 @@ def save_segmentation(
     """
     outdir = _output_folder(Path(outdir))
     stem = stem or (Path(seg.source).stem if seg.source else "image")
-    _refuse_input_among_outputs(outdir, stem, seg.source)
-    colour_channels = seg.centers.shape[1]
-    has_alpha = seg.output_alpha() is not None
-    written: dict[str, Path] = {}
-
-    def put(role: str, name: str, write: Callable[[Path], None]) -> None:
-        path = outdir / name
-        _refuse_input(path, seg.source)
+    plan = _plan(seg, outdir, stem, compare=compare, masks=masks)
+    json_path = outdir / f"{stem}.json"
+    inputs = {Path(p).resolve() for p in (*protect, *([seg.source] if seg.source else []))}
+    for path in [json_path, *(path for path, _ in plan.values())]:
+        if path.resolve() in inputs:
+            raise OutputError(f"{path}: refusing to overwrite an input file")
+    for path, write in plan.values():
         atomic_write(path, write)
-        written[role] = path
+    written = {role: path for role, (path, _) in plan.items()}
+    report = seg.summary() | {"files": {role: path.name for role, path in written.items()}}
+    atomic_write(json_path, lambda p: p.write_text(json.dumps(report, indent=2) + "\n"))
+    return written | {"json": json_path}
 
-    def put_image(role: str, name: str, image: np.ndarray, channels: int, alpha: bool) -> None:
-        suffix = ".png" if _fits_png(image.dtype, channels) else ".tif"
-        put(role, name + suffix, lambda p: write_image(p, image, alpha=alpha))
 
-    put_image("labels", f"{stem}_labels", seg.labels, 1, False)
-    put_image("segmented", f"{stem}_segmented", seg.segmented(), colour_channels, has_alpha)
+def _plan(
+    seg: Segmentation, outdir: Path, stem: str, *, compare: bool, masks: bool
+) -> dict[str, tuple[Path, Callable[[Path], None]]]:
+    """Role -> (path, writer) of every image file to write."""
+    plan: dict[str, tuple[Path, Callable[[Path], None]]] = {}
+
+    def add_image(role: str, name: str, image: np.ndarray, channels: int, alpha: bool) -> None:
+        path = outdir / (name + (".png" if _fits_png(image.dtype, channels) else ".tif"))
+        plan[role] = (path, lambda p: write_image(p, image, alpha=alpha))
+
+    add_image("labels", f"{stem}_labels", seg.labels, 1, False)
+    has_alpha = seg.output_alpha() is not None
+    add_image("segmented", f"{stem}_segmented", seg.segmented(), seg.centers.shape[1], has_alpha)
     if compare:
         from .plot import compare as compare_figure
 
-        written["compare"] = save_figure(compare_figure(seg), outdir / f"{stem}_compare.png",
-                                         source=seg.source)
+        figure = compare_figure(seg)
+        plan["compare"] = (outdir / f"{stem}_compare.png",
+                           lambda p: figure.savefig(p, format="png"))
     if masks:
         cutout_channels = max(3, seg.image.shape[2] if seg.image.ndim == 3 else 1)
         for i in range(seg.k):
             mask = seg.mask(i).astype(np.uint8) * 255
-            put_image(f"mask_{i}", f"{stem}_mask_{i}", mask, 1, False)
-            put_image(f"cutout_{i}", f"{stem}_cutout_{i}", seg.cutout(i), cutout_channels, True)
-    report = seg.summary() | {"files": {role: path.name for role, path in written.items()}}
-    put("json", f"{stem}.json", lambda p: p.write_text(json.dumps(report, indent=2) + "\n"))
-    return written
+            add_image(f"mask_{i}", f"{stem}_mask_{i}", mask, 1, False)
+            add_image(f"cutout_{i}", f"{stem}_cutout_{i}", seg.cutout(i), cutout_channels, True)
+    return plan
 
 
 def save_figure(figure: Figure, path: str | PathLike[str], *, source: str | None = None) -> Path:
@@ -124,8 +136,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         write(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
         os.replace(tmp, path)
-    except OSError as error:
-        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or error
+        raise OutputError(f"{path}: cannot write ({reason})") from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -138,9 +151,12 @@ def write_image(path: Path, image: np.ndarray, *, alpha: bool) -> None:
     if path.suffix == ".tif":
         import tifffile
 
-        extrasamples = ("unassalpha",) if alpha else None
-        photometric = "rgb" if image.ndim == 3 and image.shape[2] - alpha == 3 else "minisblack"
-        tifffile.imwrite(path, image, photometric=photometric, extrasamples=extrasamples,
+        channels = image.shape[2] if image.ndim == 3 else 1
+        photometric = "rgb" if channels - alpha == 3 else "minisblack"
+        # Samples beyond the photometric's own (3 or 1) must each be declared.
+        extra = channels - (3 if photometric == "rgb" else 1)
+        extrasamples = ("unspecified",) * (extra - alpha) + ("unassalpha",) * alpha
+        tifffile.imwrite(path, image, photometric=photometric, extrasamples=extrasamples or None,
                          planarconfig="contig" if image.ndim == 3 else None)
     elif image.dtype == np.uint16 and image.ndim == 3:
         import imagecodecs
@@ -169,15 +185,6 @@ def _output_folder(folder: Path) -> Path:
 
 def _fits_png(dtype: np.dtype, colour_channels: int) -> bool:
     return dtype in (np.uint8, np.uint16) and colour_channels in (1, 3)
-
-
-def _refuse_input_among_outputs(outdir: Path, stem: str, source: str | None) -> None:
-    """Fail before writing anything if one of the outputs would be the input file."""
-    if not source or Path(source).resolve().parent != outdir.resolve():
-        return
-    pattern = rf"{re.escape(stem)}(_labels|_segmented|_compare|_(mask|cutout)_\d+)?\.(png|tif|json)"
-    if re.fullmatch(pattern, Path(source).name):
-        raise OutputError(f"{Path(source)}: refusing to overwrite the input image")
 
 
 def _refuse_input(path: Path, source: str | None) -> None:

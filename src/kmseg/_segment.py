@@ -240,6 +240,13 @@ class KMeansSegmenter:
             raise ParameterError("no pixel to cluster: every pixel is masked or transparent")
         if len(values) < self.k:
             raise ParameterError(f"k={self.k} exceeds the {len(values)} pixels to cluster")
+        if self.space == "lab" and values.dtype.kind == "f" and (
+            values.min() < 0 or values.max() > 1
+        ):
+            raise ParameterError(
+                f"space='lab' needs float RGB values in [0, 1], these span "
+                f"{values.min():g}..{values.max():g}; rescale the image or use space='rgb'"
+            )
         if per_pixel:
             weights, expand = np.ones(len(values)), _same_labels
         else:
@@ -322,6 +329,7 @@ class KMeansSegmenter:
             source=loaded.source,
             description=loaded.description,
             timings=timings,
+            algorithm=result.algorithm,
         )
 
 
@@ -453,8 +461,6 @@ def _from_array(array: np.ndarray, *, alpha: bool) -> LoadedImage:
         if array.ndim != 3 or array.shape[2] < 2:
             raise ParameterError("alpha=True needs an (M, N, C) array with C >= 2")
         pixels, alpha_channel = array[..., :-1], array[..., -1]
-        if pixels.shape[2] == 1:
-            pixels = pixels[..., 0]
     pixels = np.ascontiguousarray(pixels)
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[..., 0]
@@ -465,9 +471,10 @@ def _from_array(array: np.ndarray, *, alpha: bool) -> LoadedImage:
 def _with_user_mask(loaded: LoadedImage, mask: np.ndarray) -> LoadedImage:
     mask = np.asarray(mask)
     if mask.shape != loaded.pixels.shape[:2]:
-        raise ParameterError(
-            f"mask shape {mask.shape} does not match the image's {loaded.pixels.shape[:2]}"
-        )
+        raise ParameterError(with_source(
+            f"mask shape {mask.shape} does not match the image's {loaded.pixels.shape[:2]}",
+            loaded.source,
+        ))
     if mask.dtype != bool:
         raise ParameterError(f"mask must be a boolean array, got dtype {mask.dtype}")
     combined = mask if loaded.mask is None else mask & loaded.mask

@@ -157,6 +157,27 @@ def test_a_bad_file_does_not_stop_the_others(photo, tmp_path, capsys):
     assert "missing.png" in err and "1 of 2 images failed" in err
 
 
+def test_a_batch_never_overwrites_another_input(photo, tmp_path, capsys):
+    other = tmp_path / "photo_labels.png"
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(other)
+    before = other.read_bytes()
+    code, _, err = run(["segment", str(photo), str(other), "-k", "2", "-o", str(tmp_path)],
+                       capsys)
+    assert code == 2 and "refusing to overwrite an input" in err
+    assert other.read_bytes() == before
+
+
+def test_a_batch_refuses_two_inputs_with_one_name(photo, tmp_path, capsys):
+    twin = tmp_path / "twin" / "photo.jpg"
+    twin.parent.mkdir()
+    Image.open(photo).convert("RGB").save(twin)
+    code, _, err = run(["segment", str(photo), str(twin), "-k", "2", "-o", str(tmp_path / "o")],
+                       capsys)
+    assert code == 2 and "same file name" in err and str(twin) in err
+    report = json.loads((tmp_path / "o" / "photo.json").read_text())
+    assert report["source"] == str(photo)
+
+
 def test_sweep_and_colors_figures(photo, tmp_path, capsys):
     code, _, err = run(["sweep", str(photo), "-k", "2", "3", "-o", str(tmp_path / "s.png")],
                        capsys)
@@ -171,6 +192,9 @@ def test_default_figure_names_land_in_the_working_folder(photo, tmp_path):
     result = run_process("colors", str(photo), "--sample", "500", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "photo_colors.png").is_file()
+    result = run_process("colors", str(photo), "--sample", "500", "-o", "figs/", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "figs" / "photo_colors.png").is_file()
 
 
 def test_demo(tmp_path):
@@ -218,7 +242,10 @@ def test_corpus_sweep(corpus_dir, tmp_path, capsys):
                                                                "corrupt_", "bomb_giant",
                                                                "bomb_65536"))}
     assert must_fail <= rejected
-    assert "exif_Landscape_6.jpg" not in rejected and "cmyk_photo_with_icc.jpg" not in rejected
+    # Anything else rejected may only be a one-colour image (k = 2 exceeds its colours).
+    for name in rejected - must_fail:
+        assert "k=2 exceeds the 1 distinct" in outcomes[name], outcomes[name]
+    assert len(rejected) <= len(must_fail) + 2
 
 
 def test_exif_rotation_is_applied(corpus_dir):

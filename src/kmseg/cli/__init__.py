@@ -23,6 +23,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -48,9 +55,9 @@ def _add_clustering_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--normalize", action="store_true",
                        help="cluster values scaled to [0, 1] (centres, compactness and eps "
                             "in those units)")
-    group.add_argument("--frame", type=int, default=0,
+    group.add_argument("--frame", type=_non_negative_int, default=0,
                        help="frame of an animated GIF/WebP or page of a TIFF (default: 0)")
-    group.add_argument("--max-pixels", type=int, default=None,
+    group.add_argument("--max-pixels", type=_non_negative_int, default=None,
                        help="decompression-bomb limit in pixels; 0 lifts it "
                             "(default: Pillow's, 178956970)")
 
@@ -110,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     colors.add_argument("--sample", type=_positive_int, default=20000,
                         help="pixels in the scatter (default: %(default)s)")
     colors.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
-    colors.add_argument("--frame", type=int, default=0, help="frame of an animated file")
-    colors.add_argument("--max-pixels", type=int, default=None,
+    colors.add_argument("--frame", type=_non_negative_int, default=0,
+                        help="frame of an animated file")
+    colors.add_argument("--max-pixels", type=_non_negative_int, default=None,
                         help="decompression-bomb limit in pixels; 0 lifts it")
     colors.set_defaults(run="colors")
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .._errors import KmsegError, ParameterError, with_source
+from .._errors import KmsegError, OutputError, ParameterError, with_source
 from .._io import DEFAULT_MAX_PIXELS, load_image
 from .._save import save_figure
 from .._segment import KMeansSegmenter, check_params
@@ -22,8 +23,14 @@ def segment(args: argparse.Namespace) -> int:
     init = _read_init(args.init)
     check_params(KMeansSegmenter(args.k, init=init, **_clustering(args)).get_params())
     failures = 0
+    first_with_stem: dict[str, str] = {}
     for image in args.images:
         try:
+            earlier = first_with_stem.setdefault(Path(image).stem, image)
+            if earlier != image:
+                raise OutputError(with_source(
+                    f"its outputs would replace those of {earlier} (same file name); "
+                    "segment it with another -o folder", image))
             _segment_one(image, args, init)
         except KmsegError as error:
             if args.debug:
@@ -40,7 +47,7 @@ def sweep(args: argparse.Namespace) -> int:
 
     loaded = load_image(args.image, frame=args.frame, max_pixels=_max_pixels(args))
     figure = sweep_figure(loaded, ks=tuple(args.k), **_clustering(args))
-    _save_figure(figure, args.output or f"{Path(args.image).stem}_sweep.png", args.image)
+    _save_figure(figure, _figure_path(args, "sweep"), args.image)
     return 0
 
 
@@ -49,7 +56,7 @@ def colors(args: argparse.Namespace) -> int:
 
     loaded = load_image(args.image, frame=args.frame, max_pixels=_max_pixels(args))
     figure = colors_figure(loaded, sample=args.sample, seed=args.seed)
-    _save_figure(figure, args.output or f"{Path(args.image).stem}_colors.png", args.image)
+    _save_figure(figure, _figure_path(args, "colors"), args.image)
     return 0
 
 
@@ -75,7 +82,7 @@ def _segment_one(image: str, args: argparse.Namespace, init: object) -> None:
     mask = _read_mask(args.mask) if args.mask else None
     seg = segment_image(image, args.k, init=init, mask=mask, **_clustering(args),
                         frame=args.frame, max_pixels=_max_pixels(args))
-    written = seg.save(args.outdir, compare=args.compare, masks=args.masks)
+    written = seg.save(args.outdir, compare=args.compare, masks=args.masks, protect=args.images)
     seconds = sum(seg.timings.values())
     print(f"{image}: k={seg.k} compactness={seg.compactness:.6g} iterations={seg.n_iter} "
           f"({seconds:.2f} s) -> {written['json'].parent}/{Path(written['json']).stem}_*")
@@ -127,6 +134,17 @@ def _read_mask(path: str) -> np.ndarray:
     loaded = load_image(path)
     mask = loaded.pixels != 0 if loaded.pixels.ndim == 2 else loaded.pixels.any(axis=2)
     return mask if loaded.mask is None else mask & loaded.mask
+
+
+def _figure_path(args: argparse.Namespace, kind: str) -> Path:
+    """``-o`` as given, or ``<stem>_<kind>.png`` (inside ``-o`` when it names a folder)."""
+    default = f"{Path(args.image).stem}_{kind}.png"
+    if not args.output:
+        return Path(default)
+    output = Path(args.output)
+    if args.output.endswith(("/", os.sep)) or output.is_dir():
+        return output / default
+    return output
 
 
 def _save_figure(figure: object, path: str | Path, source: str | None) -> None:
