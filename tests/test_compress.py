@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from kmseg._compress import histogram
-from kmseg._kernels import _reference, count_codes, lookup, pack_codes
+from kmseg._kernels import (
+    _reference,
+    count_codes,
+    lookup,
+    pack_and_count,
+    pack_codes,
+    present_codes,
+)
 from kmseg._kmeans import kmeans
 
 
@@ -41,6 +48,13 @@ def test_kernels_match_their_numpy_references(rng):
     np.testing.assert_array_equal(codes, _reference.pack_codes(values))
     np.testing.assert_array_equal(count_codes(codes, 1 << 24),
                                   _reference.count_codes(codes, 1 << 24))
+    for got, expected in zip(pack_and_count(values, 1 << 24),
+                             _reference.pack_and_count(values, 1 << 24), strict=True):
+        np.testing.assert_array_equal(got, expected)
+    counts = count_codes(codes, 1 << 24)
+    for got, expected in zip(present_codes(counts), _reference.present_codes(counts),
+                             strict=True):
+        np.testing.assert_array_equal(got, expected)
     table = rng.integers(0, 200, size=1 << 24, dtype=np.uint8)
     np.testing.assert_array_equal(lookup(codes, table), _reference.lookup(codes, table))
 
@@ -77,3 +91,26 @@ def test_lloyd_step_matches_its_numpy_reference(rng):
     np.testing.assert_allclose(dist2, expected[1], rtol=1e-12)
     np.testing.assert_allclose(sums, expected[2], rtol=1e-12)
     np.testing.assert_allclose(totals, expected[3], rtol=1e-12)
+
+
+def test_bounded_lloyd_has_the_plain_iterates(rng):
+    """Hamerly's bounds skip work, never change a label: same iterates as plain Lloyd."""
+    from kmseg._kernels import lloyd_bounded
+
+    X = np.concatenate([m + rng.normal(0, 20, size=(400, 3)) for m in rng.uniform(0, 255, (5, 3))])
+    weights = rng.integers(1, 4, size=len(X)).astype(float)
+    start = X[rng.choice(len(X), 5, replace=False)]
+    centers, labels, n_iter = start.copy(), np.empty(len(X), np.intp), 0
+    for n_iter in range(1, 100):  # noqa: B007 - n_iter is read after the loop
+        lab, dist2 = np.empty(len(X), np.intp), np.empty(len(X))
+        sums, totals = _reference.lloyd_step(X, weights, centers, lab, dist2)
+        new = sums / totals[:, None]
+        labels, shift, centers = lab, np.sqrt(((new - centers) ** 2).sum(1)).max(), new
+        if shift == 0:
+            break
+    bounded_centers, bounded_labels = start.copy(), np.empty(len(X), np.intp)
+    bounded_iter, shift, _, emptied = lloyd_bounded(X, weights, bounded_centers, 100, 0.0,
+                                                    bounded_labels)
+    assert not emptied and shift == 0 and bounded_iter == n_iter
+    np.testing.assert_array_equal(bounded_labels, labels)
+    np.testing.assert_allclose(bounded_centers, centers, rtol=1e-12)

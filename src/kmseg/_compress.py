@@ -59,12 +59,12 @@ def _table_size(n_channels: int) -> int:
 
 
 def _table_histogram(values: np.ndarray) -> Histogram:
-    from ._kernels import count_codes, pack_codes
+    from ._kernels import pack_and_count, present_codes
 
     n_channels = values.shape[1]
-    codes = pack_codes(values)
-    counts = count_codes(codes, _table_size(n_channels))
-    present = np.flatnonzero(counts).astype(np.uint32)
+    codes, counts = pack_and_count(values, _table_size(n_channels))
+    present, weights = present_codes(counts)
+    del counts  # 64 MB for RGB: free it before the caller allocates more
     shifts = 8 * np.arange(n_channels - 1, -1, -1, dtype=np.uint32)
     distinct = ((present[:, None] >> shifts) & 0xFF).astype(np.uint8)
-    return Histogram(distinct, counts[present].astype(np.float64), codes, present)
+    return Histogram(distinct, weights, codes, present)

@@ -4,8 +4,17 @@ Only the engine stages (``_compress``, ``_kmeans``) import this package. Each ke
 plain-NumPy reference in :mod:`._reference` that the tests compare it with.
 """
 
-from ._histogram import count_codes, lookup, pack_codes
-from ._lloyd import lloyd_step
+from ._histogram import count_codes, lookup, pack_and_count, pack_codes, present_codes
+from ._lloyd import lloyd_bounded, lloyd_step
 from ._optimal_1d import optimal_1d_splits
 
-__all__ = ["count_codes", "lloyd_step", "lookup", "optimal_1d_splits", "pack_codes"]
+__all__ = [
+    "count_codes",
+    "lloyd_bounded",
+    "lloyd_step",
+    "lookup",
+    "optimal_1d_splits",
+    "pack_and_count",
+    "pack_codes",
+    "present_codes",
+]

@@ -44,3 +44,121 @@ def lloyd_step(
         for t in range(d):
             sums[best_j, t] += w * X[i, t]
     return sums, totals
+
+
+@numba.njit(cache=True, nogil=True)
+def _nearest_two(x_row: np.ndarray, centers: np.ndarray):  # pragma: no cover - compiled
+    """Index of the nearest centre, its distance and the second-nearest distance."""
+    best = np.inf
+    second = np.inf
+    best_j = 0
+    for j in range(centers.shape[0]):
+        distance = 0.0
+        for t in range(centers.shape[1]):
+            diff = x_row[t] - centers[j, t]
+            distance += diff * diff
+        if distance < best:
+            second = best
+            best = distance
+            best_j = j
+        elif distance < second:
+            second = distance
+    return best_j, np.sqrt(best), np.sqrt(second)
+
+
+@numba.njit(cache=True, nogil=True)
+def _distance(x_row: np.ndarray, center: np.ndarray) -> float:  # pragma: no cover - compiled
+    total = 0.0
+    for t in range(center.shape[0]):
+        diff = x_row[t] - center[t]
+        total += diff * diff
+    return np.sqrt(total)
+
+
+@numba.njit(cache=True, nogil=True)
+def lloyd_bounded(
+    X: np.ndarray,
+    weights: np.ndarray,
+    centers: np.ndarray,
+    max_iter: int,
+    eps: float,
+    labels: np.ndarray,
+):  # pragma: no cover - compiled
+    """Lloyd iterations from ``centers`` (IN/OUT) with Hamerly's distance bounds.
+
+    The bounds only skip distance computations that cannot change a label, so the iterates are
+    Lloyd's; after the first iterations most points are skipped. ``labels`` (OUT) holds the
+    last assignment, made with the centres before the last update. Returns ``(n_iter, shift,
+    totals, empty)``: ``empty`` is True when a cluster lost every point (then ``centers`` are
+    those of that assignment, not updated); the caller goes on without bounds, reseeding.
+    """
+    n, d = X.shape
+    k = centers.shape[0]
+    upper = np.empty(n)
+    lower = np.empty(n)
+    for i in range(n):
+        j, u, second = _nearest_two(X[i], centers)
+        labels[i] = j
+        upper[i] = u
+        lower[i] = second
+    moved = np.empty(k)
+    half_gap = np.empty(k)
+    n_iter = 0
+    shift = np.inf
+    totals = np.zeros(k)
+    while n_iter < max_iter:
+        sums = np.zeros((k, d))
+        totals = np.zeros(k)
+        for i in range(n):
+            w = weights[i]
+            totals[labels[i]] += w
+            for t in range(d):
+                sums[labels[i], t] += w * X[i, t]
+        for j in range(k):
+            if totals[j] == 0:
+                return n_iter, shift, totals, True
+        shift = 0.0
+        for j in range(k):
+            change = 0.0
+            for t in range(d):
+                value = sums[j, t] / totals[j]
+                diff = value - centers[j, t]
+                change += diff * diff
+                centers[j, t] = value
+            moved[j] = np.sqrt(change)
+            shift = max(shift, moved[j])
+        n_iter += 1
+        if shift <= eps:
+            break
+        # The largest and second-largest moves, to lower each point's second-nearest bound.
+        top = 0
+        for j in range(1, k):
+            if moved[j] > moved[top]:
+                top = j
+        runner_up = 0.0
+        for j in range(k):
+            if j != top and moved[j] > runner_up:
+                runner_up = moved[j]
+        for j in range(k):
+            gap = np.inf
+            for other in range(k):
+                if other != j:
+                    gap = min(gap, _distance(centers[j], centers[other]))
+            half_gap[j] = 0.5 * gap
+        for i in range(n):
+            a = labels[i]
+            upper[i] += moved[a]
+            lower[i] -= runner_up if a == top else moved[top]
+            # Strict comparisons: a tie goes to the full scan, which picks the lowest index, as
+            # the plain step does.
+            bound = max(lower[i], half_gap[a])
+            if upper[i] < bound:
+                continue
+            upper[i] = _distance(X[i], centers[a])
+            if upper[i] < bound:
+                continue
+            j, u, second = _nearest_two(X[i], centers)
+            labels[i] = j
+            upper[i] = u
+            lower[i] = second
+    return n_iter, shift, totals, False

@@ -16,6 +16,16 @@ def count_codes(codes: np.ndarray, size: int) -> np.ndarray:
     return np.bincount(codes, minlength=size).astype(np.uint32)
 
 
+def pack_and_count(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    codes = pack_codes(values)
+    return codes, count_codes(codes, size)
+
+
+def present_codes(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    present = np.flatnonzero(counts).astype(np.uint32)
+    return present, counts[present].astype(np.float64)
+
+
 def lookup(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
     return table[codes]
 
