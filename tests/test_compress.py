@@ -46,17 +46,34 @@ def test_kernels_match_their_numpy_references(rng):
     values = rng.integers(0, 256, size=(10000, 3), dtype=np.uint8)
     codes = pack_codes(values)
     np.testing.assert_array_equal(codes, _reference.pack_codes(values))
-    np.testing.assert_array_equal(count_codes(codes, 1 << 24),
-                                  _reference.count_codes(codes, 1 << 24))
-    for got, expected in zip(pack_and_count(values, 1 << 24),
-                             _reference.pack_and_count(values, 1 << 24), strict=True):
-        np.testing.assert_array_equal(got, expected)
     counts = count_codes(codes, 1 << 24)
+    np.testing.assert_array_equal(counts, _reference.count_codes(codes, 1 << 24))
+    outputs = []
+    for kernel in (pack_and_count, _reference.pack_and_count):
+        fused_codes, fused_counts = np.empty(10000, np.uint32), np.ones(1 << 24, np.uint32)
+        kernel(values, fused_codes, fused_counts)
+        outputs.append((fused_codes, fused_counts))
+    np.testing.assert_array_equal(outputs[0][0], codes)
+    np.testing.assert_array_equal(outputs[0][1], outputs[1][1])
+    np.testing.assert_array_equal(outputs[0][1], counts + 1)
     for got, expected in zip(present_codes(counts), _reference.present_codes(counts),
                              strict=True):
         np.testing.assert_array_equal(got, expected)
     table = rng.integers(0, 200, size=1 << 24, dtype=np.uint8)
-    np.testing.assert_array_equal(lookup(codes, table), _reference.lookup(codes, table))
+    looked_up = np.empty(10000, np.uint8)
+    lookup(codes, table, looked_up)
+    np.testing.assert_array_equal(looked_up, table[codes])
+
+
+def test_large_histograms_split_between_threads_add_up(rng):
+    values = few_colours(rng, (1 << 20) + 7, 3)
+    hist = histogram(values)
+    distinct, counts = np.unique(values, axis=0, return_counts=True)
+    np.testing.assert_array_equal(hist.values, distinct)
+    np.testing.assert_array_equal(hist.counts, counts)
+    labels = np.arange(len(distinct), dtype=np.uint8)
+    expected = labels[np.unique(values, axis=0, return_inverse=True)[1].ravel()]
+    np.testing.assert_array_equal(hist.expand(labels), expected)
 
 
 def test_histogram_path_gives_the_all_pixels_labels(rng):

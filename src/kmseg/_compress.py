@@ -10,9 +10,18 @@ Private module: callers pass checked ``(n, C)`` values.
 
 from __future__ import annotations
 
+import itertools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+
+# Kernels release the GIL; pixels are split between at most _MAX_THREADS threads once there are
+# _THREAD_MIN of them (two threads: 18 MP histogram 70 -> 45 ms, lookup 40 -> 25 ms).
+_MAX_THREADS = 2
+_THREAD_MIN = 1 << 20
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,7 +48,9 @@ class Histogram:
         table[self.present] = labels
         from ._kernels import lookup
 
-        return lookup(self.codes, table)
+        out = np.empty(len(self.codes), dtype=labels.dtype)
+        _run_parts([lambda p=p: lookup(self.codes[p], table, out[p]) for p in _parts(len(out))])
+        return out
 
 
 def histogram(values: np.ndarray) -> Histogram:
@@ -62,9 +73,37 @@ def _table_histogram(values: np.ndarray) -> Histogram:
     from ._kernels import pack_and_count, present_codes
 
     n_channels = values.shape[1]
-    codes, counts = pack_and_count(values, _table_size(n_channels))
+    codes = np.empty(len(values), dtype=np.uint32)
+    parts = _parts(len(values))
+    # One count table per thread (64 MB each for RGB), added up after.
+    tables = [np.zeros(_table_size(n_channels), dtype=np.uint32) for _ in parts]
+    _run_parts([
+        lambda p=p, t=t: pack_and_count(values[p], codes[p], t)
+        for p, t in zip(parts, tables, strict=True)
+    ])
+    counts = tables[0]
+    for table in tables[1:]:
+        counts += table
+    del tables
     present, weights = present_codes(counts)
-    del counts  # 64 MB for RGB: free it before the caller allocates more
+    del counts
     shifts = 8 * np.arange(n_channels - 1, -1, -1, dtype=np.uint32)
     distinct = ((present[:, None] >> shifts) & 0xFF).astype(np.uint8)
     return Histogram(distinct, weights, codes, present)
+
+
+def _parts(n: int) -> list[slice]:
+    """Contiguous slices of ``0..n`` for the worker threads (one below _THREAD_MIN items)."""
+    workers = max(1, min(os.cpu_count() or 1, _MAX_THREADS)) if n >= _THREAD_MIN else 1
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def _run_parts(jobs: list[Callable[[], None]]) -> None:
+    """Run GIL-free kernel calls, one per thread."""
+    if len(jobs) == 1:
+        jobs[0]()
+        return
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        for future in [pool.submit(job) for job in jobs]:
+            future.result()

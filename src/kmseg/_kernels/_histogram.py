@@ -2,8 +2,9 @@
 
 NumPy needs one temporary per channel and operation for the packing (5 passes over the pixels)
 and ``np.bincount`` returns int64 counts (134 MB for 2**24 bins); these loops make one pass and
-keep uint32 counts. Serial on purpose: numba's ``prange`` gained nothing on 2 cores here (pack
-55 ms, lookup 15 ms serial vs 30 ms parallel at 18 MP).
+keep uint32 counts. The loops are serial and release the GIL: the caller splits the pixels
+between threads (numba's ``prange`` gained nothing on 2 cores here, and stalled for whole
+seconds when the other core was busy).
 """
 
 from __future__ import annotations
@@ -35,18 +36,18 @@ def count_codes(codes: np.ndarray, size: int) -> np.ndarray:  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True)
-def pack_and_count(values: np.ndarray, size: int):  # pragma: no cover - compiled
-    """:func:`pack_codes` and :func:`count_codes` in one pass over the pixels."""
+def pack_and_count(
+    values: np.ndarray, codes: np.ndarray, counts: np.ndarray
+) -> None:  # pragma: no cover - compiled
+    """:func:`pack_codes` into ``codes`` (OUT) and add their occurrences to ``counts`` (IN/OUT),
+    in one pass over the pixels."""
     n, n_channels = values.shape
-    codes = np.empty(n, dtype=np.uint32)
-    counts = np.zeros(size, dtype=np.uint32)
     for i in range(n):
         code = np.uint32(0)
         for j in range(n_channels):
             code = (code << np.uint32(8)) | np.uint32(values[i, j])
         codes[i] = code
         counts[code] += np.uint32(1)
-    return codes, counts
 
 
 @numba.njit(cache=True, nogil=True)
@@ -68,9 +69,7 @@ def present_codes(counts: np.ndarray):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def lookup(codes: np.ndarray, table: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
-    """``table[codes]``."""
-    out = np.empty(codes.shape[0], dtype=table.dtype)
+def lookup(codes: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """``out[:] = table[codes]``."""
     for i in range(codes.shape[0]):
         out[i] = table[codes[i]]
-    return out

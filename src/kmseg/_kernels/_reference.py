@@ -16,9 +16,9 @@ def count_codes(codes: np.ndarray, size: int) -> np.ndarray:
     return np.bincount(codes, minlength=size).astype(np.uint32)
 
 
-def pack_and_count(values: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    codes = pack_codes(values)
-    return codes, count_codes(codes, size)
+def pack_and_count(values: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> None:
+    codes[:] = pack_codes(values)
+    counts += count_codes(codes, len(counts))
 
 
 def present_codes(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -26,8 +26,8 @@ def present_codes(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return present, counts[present].astype(np.float64)
 
 
-def lookup(codes: np.ndarray, table: np.ndarray) -> np.ndarray:
-    return table[codes]
+def lookup(codes: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
+    out[:] = table[codes]
 
 
 def lloyd_step(X, weights, centers, labels, dist2):
