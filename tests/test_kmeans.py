@@ -172,3 +172,23 @@ def test_one_dimension_beats_lloyd_on_a_gray_photo():
     assert exact.inertia <= theirs * (1 + 1e-12)
     with pytest.raises(ParameterError, match="exceeds the 3 distinct"):
         kmeans(np.array([[1.0], [2.0], [3.0], [3.0]]), 4, rng=np.random.default_rng(0))
+
+
+def test_kmeans_plusplus_as_good_as_scikit_learn(rng):
+    from sklearn.cluster import kmeans_plusplus as sklearn_plusplus
+
+    from kmseg._kmeans import kmeans_plusplus
+
+    X = blobs(rng, n=2000, d=3, k=8)
+    w = rng.integers(1, 5, size=len(X)).astype(float)
+
+    def potential(centers):
+        return float(w @ ((X[:, None] - centers[None]) ** 2).sum(axis=2).min(axis=1))
+
+    ours = [potential(kmeans_plusplus(X, w, 8, np.random.default_rng(s))) for s in range(20)]
+    theirs = [potential(sklearn_plusplus(X, 8, sample_weight=w, random_state=s)[0])
+              for s in range(20)]
+    # Same algorithm, different random streams: the same distribution of seed quality.
+    assert np.median(ours) <= 1.15 * np.median(theirs)
+    centers = kmeans_plusplus(X, w, 8, np.random.default_rng(0))
+    assert all((X == c).all(axis=1).any() for c in centers)  # seeds are data points

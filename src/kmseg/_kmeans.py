@@ -10,7 +10,10 @@ taken from :class:`sklearn.cluster.KMeans` because kmseg needs what that class d
 * per-point weights throughout, so that a histogram of distinct colours (weights = counts) gives
   the same iterates as all the pixels.
 
-The k-means++ seeding itself is scikit-learn's :func:`sklearn.cluster.kmeans_plusplus`.
+The k-means++ seeding is greedy k-means++ as scikit-learn's :func:`sklearn.cluster.kmeans_plusplus`
+(2 + log k candidates per centre, the one lowering the potential most is kept), written here in
+a few lines of NumPy because importing scikit-learn costs 0.8-1 s of a 5 s cold ``kmseg segment``
+on a 14 MP photo; the tests compare the two.
 
 Private module: inputs are trusted (validated by the public API).
 """
@@ -223,12 +226,30 @@ def _reseed_empty(X: np.ndarray, dist2: np.ndarray, centers: np.ndarray, empty: 
     centers[empty] = X[farthest]
 
 
+def kmeans_plusplus(
+    X: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Greedy weighted k-means++ seeding: ``(k, d)`` centres taken from the points."""
+    n_trials = 2 + int(np.log(k))
+    probabilities = weights / weights.sum()
+    centers = np.empty((k, X.shape[1]))
+    centers[0] = X[rng.choice(len(X), p=probabilities)]
+    closest = ((X - centers[0]) ** 2).sum(axis=1)
+    for c in range(1, k):
+        cumulative = np.cumsum(weights * closest)
+        draws = rng.random(n_trials) * cumulative[-1]
+        candidates = np.minimum(np.searchsorted(cumulative, draws), len(X) - 1)
+        distances = ((X[None, :, :] - X[candidates][:, None, :]) ** 2).sum(axis=2)
+        np.minimum(distances, closest, out=distances)
+        best = int(np.argmin(distances @ weights))
+        centers[c] = X[candidates[best]]
+        closest = distances[best]
+    return centers
+
+
 def _seed(X: np.ndarray, weights: np.ndarray, k: int, init: str, rng: np.random.Generator):
     if init == "k-means++":
-        from sklearn.cluster import kmeans_plusplus
-
-        state = np.random.RandomState(rng.integers(2**32, dtype=np.uint64))
-        centers, _ = kmeans_plusplus(X, k, sample_weight=weights, random_state=state)
+        centers = kmeans_plusplus(X, weights, k, rng)
     else:  # "random": k distinct points drawn with probability proportional to weight
         index = rng.choice(len(X), size=k, replace=False, p=weights / weights.sum())
         centers = X[index]

@@ -21,6 +21,10 @@ from PIL import Image
 
 from ._errors import OutputError
 
+# zlib level 1: a 14 MP label map and painted image encode in ~0.3 s instead of 1.9 s at
+# Pillow's default 6, for files ~20% larger.
+_PNG_LEVEL = 1
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -161,9 +165,9 @@ def write_image(path: Path, image: np.ndarray, *, alpha: bool) -> None:
     elif image.dtype == np.uint16 and image.ndim == 3:
         import imagecodecs
 
-        path.write_bytes(imagecodecs.png_encode(image))
+        path.write_bytes(imagecodecs.png_encode(image, level=_PNG_LEVEL))
     else:
-        Image.fromarray(image).save(path, format="PNG")
+        Image.fromarray(image).save(path, format="PNG", compress_level=_PNG_LEVEL)
 
 
 @functools.cache
