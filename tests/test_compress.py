@@ -42,6 +42,14 @@ def test_histogram_matches_numpy_unique(rng, channels, dtype):
         assert pixel_labels[row] == value_labels[match][0]
 
 
+def test_values_that_hardly_repeat_pass_through(rng):
+    values = rng.integers(0, 65536, size=(100_000, 3), dtype=np.uint16)
+    hist = histogram(values)
+    assert hist.values is values and (hist.counts == 1).all()
+    labels = rng.integers(0, 5, size=len(values))
+    np.testing.assert_array_equal(hist.expand(labels), labels)
+
+
 def test_kernels_match_their_numpy_references(rng):
     values = rng.integers(0, 256, size=(10000, 3), dtype=np.uint8)
     codes = pack_codes(values)
