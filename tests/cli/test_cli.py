@@ -15,7 +15,7 @@ import kmseg
 from conftest import read_png
 from kmseg.cli import main
 
-HEAVY = ("numpy", "PIL", "matplotlib", "skimage", "sklearn", "scipy", "dask", "tifffile")
+HEAVY = ("numpy", "PIL", "matplotlib", "skimage", "sklearn", "scipy", "dask", "tifffile", "numba")
 
 
 def run(args: list[str], capsys) -> tuple[int, str, str]:
