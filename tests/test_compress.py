@@ -139,3 +139,13 @@ def test_bounded_lloyd_has_the_plain_iterates(rng):
     assert not emptied and shift == 0 and bounded_iter == n_iter
     np.testing.assert_array_equal(bounded_labels, labels)
     np.testing.assert_allclose(bounded_centers, centers, rtol=1e-12)
+
+
+def test_kmeans_plusplus_kernel_matches_its_numpy_reference(rng):
+    from kmseg._kernels import kmeans_plusplus_indices
+
+    X = rng.uniform(0, 255, size=(3000, 3))
+    weights = rng.integers(1, 9, size=3000).astype(float)
+    draws = rng.random((7, 4))
+    np.testing.assert_array_equal(kmeans_plusplus_indices(X, weights, 17, draws),
+                                  _reference.kmeans_plusplus_indices(X, weights, 17, draws))

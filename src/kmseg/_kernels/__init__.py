@@ -7,9 +7,11 @@ plain-NumPy reference in :mod:`._reference` that the tests compare it with.
 from ._histogram import count_codes, lookup, pack_and_count, pack_codes, present_codes
 from ._lloyd import lloyd_bounded, lloyd_step
 from ._optimal_1d import optimal_1d_splits
+from ._seeding import kmeans_plusplus_indices
 
 __all__ = [
     "count_codes",
+    "kmeans_plusplus_indices",
     "lloyd_bounded",
     "lloyd_step",
     "lookup",

@@ -42,3 +42,18 @@ def lloyd_step(X, weights, centers, labels, dist2):
         axis=1,
     )
     return sums, totals
+
+
+def kmeans_plusplus_indices(X, weights, first, draws):
+    """NumPy greedy k-means++ with the caller's random numbers."""
+    chosen = [first]
+    closest = ((X - X[first]) ** 2).sum(axis=1)
+    for row in draws:
+        cumulative = np.cumsum(weights * closest)
+        candidates = np.minimum(np.searchsorted(cumulative, row * cumulative[-1]), len(X) - 1)
+        distances = ((X[None, :, :] - X[candidates][:, None, :]) ** 2).sum(axis=2)
+        np.minimum(distances, closest, out=distances)
+        best = int(np.argmin(distances @ weights))
+        chosen.append(int(candidates[best]))
+        closest = distances[best]
+    return np.array(chosen)
