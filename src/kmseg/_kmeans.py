@@ -20,7 +20,7 @@ Private module: inputs are trusted (validated by the public API).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,7 +50,7 @@ class KMeansResult:
     centers: np.ndarray  # (k, d) float64
     labels: np.ndarray  # (n,) intp, nearest centre of each point
     inertia: float  # sum of weight * squared distance to the nearest centre
-    n_iter: int  # Lloyd updates run by the kept attempt (0 for the exact 1-D optimum)
+    n_iter: int  # Lloyd updates of the kept attempt, coreset and refine (0 for the 1-D optimum)
     converged: bool  # the kept attempt stopped on eps, not on max_iter
     sizes: np.ndarray  # (k,) total weight of each cluster
     algorithm: str = "lloyd"  # or "optimal-1d": the exact optimum, no iterations
@@ -116,8 +116,16 @@ def kmeans(
     loose = max(eps, _LOOSE_EPS * _spread(X, weights))
     runs = [_lloyd(core, _seed(core.X, core.weights, k, str(init), rng), max_iter, loose)
             for _ in range(attempts)]
-    refined = [_lloyd(points, centers.copy(), max_iter, eps) for centers in _distinct_best(runs)]
-    return min(refined, key=lambda run: run.inertia)
+    if core is points and loose == eps:
+        return min(runs, key=lambda run: run.inertia)
+    return min((_refine(points, run, max_iter, eps) for run in _distinct_best(runs)),
+               key=lambda run: run.inertia)
+
+
+def _refine(points: _Points, run: KMeansResult, max_iter: int, eps: float) -> KMeansResult:
+    """Go on with a run on every point; ``max_iter`` bounds the updates of both parts."""
+    refined = _lloyd(points, run.centers.copy(), max_iter - run.n_iter, eps)
+    return replace(refined, n_iter=run.n_iter + refined.n_iter)
 
 
 def _spread(X: np.ndarray, weights: np.ndarray) -> float:
@@ -126,20 +134,24 @@ def _spread(X: np.ndarray, weights: np.ndarray) -> float:
     return float(np.sqrt(weights @ ((X - mean) ** 2).sum(axis=1) / weights.sum()))
 
 
-def _distinct_best(runs: list[KMeansResult]) -> list[np.ndarray]:
-    """Centres of the best runs (within _REFINE_MARGIN of the best), skipping runs that found
-    the same clusters as a better one."""
-    kept: list[np.ndarray] = []
+def _distinct_best(runs: list[KMeansResult]) -> list[KMeansResult]:
+    """The best runs (within _REFINE_MARGIN of the best), skipping runs that found the same
+    clusters as a better one; at most _REFINED."""
+    kept: list[KMeansResult] = []
     runs = sorted(runs, key=lambda run: run.inertia)
     for run in runs:
         if run.inertia > runs[0].inertia * (1 + _REFINE_MARGIN):
             break
-        centers = run.centers[np.lexsort(run.centers.T[::-1])]
-        if not any(np.allclose(centers, other, rtol=1e-6, atol=1e-9) for other in kept):
-            kept.append(centers)
+        if not any(_same_clusters(run.centers, other.centers) for other in kept):
+            kept.append(run)
         if len(kept) == _REFINED:
             break
     return kept
+
+
+def _same_clusters(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two sets of centres are the same up to order (and rounding)."""
+    return np.allclose(a[np.lexsort(a.T[::-1])], b[np.lexsort(b.T[::-1])], rtol=1e-6, atol=1e-9)
 
 
 def optimal_1d(x: np.ndarray, weights: np.ndarray, k: int) -> KMeansResult:
