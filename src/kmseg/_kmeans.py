@@ -35,12 +35,11 @@ from ._errors import ParameterError
 # coreset attempts lost 3 times by up to 3e-5. The grid starts at _GRID_CELLS cells per axis
 # (5 bits for 8-bit colour).
 _CORESET_FROM = 65_536
-_REFINED = 4
+_REFINED = 2
 _REFINE_MARGIN = 0.005
 _CORESET_PER_CLUSTER = 250
 _DENSE_CELLS = 1 << 24
 _GRID_CELLS = 32
-_LOOSE_EPS = 1e-3
 
 
 @dataclass(frozen=True)
@@ -110,14 +109,12 @@ def kmeans(
     core = _Points(*_grid_coreset(X, weights, target)) if len(X) > _CORESET_FROM else points
     if len(core.X) < target:
         core = points
-    # Attempts stop early (loose eps): the tail of a run barely changes which solution it
-    # reaches, and most of its iterations are there. The best distinct solutions then run to
-    # the requested eps on every point.
-    loose = max(eps, _LOOSE_EPS * _spread(X, weights))
-    runs = [_lloyd(core, _seed(core.X, core.weights, k, str(init), rng), max_iter, loose)
+    runs = [_lloyd(core, _seed(core.X, core.weights, k, str(init), rng), max_iter, eps)
             for _ in range(attempts)]
-    if core is points and loose == eps:
+    if core is points:
         return min(runs, key=lambda run: run.inertia)
+    # The attempts ran on a coreset of grid cells: the best distinct solutions go on, on every
+    # point. Seeding and most iterations cost ~m/|coreset| times less.
     return min((_refine(points, run, max_iter, eps) for run in _distinct_best(runs)),
                key=lambda run: run.inertia)
 
@@ -126,12 +123,6 @@ def _refine(points: _Points, run: KMeansResult, max_iter: int, eps: float) -> KM
     """Go on with a run on every point; ``max_iter`` bounds the updates of both parts."""
     refined = _lloyd(points, run.centers.copy(), max_iter - run.n_iter, eps)
     return replace(refined, n_iter=run.n_iter + refined.n_iter)
-
-
-def _spread(X: np.ndarray, weights: np.ndarray) -> float:
-    """Root of the total weighted variance of the points: the data's scale."""
-    mean = weights @ X / weights.sum()
-    return float(np.sqrt(weights @ ((X - mean) ** 2).sum(axis=1) / weights.sum()))
 
 
 def _distinct_best(runs: list[KMeansResult]) -> list[KMeansResult]:
