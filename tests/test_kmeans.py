@@ -192,3 +192,79 @@ def test_kmeans_plusplus_as_good_as_scikit_learn(rng):
     assert np.median(ours) <= 1.15 * np.median(theirs)
     centers = kmeans_plusplus(X, w, 8, np.random.default_rng(0))
     assert all((X == c).all(axis=1).any() for c in centers)  # seeds are data points
+
+
+def test_breathing_leaves_a_bad_local_optimum():
+    """Three far-apart blobs, k = 3, started with two centres in one blob and one between the
+    other two: Lloyd stays there; breathing moves a centre and finds the blob means."""
+    from kmseg._kmeans import _breathe, _lloyd, _Points
+
+    rng = np.random.default_rng(0)
+    means = np.array([[0.0, 0.0], [100.0, 0.0], [0.0, 100.0]])
+    X = np.concatenate([m + rng.normal(0, 3, size=(200, 2)) for m in means])
+    points = _Points(X, np.ones(len(X)))
+    stuck = _lloyd(points, np.array([[-2.0, 0.0], [2.0, 0.0], [50.0, 50.0]]), 300, 0.0)
+    truth = np.repeat(np.arange(3), 200)
+    optimum = sum(((X[truth == j] - X[truth == j].mean(axis=0)) ** 2).sum() for j in range(3))
+    assert stuck.inertia > 2 * optimum  # the start really is a poor local optimum
+    breathed = _breathe(points, stuck, 300, 0.0, np.random.default_rng(0))
+    assert breathed.inertia == pytest.approx(optimum, rel=1e-12)
+    assert breathed.converged and len(np.unique(breathed.labels)) == 3
+
+
+def test_breathing_never_worsens_and_stops_without_room():
+    from kmseg._kmeans import _breathe, _lloyd, _Points
+
+    rng = np.random.default_rng(3)
+    X = blobs(rng, n=600, d=3, k=6)
+    points = _Points(X, rng.integers(1, 4, size=len(X)).astype(float))
+    start = _lloyd(points, X[rng.choice(len(X), 6, replace=False)], 300, 0.0)
+    assert _breathe(points, start, 300, 0.0, np.random.default_rng(1)).inertia <= start.inertia
+    # As many distinct points as clusters: nothing to breathe with, the run comes back as is.
+    few = _Points(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), np.ones(3))
+    run = _lloyd(few, few.X.copy(), 300, 0.0)
+    assert _breathe(few, run, 300, 0.0, np.random.default_rng(0)).inertia == run.inertia == 0
+
+
+def test_nearest_two_kernel_matches_its_numpy_reference(rng):
+    from kmseg._kernels import _reference, nearest_two
+
+    X = rng.uniform(0, 255, size=(2000, 3))
+    centers = rng.uniform(0, 255, size=(7, 3))
+    results = []
+    for kernel in (nearest_two, _reference.nearest_two):
+        out = (np.empty(2000, np.intp), np.empty(2000), np.empty(2000))
+        kernel(X, centers, *out)
+        results.append(out)
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12)
+    np.testing.assert_allclose(results[0][2], results[1][2], rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [3000, 70_000])  # all points, and the coreset path
+def test_threads_change_nothing(n, monkeypatch):
+    from kmseg import _parallel
+
+    rng = np.random.default_rng(5)
+    X = blobs(rng, n=n, d=3, k=8)
+    w = rng.integers(1, 5, size=len(X)).astype(float)
+    threaded = kmeans(X, 8, sample_weight=w, rng=np.random.default_rng(2))
+    monkeypatch.setattr(_parallel, "n_threads", lambda: 1)
+    serial = kmeans(X, 8, sample_weight=w, rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(threaded.labels, serial.labels)
+    np.testing.assert_array_equal(threaded.centers, serial.centers)
+
+
+def test_coreset_path_ends_at_a_lloyd_fixed_point_of_every_point(rng):
+    from kmseg import _kmeans
+
+    X = blobs(rng, n=80_000, d=3, k=5)
+    assert len(X) > _kmeans._CORESET_FROM
+    result = kmeans(X, 5, rng=np.random.default_rng(0))
+    labels, dist2 = brute_force_labels(X, result.centers)
+    np.testing.assert_array_equal(result.labels, labels)
+    for j in range(5):
+        np.testing.assert_allclose(result.centers[j], X[labels == j].mean(axis=0), rtol=1e-9)
+    assert result.converged and result.inertia == pytest.approx(dist2.sum(), rel=1e-9)
+    theirs = KMeans(5, n_init=3, random_state=0).fit(X).inertia_
+    assert result.inertia <= theirs * (1 + 1e-6)

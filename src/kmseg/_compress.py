@@ -10,17 +10,14 @@ Private module: callers pass checked ``(n, C)`` values.
 
 from __future__ import annotations
 
-import itertools
-import os
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-# Kernels release the GIL; pixels are split between at most _MAX_THREADS threads once there are
-# _THREAD_MIN of them (two threads: 18 MP histogram 70 -> 45 ms, lookup 40 -> 25 ms).
-_MAX_THREADS = 2
+from . import _parallel
+
+# Pixels are split between threads once there are _THREAD_MIN of them (two threads: 18 MP
+# histogram 70 -> 45 ms, lookup 40 -> 25 ms).
 _THREAD_MIN = 1 << 20
 # Sample size and distinct share above which 16-bit, float or many-band values are clustered
 # pixel by pixel rather than through np.unique (a sort of every pixel).
@@ -56,7 +53,8 @@ class Histogram:
         from ._kernels import lookup
 
         out = np.empty(len(self.codes), dtype=labels.dtype)
-        _run_parts([lambda p=p: lookup(self.codes[p], table, out[p]) for p in _parts(len(out))])
+        _parallel.run([lambda p=p: lookup(self.codes[p], table, out[p])
+                       for p in _parallel.split(len(out), _THREAD_MIN)])
         return out
 
 
@@ -93,10 +91,10 @@ def _table_histogram(values: np.ndarray) -> Histogram:
 
     n_channels = values.shape[1]
     codes = np.empty(len(values), dtype=np.uint32)
-    parts = _parts(len(values))
+    parts = _parallel.split(len(values), _THREAD_MIN)
     # One count table per thread (64 MB each for RGB), added up after.
     tables = [np.zeros(_table_size(n_channels), dtype=np.uint32) for _ in parts]
-    _run_parts([
+    _parallel.run([
         lambda p=p, t=t: pack_and_count(values[p], codes[p], t)
         for p, t in zip(parts, tables, strict=True)
     ])
@@ -109,20 +107,3 @@ def _table_histogram(values: np.ndarray) -> Histogram:
     shifts = 8 * np.arange(n_channels - 1, -1, -1, dtype=np.uint32)
     distinct = ((present[:, None] >> shifts) & 0xFF).astype(np.uint8)
     return Histogram(distinct, weights, codes, present)
-
-
-def _parts(n: int) -> list[slice]:
-    """Contiguous slices of ``0..n`` for the worker threads (one below _THREAD_MIN items)."""
-    workers = max(1, min(os.cpu_count() or 1, _MAX_THREADS)) if n >= _THREAD_MIN else 1
-    bounds = np.linspace(0, n, workers + 1).astype(int)
-    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
-
-
-def _run_parts(jobs: list[Callable[[], None]]) -> None:
-    """Run GIL-free kernel calls, one per thread."""
-    if len(jobs) == 1:
-        jobs[0]()
-        return
-    with ThreadPoolExecutor(len(jobs)) as pool:
-        for future in [pool.submit(job) for job in jobs]:
-            future.result()

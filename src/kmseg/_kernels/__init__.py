@@ -5,7 +5,7 @@ plain-NumPy reference in :mod:`._reference` that the tests compare it with.
 """
 
 from ._histogram import count_codes, lookup, pack_and_count, pack_codes, present_codes
-from ._lloyd import lloyd_bounded, lloyd_step
+from ._lloyd import lloyd_bounded, lloyd_step, nearest_two
 from ._optimal_1d import optimal_1d_splits
 from ._seeding import kmeans_plusplus_indices
 
@@ -15,6 +15,7 @@ __all__ = [
     "lloyd_bounded",
     "lloyd_step",
     "lookup",
+    "nearest_two",
     "optimal_1d_splits",
     "pack_and_count",
     "pack_codes",

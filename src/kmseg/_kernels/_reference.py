@@ -44,6 +44,14 @@ def lloyd_step(X, weights, centers, labels, dist2):
     return sums, totals
 
 
+def nearest_two(X, centers, labels, first, second):
+    d = np.sqrt(((X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
+    order = np.argsort(d, axis=1, kind="stable")
+    labels[:] = order[:, 0]
+    first[:] = np.take_along_axis(d, order[:, :1], axis=1)[:, 0]
+    second[:] = np.take_along_axis(d, order[:, 1:2], axis=1)[:, 0]
+
+
 def kmeans_plusplus_indices(X, weights, first, draws):
     """NumPy greedy k-means++ with the caller's random numbers."""
     chosen = [first]

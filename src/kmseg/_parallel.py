@@ -1,0 +1,40 @@
+"""Threads for the compiled kernels, which release the GIL.
+
+Used by the compress stage (pixels split between threads) and the cluster stage (independent
+runs side by side). At most two threads: the target machines have 2 cores and numba's own
+``prange`` stalled for whole seconds there when the other core was busy.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
+
+_MAX_THREADS = 2
+
+T = TypeVar("T")
+
+
+def n_threads() -> int:
+    """How many threads to use: the cores available, at most _MAX_THREADS."""
+    return max(1, min(os.cpu_count() or 1, _MAX_THREADS))
+
+
+def split(n: int, min_items: int) -> list[slice]:
+    """Contiguous slices of ``0..n``, one per thread (just one below ``min_items`` items)."""
+    workers = n_threads() if n >= min_items else 1
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+    return [slice(a, b) for a, b in itertools.pairwise(bounds)]
+
+
+def run(jobs: list[Callable[[], T]]) -> list[T]:
+    """Results of GIL-free calls, run on up to n_threads() threads, in the order given."""
+    if len(jobs) <= 1 or n_threads() == 1:
+        return [job() for job in jobs]
+    with ThreadPoolExecutor(min(len(jobs), n_threads())) as pool:
+        return [future.result() for future in [pool.submit(job) for job in jobs]]
