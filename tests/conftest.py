@@ -30,6 +30,11 @@ def bsds_val_dir() -> Path:
 
 
 @pytest.fixture
+def bsds_val_gt_dir() -> Path:
+    return shared_dir("bsds500", "groundTruth", "val")
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 

@@ -29,6 +29,7 @@ __all__ = [
     "__version__",
     "data",
     "load_image",
+    "metrics",
     "plot",
     "read_image",
     "save_segmentation",
@@ -51,7 +52,7 @@ _LAZY = {
     "OutputError": "._errors",
     "ParameterError": "._errors",
 }
-_SUBPACKAGES = {"data", "plot", "cli"}
+_SUBPACKAGES = {"data", "metrics", "plot", "cli"}
 
 
 def __getattr__(name: str) -> Any:
@@ -70,7 +71,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from . import data, plot
+    from . import data, metrics, plot
     from ._errors import ImageReadError, KmsegError, KmsegWarning, OutputError, ParameterError
     from ._io import DEFAULT_MAX_PIXELS, LoadedImage, load_image, read_image
     from ._result import Segmentation

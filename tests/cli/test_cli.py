@@ -47,7 +47,7 @@ def test_help_does_not_import_the_heavy_stack():
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
-@pytest.mark.parametrize("command", ["segment", "sweep", "colors", "demo"])
+@pytest.mark.parametrize("command", ["segment", "sweep", "colors", "evaluate", "demo"])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
@@ -254,3 +254,37 @@ def test_exif_rotation_is_applied(corpus_dir):
     with Image.open(path) as image:
         upright = ImageOps.exif_transpose(image)
         assert seg.labels.shape == (upright.height, upright.width) == (1200, 1800)
+
+
+def test_evaluate_scores_kmseg_outputs_against_label_images(photo, tmp_path, capsys):
+    """``kmseg segment`` output scored against itself and against a coarser truth."""
+    out, truth = tmp_path / "out", tmp_path / "gt"
+    assert run(["segment", str(photo), "-k", "3", "-o", str(out)], capsys)[0] == 0
+    labels = read_png(out / "photo_labels.png")
+    truth.mkdir()
+    (truth / "photo").mkdir()
+    Image.fromarray(labels).save(truth / "photo" / "same.png")
+    Image.fromarray((labels > 0).astype(np.uint8)).save(truth / "photo" / "coarse.png")
+    Image.fromarray(labels).save(truth / "absent.png")
+    code, stdout, err = run(["evaluate", str(out), "--ground-truth", str(truth),
+                             "--json", str(tmp_path / "scores.json")], capsys)
+    assert code == 2  # one truth without a segmentation
+    assert "no segmentation for absent" in err and err.count("\n") == 1
+    report = json.loads((tmp_path / "scores.json").read_text())
+    scores = report["photos"]["photo"]
+    expected = kmseg.metrics.evaluate(labels, [labels, (labels > 0).astype(np.uint8)])
+    assert scores["pri"] == pytest.approx(expected.pri) and 0.5 < scores["pri"] < 1
+    assert scores["voi"] == pytest.approx(expected.voi) and scores["voi"] > 0
+    assert scores["n_segments"] == 3 and scores["n_truth_segments"] == 2.5
+    assert f"PRI {expected.pri:.4f}" in stdout
+
+
+def test_evaluate_with_nothing_to_score(tmp_path, capsys):
+    (tmp_path / "gt").mkdir()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "gt" / "a.png")
+    code, _, err = run(["evaluate", str(tmp_path), "--ground-truth", str(tmp_path / "gt")],
+                       capsys)
+    assert code == 2 and "no segmentation matches" in err
+    code, _, err = run(["evaluate", str(tmp_path), "--ground-truth", str(tmp_path / "nope")],
+                       capsys)
+    assert code == 2 and "nope: not a folder" in err

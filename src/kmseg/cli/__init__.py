@@ -123,6 +123,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="decompression-bomb limit in pixels; 0 lifts it")
     colors.set_defaults(run="colors")
 
+    evaluate = commands.add_parser(
+        "evaluate", help="score segmentations against human ones (PRI, VoI, GCE)",
+        description="Score each label map in SEGDIR against the ground truth of the same photo "
+                    "in GTDIR: Probabilistic Rand Index, Variation of Information (bits) and "
+                    "Global Consistency Error, each the mean over the photo's human "
+                    "segmentations, then the mean over photos. For photo <stem>, SEGDIR holds "
+                    "<stem>_regions.png, <stem>_labels.png or <stem>.png (PNG or TIFF); GTDIR "
+                    "holds <stem>.mat (BSDS500), a label image <stem>.png, or a folder <stem>/ "
+                    "of label images.",
+    )
+    evaluate.add_argument("segdir", metavar="SEGDIR", help="folder of label maps")
+    evaluate.add_argument("--ground-truth", required=True, metavar="GTDIR",
+                          help="folder of ground truths")
+    evaluate.add_argument("--json", metavar="FILE", help="also write every score to FILE")
+    evaluate.add_argument("--quiet", action="store_true", help="print the means only")
+    evaluate.set_defaults(run="evaluate")
+
     demo = commands.add_parser(
         "demo", help="run the whole recipe on the bundled sample photo",
         description="Segment the bundled photo (k = 4) and write every output and figure.",

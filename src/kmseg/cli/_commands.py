@@ -60,6 +60,39 @@ def colors(args: argparse.Namespace) -> int:
     return 0
 
 
+def evaluate(args: argparse.Namespace) -> int:
+    """``kmseg evaluate``: a table of scores per photo and their means; problems listed, and
+    exit status 2 if any photo could not be scored."""
+    from dataclasses import asdict
+
+    from .. import metrics
+    from .._save import atomic_write
+
+    scores, problems = metrics.evaluate_folder(args.segdir, args.ground_truth)
+    if not scores:
+        raise ParameterError(f"{args.segdir}: no segmentation matches a ground truth in "
+                             f"{args.ground_truth} (see kmseg evaluate --help for file names)")
+    fields = ("pri", "voi", "gce", "n_segments", "n_truth_segments")
+    means = {f: float(np.mean([getattr(s, f) for s in scores.values()])) for f in fields}
+    if not args.quiet:
+        print("photo\tPRI\tVoI\tGCE\tsegments\thuman segments")
+        for stem, score in scores.items():
+            print(f"{stem}\t{score.pri:.4f}\t{score.voi:.4f}\t{score.gce:.4f}\t"
+                  f"{score.n_segments}\t{score.n_truth_segments:.1f}")
+    print(f"mean of {len(scores)} photos: PRI {means['pri']:.4f}  VoI {means['voi']:.4f} bits  "
+          f"GCE {means['gce']:.4f}  segments {means['n_segments']:.1f} "
+          f"(human {means['n_truth_segments']:.1f})")
+    for problem in problems.values():
+        print(f"kmseg: error: {problem}", file=sys.stderr)
+    if args.json:
+        report = {"mean": means, "photos": {stem: asdict(s) for stem, s in scores.items()},
+                  "problems": problems}
+        path = Path(args.json)
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
+        print(f"wrote {path}")
+    return 2 if problems else 0
+
+
 def demo(args: argparse.Namespace) -> int:
     """The recipe end to end on the bundled photo: k = 4 with extras, a k sweep, the colours."""
     from ..plot import colors as colors_figure

@@ -1,0 +1,331 @@
+"""Scores of a segmentation against human ones: Probabilistic Rand Index, Variation of
+Information, Global Consistency Error, as the BSDS500 benchmark computes them.
+
+A segmentation is an ``(M, N)`` integer array of segment ids (any values: a segment is the set
+of pixels sharing one value, connected or not). Against several ground truths (BSDS500 has 4-9
+human segmentations per photo) each score is the mean over them: that mean of Rand indices is
+the Probabilistic Rand Index of Unnikrishnan et al. (2007). Everything is computed from the
+contingency table of two label maps, so a score costs one sort of the pixels.
+
+- Rand index: the share of pixel pairs on which two segmentations agree (same segment in both,
+  or different in both); higher is better, 1 is identical.
+- Variation of Information (Meila, 2005) in bits (log base 2, as the BSDS benchmark):
+  ``H(A | B) + H(B | A)``; lower is better, 0 is identical.
+- Global Consistency Error (Martin et al., 2001): the share of pixels whose segment in one map
+  is not a subset of its segment in the other, refinement allowed in one direction for the
+  whole image; lower is better.
+
+Examples
+--------
+>>> import numpy as np
+>>> from kmseg import metrics
+>>> a = np.array([[0, 0, 1, 1]])
+>>> metrics.rand_index(a, np.array([[5, 5, 5, 7]]))
+0.5
+>>> metrics.variation_of_information(a, a + 3)
+0.0
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from ._errors import ImageReadError, ParameterError, with_source
+
+__all__ = [
+    "Scores",
+    "evaluate",
+    "evaluate_folder",
+    "global_consistency_error",
+    "probabilistic_rand_index",
+    "rand_index",
+    "read_ground_truth",
+    "variation_of_information",
+]
+
+LabelMaps = np.ndarray | Sequence[np.ndarray]
+
+# Label files a segmentation folder may hold for a photo ``<stem>``, in order of preference:
+# ``kmseg segment --regions`` writes the first, plain ``kmseg segment`` the second.
+SEGMENTATION_SUFFIXES = ("_regions.png", "_regions.tif", "_labels.png", "_labels.tif", ".png",
+                         ".tif")
+_LABEL_FILES = (".png", ".tif", ".tiff")
+
+
+class _Table(NamedTuple):
+    """Non-zero cells of the contingency table of two label maps, and its margins."""
+
+    cells: np.ndarray  # (c,) float64 pixel counts of the non-empty (a, b) pairs
+    row_of_cell: np.ndarray  # (c,) index into rows
+    col_of_cell: np.ndarray  # (c,) index into cols
+    rows: np.ndarray  # (na,) pixels per segment of a
+    cols: np.ndarray  # (nb,) pixels per segment of b
+
+
+def _table(a: np.ndarray, b: np.ndarray) -> _Table:
+    _, a_ids = np.unique(a.ravel(), return_inverse=True)
+    _, b_ids = np.unique(b.ravel(), return_inverse=True)
+    n_b = int(b_ids.max()) + 1
+    pairs, cells = np.unique(a_ids.astype(np.int64) * n_b + b_ids, return_counts=True)
+    row_of_cell, col_of_cell = np.divmod(pairs, n_b)
+    cells = cells.astype(np.float64)
+    rows = np.bincount(row_of_cell, weights=cells)
+    cols = np.bincount(col_of_cell, weights=cells, minlength=n_b)
+    return _Table(cells, row_of_cell, col_of_cell, rows, cols)
+
+
+def _pair(a: np.ndarray, b: np.ndarray) -> _Table:
+    a, b = np.asarray(a), np.asarray(b)
+    for name, labels in (("segmentation", a), ("ground truth", b)):
+        if labels.dtype.kind not in "uib" and not (
+            labels.dtype.kind == "f" and np.all(np.isfinite(labels))
+        ):
+            raise ParameterError(f"{name} must be an array of segment ids, got {labels.dtype}")
+    if a.shape != b.shape or a.size == 0:
+        raise ParameterError(
+            f"segmentation shape {a.shape} does not match ground truth shape {b.shape}"
+            if a.size and b.size else "empty label map"
+        )
+    return _table(a, b)
+
+
+def _rand(t: _Table) -> float:
+    n = t.rows.sum()
+    if n < 2:
+        return 1.0
+    disagreements = 0.5 * (t.rows @ t.rows + t.cols @ t.cols) - t.cells @ t.cells
+    return float(1.0 - disagreements / (0.5 * n * (n - 1)))
+
+
+def _voi(t: _Table) -> float:
+    p = t.cells / t.rows.sum()
+    # H(A | B) + H(B | A) = -sum p_ab (log p_ab / p_b + log p_ab / p_a)
+    pa = t.rows[t.row_of_cell] / t.rows.sum()
+    pb = t.cols[t.col_of_cell] / t.rows.sum()
+    return float(max(0.0, -(p @ (np.log2(p / pb) + np.log2(p / pa)))))
+
+
+def _gce(t: _Table) -> float:
+    missed_a = t.cells @ (1.0 - t.cells / t.rows[t.row_of_cell])
+    missed_b = t.cells @ (1.0 - t.cells / t.cols[t.col_of_cell])
+    return float(min(missed_a, missed_b) / t.rows.sum())
+
+
+def rand_index(segmentation: np.ndarray, ground_truth: np.ndarray) -> float:
+    """Rand index of two label maps: the share of pixel pairs they agree on.
+
+    Parameters
+    ----------
+    segmentation, ground_truth : (M, N) integer ndarray
+        Segment ids (any values).
+
+    Returns
+    -------
+    float in [0, 1]
+
+    Raises
+    ------
+    ParameterError
+        Shapes differ, a map is empty, or it holds no integer ids.
+    """
+    return _rand(_pair(segmentation, ground_truth))
+
+
+def _mean_over(score, segmentation: np.ndarray, ground_truths: LabelMaps) -> float:
+    truths = _as_list(ground_truths)
+    return float(np.mean([score(_pair(segmentation, truth)) for truth in truths]))
+
+
+def _as_list(ground_truths: LabelMaps) -> list[np.ndarray]:
+    truths = [ground_truths] if isinstance(ground_truths, np.ndarray) else list(ground_truths)
+    if not truths:
+        raise ParameterError("no ground truth segmentation given")
+    return truths
+
+
+def probabilistic_rand_index(segmentation: np.ndarray, ground_truths: LabelMaps) -> float:
+    """Probabilistic Rand Index: the mean Rand index against each ground truth (higher is
+    better).
+
+    Parameters
+    ----------
+    segmentation : (M, N) integer ndarray
+    ground_truths : (M, N) integer ndarray or a sequence of them
+
+    Raises
+    ------
+    ParameterError
+        No ground truth, or shapes that differ.
+    """
+    return _mean_over(_rand, segmentation, ground_truths)
+
+
+def variation_of_information(segmentation: np.ndarray, ground_truths: LabelMaps) -> float:
+    """Variation of Information in bits, mean over the ground truths (lower is better).
+
+    Parameters and Raises as :func:`probabilistic_rand_index`.
+    """
+    return _mean_over(_voi, segmentation, ground_truths)
+
+
+def global_consistency_error(segmentation: np.ndarray, ground_truths: LabelMaps) -> float:
+    """Global Consistency Error, mean over the ground truths (lower is better).
+
+    Parameters and Raises as :func:`probabilistic_rand_index`.
+    """
+    return _mean_over(_gce, segmentation, ground_truths)
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Scores of one segmentation against its ground truths (means over them)."""
+
+    pri: float
+    voi: float
+    gce: float
+    n_segments: int  # segments (distinct ids) of the segmentation
+    n_truth_segments: float  # mean segments of the ground truths
+
+
+def evaluate(segmentation: np.ndarray, ground_truths: LabelMaps) -> Scores:
+    """All scores of one segmentation, each contingency table built once.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmseg import metrics
+    >>> truth = np.array([[1, 1, 2, 2]])
+    >>> metrics.evaluate(np.array([[0, 0, 0, 1]]), [truth, truth]).pri
+    0.5
+    """
+    truths = _as_list(ground_truths)
+    tables = [_pair(segmentation, truth) for truth in truths]
+    return Scores(
+        pri=float(np.mean([_rand(t) for t in tables])),
+        voi=float(np.mean([_voi(t) for t in tables])),
+        gce=float(np.mean([_gce(t) for t in tables])),
+        n_segments=len(tables[0].rows),
+        n_truth_segments=float(np.mean([len(t.cols) for t in tables])),
+    )
+
+
+def read_ground_truth(path: str | os.PathLike) -> list[np.ndarray]:
+    """Human segmentations of one photo.
+
+    Parameters
+    ----------
+    path : str or path
+        A BSDS500 ``.mat`` file (every ``groundTruth[0, i]['Segmentation']``), a label image
+        (PNG/TIFF, one segmentation), or a folder of label images (one segmentation each).
+
+    Returns
+    -------
+    list of (M, N) integer ndarrays
+
+    Raises
+    ------
+    ImageReadError
+        The file is missing or unreadable, or holds no segmentation.
+    """
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in _LABEL_FILES)
+        if not files:
+            raise ImageReadError(with_source("no label image in this folder", str(path)))
+        return [read_label_map(p) for p in files]
+    if path.suffix.lower() == ".mat":
+        return _read_bsds_mat(path)
+    return [read_label_map(path)]
+
+
+def _read_bsds_mat(path: Path) -> list[np.ndarray]:
+    from scipy.io import loadmat
+    from scipy.io.matlab import MatReadError
+
+    try:
+        cells = loadmat(str(path))["groundTruth"]
+        truths = [np.asarray(cells[0, i]["Segmentation"][0, 0]) for i in range(cells.shape[1])]
+    except FileNotFoundError:
+        raise ImageReadError(with_source("no such file", str(path))) from None
+    except (MatReadError, ValueError, KeyError, IndexError, TypeError, OSError) as error:
+        raise ImageReadError(with_source(
+            f"not a BSDS500 ground-truth file (groundTruth[0, i]['Segmentation']): {error}",
+            str(path),
+        )) from None
+    if not truths:
+        raise ImageReadError(with_source("holds no segmentation", str(path)))
+    return truths
+
+
+def read_label_map(path: str | os.PathLike) -> np.ndarray:
+    """A one-channel label image (PNG or TIFF, 8, 16 or 32-bit) as an integer array.
+
+    Raises
+    ------
+    ImageReadError
+        Unreadable, or more than one channel.
+    """
+    from ._io import load_image
+
+    image = load_image(path, max_pixels=None)
+    if image.pixels.ndim != 2:
+        raise ImageReadError(with_source(
+            f"a label map has one channel, this image has {image.pixels.shape[2]}", str(path)
+        ))
+    return image.pixels.astype(np.int64)
+
+
+def find_segmentation(seg_dir: str | os.PathLike, stem: str) -> Path | None:
+    """The label file for photo ``stem`` in a folder (see SEGMENTATION_SUFFIXES), or None."""
+    for suffix in SEGMENTATION_SUFFIXES:
+        candidate = Path(seg_dir) / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def ground_truth_files(gt_dir: str | os.PathLike) -> dict[str, Path]:
+    """Photo stem -> its ground truth (``.mat`` file, label image or folder) in a folder."""
+    gt_dir = Path(gt_dir)
+    if not gt_dir.is_dir():
+        raise ImageReadError(with_source("not a folder", str(gt_dir)))
+    entries = {}
+    for entry in sorted(gt_dir.iterdir()):
+        if entry.is_dir() or entry.suffix.lower() in (".mat", *_LABEL_FILES):
+            entries.setdefault(entry.stem, entry)
+    if not entries:
+        raise ImageReadError(with_source(
+            "no ground truth here (.mat files, label images, or one folder per photo)",
+            str(gt_dir),
+        ))
+    return entries
+
+
+def evaluate_folder(
+    seg_dir: str | os.PathLike, gt_dir: str | os.PathLike
+) -> tuple[dict[str, Scores], dict[str, str]]:
+    """Scores of every segmentation in ``seg_dir`` that has a ground truth in ``gt_dir``.
+
+    Returns
+    -------
+    scores : dict stem -> Scores
+    problems : dict stem -> one-line reason (no segmentation file, unreadable, wrong size)
+    """
+    scores: dict[str, Scores] = {}
+    problems: dict[str, str] = {}
+    for stem, truth_path in ground_truth_files(gt_dir).items():
+        seg_path = find_segmentation(seg_dir, stem)
+        if seg_path is None:
+            problems[stem] = f"no segmentation for {stem} in {seg_dir}"
+            continue
+        try:
+            scores[stem] = evaluate(read_label_map(seg_path), read_ground_truth(truth_path))
+        except (ImageReadError, ParameterError) as error:
+            problems[stem] = with_source(str(error), str(seg_path))
+    return scores, problems
