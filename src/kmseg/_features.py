@@ -11,6 +11,9 @@ rgb     C     the channel values themselves (any number of bands), divided by th
 gray    1     luminance ``0.2125 R + 0.7154 G + 0.0721 B`` (scikit-image's ``rgb2gray``
               weights) of an RGB image, or the single channel of a gray one; same units
 lab     3     CIE L*a*b* (D65) of an RGB image, by :func:`skimage.color.rgb2lab`
+oklab   3     OKLab (Ottosson, 2020) of an RGB image, x 100 so that L runs 0..100 as CIE L*:
+              more uniform hues than CIE Lab (blues stay blue); from XYZ by
+              :func:`skimage.color.rgb2xyz`, which has no OKLab itself
 ======  ====  ============================================================================
 
 Private module: callers validate ``space`` against the image with :func:`check_space` first.
@@ -24,7 +27,21 @@ import numpy as np
 
 from ._errors import ParameterError
 
-SPACES = ("rgb", "gray", "lab")
+SPACES = ("rgb", "gray", "lab", "oklab")
+PERCEPTUAL = ("lab", "oklab")
+
+# OKLab from CIE XYZ (D65): XYZ -> LMS cone responses, cube root, -> Lab (Ottosson's matrices).
+_XYZ_TO_LMS = np.array([
+    [0.8189330101, 0.3618667424, -0.1288597137],
+    [0.0329845436, 0.9293118715, 0.0361456387],
+    [0.0482003018, 0.2643662691, 0.6338517070],
+])
+_LMS_TO_OKLAB = np.array([
+    [0.2104542553, 0.7936177850, -0.0040720468],
+    [1.9779984951, -2.4285922050, 0.4505937099],
+    [0.0259040371, 0.7827717662, -0.8086757660],
+])
+_OKLAB_SCALE = 100.0
 
 # scikit-image's rgb2gray weights (ITU-R BT.709 luma), kept here so luminance of centres and of
 # pixels agree without a round trip through an image-shaped array.
@@ -48,9 +65,9 @@ def check_space(space: str, n_channels: int) -> None:
             f"space='gray' needs a gray or RGB image, this one has {n_channels} channels; "
             "use space='rgb' to cluster all bands"
         )
-    if space == "lab" and n_channels != 3:
+    if space in PERCEPTUAL and n_channels != 3:
         raise ParameterError(
-            f"space='lab' needs an RGB image, this one has {n_channels} channel(s); "
+            f"space={space!r} needs an RGB image, this one has {n_channels} channel(s); "
             "use space='rgb' (or 'gray')"
         )
 
@@ -69,11 +86,11 @@ def to_features(
     ----------
     values : (n, C) ndarray
         Pixel values in input units.
-    space : {"rgb", "gray", "lab"}
+    space : {"rgb", "gray", "lab", "oklab"}
     full_scale : float
         The input's full-scale value (:func:`value_range`).
     normalize : bool
-        Divide rgb/gray features by ``full_scale`` (Lab has its own units).
+        Divide rgb/gray features by ``full_scale`` (Lab and OKLab have their own units).
 
     Returns
     -------
@@ -84,6 +101,11 @@ def to_features(
         from skimage.color import rgb2lab
 
         return np.ascontiguousarray(rgb2lab(values / full_scale, channel_axis=-1))
+    if space == "oklab":
+        from skimage.color import rgb2xyz
+
+        lms = rgb2xyz(values / full_scale, channel_axis=-1) @ _XYZ_TO_LMS.T
+        return np.ascontiguousarray(np.cbrt(lms) @ _LMS_TO_OKLAB.T * _OKLAB_SCALE)
     if space == "gray" and values.shape[1] == 3:
         values = (values @ LUMA_WEIGHTS)[:, None]
     if normalize:
@@ -94,7 +116,8 @@ def to_features(
 def from_features(
     centers: np.ndarray, space: str, *, full_scale: float, normalize: bool
 ) -> np.ndarray:
-    """Centres in feature units back to input units (RGB for Lab; gray stays one channel).
+    """Centres in feature units back to input units (RGB for Lab and OKLab, clipped to the
+    sRGB gamut; gray stays one channel).
 
     Returns
     -------
@@ -108,6 +131,12 @@ def from_features(
             # Means of in-gamut Lab colours can fall a hair outside sRGB; lab2rgb clips them.
             warnings.filterwarnings("ignore", message=".*negative Z values.*")
             return lab2rgb(centers, channel_axis=-1) * full_scale
+    if space == "oklab":
+        from skimage.color import xyz2rgb
+
+        lms = (centers / _OKLAB_SCALE) @ np.linalg.inv(_LMS_TO_OKLAB).T
+        rgb = xyz2rgb(lms**3 @ np.linalg.inv(_XYZ_TO_LMS).T, channel_axis=-1)
+        return np.clip(rgb, 0.0, 1.0) * full_scale
     return centers * full_scale if normalize else centers.copy()
 
 

@@ -28,10 +28,11 @@ class Segmentation:
     labels : (M, N) uint8 or uint16 ndarray
         Cluster id ``0..k-1`` of each pixel; masked pixels hold :attr:`masked_label`.
     centers : (k, C_out) float64 ndarray
-        Cluster centres in the input's units and colour space (RGB for ``space="lab"``, one
+        Cluster centres in the input's units and colour space (RGB for ``"lab"``/``"oklab"``, one
         gray channel for ``space="gray"``).
     feature_centers : (k, d) float64 ndarray
-        The same centres in feature units (Lab for ``"lab"``; [0, 1] with ``normalize``).
+        The same centres in feature units (Lab for ``"lab"``, OKLab x 100 for ``"oklab"``;
+        [0, 1] with ``normalize``).
     compactness : float
         Sum over clustered pixels of the squared feature distance to their centre, as returned
         by ``cv2.kmeans``.
@@ -42,7 +43,7 @@ class Segmentation:
     converged : bool
         Whether the kept attempt stopped because no centre moved more than ``eps``.
     space : str
-        Feature space clustered: ``"rgb"``, ``"gray"`` or ``"lab"``.
+        Feature space clustered: ``"rgb"``, ``"gray"``, ``"lab"`` or ``"oklab"``.
     alpha : (M, N) ndarray or None
         The input's alpha channel, if it had one.
     valid : (M, N) bool ndarray or None

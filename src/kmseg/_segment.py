@@ -16,6 +16,8 @@ import numpy as np
 from ._compress import histogram
 from ._errors import KmsegError, ParameterError, with_source
 from ._features import (
+    PERCEPTUAL,
+    SPACES,
     check_space,
     from_features,
     luminance,
@@ -54,7 +56,7 @@ def _is_number(value: Any) -> bool:
 # name -> (check, what a valid value is). Checked once, when fit starts.
 _PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "k": (lambda v: _is_int(v) and 1 <= v <= MAX_K, f"an integer from 1 to {MAX_K}"),
-    "space": (lambda v: v in ("rgb", "gray", "lab"), "'rgb', 'gray' or 'lab'"),
+    "space": (lambda v: v in SPACES, "'rgb', 'gray', 'lab' or 'oklab'"),
     "init": (
         lambda v: v in ("k-means++", "random") if isinstance(v, str) else isinstance(v, np.ndarray),
         "'k-means++', 'random', a (k, C) array of centres or an (M, N) label map",
@@ -75,9 +77,9 @@ class KMeansSegmenter:
     k : int, default 4
         Number of clusters (1 to 65534). Exactly ``k`` clusters are returned whenever the
         image has at least ``k`` distinct feature values; otherwise a ParameterError says so.
-    space : {"rgb", "gray", "lab"}, default "rgb"
+    space : {"rgb", "gray", "lab", "oklab"}, default "rgb"
         Feature space (see ``kmseg._features``): channel values (any number of bands),
-        luminance, or CIE L*a*b*.
+        luminance, CIE L*a*b*, or OKLab (x 100).
     init : {"k-means++", "random"} or ndarray, default "k-means++"
         Seeding: k-means++ (scikit-learn's), ``k`` random distinct pixels, a ``(k, C)`` array of
         initial centres in the input's units and colour space (label ``i`` is then the cluster
@@ -240,11 +242,11 @@ class KMeansSegmenter:
             raise ParameterError("no pixel to cluster: every pixel is masked or transparent")
         if len(values) < self.k:
             raise ParameterError(f"k={self.k} exceeds the {len(values)} pixels to cluster")
-        if self.space == "lab" and values.dtype.kind == "f" and (
+        if self.space in PERCEPTUAL and values.dtype.kind == "f" and (
             values.min() < 0 or values.max() > 1
         ):
             raise ParameterError(
-                f"space='lab' needs float RGB values in [0, 1], these span "
+                f"space={self.space!r} needs float RGB values in [0, 1], these span "
                 f"{values.min():g}..{values.max():g}; rescale the image or use space='rgb'"
             )
         if per_pixel:
@@ -355,7 +357,7 @@ def segment(
     ----------
     image : str, path, (M, N) or (M, N, C) ndarray, or LoadedImage
         A file (see :func:`kmseg.read_image`) or an array: uint8, uint16, or float (finite;
-        in [0, 1] for ``space="lab"``), any number of channels (bands).
+        in [0, 1] for ``space="lab"`` or ``"oklab"``), any number of channels (bands).
     k : int, default 4
         Number of clusters.
     space, init, attempts, max_iter, eps, seed, normalize

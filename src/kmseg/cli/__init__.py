@@ -39,8 +39,8 @@ def _positive_int(text: str) -> int:
 
 def _add_clustering_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("clustering")
-    group.add_argument("--space", choices=("rgb", "gray", "lab"), default="rgb",
-                       help="feature space: channel values, luminance or CIE L*a*b* "
+    group.add_argument("--space", choices=("rgb", "gray", "lab", "oklab"), default="rgb",
+                       help="feature space: channel values, luminance, CIE L*a*b* or OKLab "
                             "(default: %(default)s)")
     group.add_argument("--attempts", type=_positive_int, default=None,
                        help="runs from different seeds, the most compact kept (default: 10)")

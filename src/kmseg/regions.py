@@ -1,0 +1,266 @@
+"""From cluster labels to regions: connected components, small-region merging, a region table.
+
+A k-means label map says which *colour* each pixel has; the same label may cover many separate
+patches and speckle. A *region map* numbers connected patches instead: ``(M, N)`` unsigned ids
+``1..R``, with ``0`` for pixels left out (masked or transparent), as
+:func:`skimage.measure.label` does with its background.
+
+Examples
+--------
+>>> import numpy as np
+>>> from kmseg import regions
+>>> labels = np.array([[0, 0, 1, 0],
+...                    [0, 0, 1, 0]])
+>>> regions.connected_regions(labels)
+array([[1, 1, 2, 3],
+       [1, 1, 2, 3]], dtype=uint32)
+>>> regions.merge_small_regions(regions.connected_regions(labels), labels[..., None] * 1.0,
+...                             min_size=3)
+array([[1, 1, 1, 1],
+       [1, 1, 1, 1]], dtype=uint32)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._errors import ParameterError
+
+__all__ = [
+    "RegionTable",
+    "boundaries",
+    "connected_regions",
+    "merge_small_regions",
+    "region_table",
+]
+
+
+def connected_regions(
+    labels: np.ndarray, *, mask: np.ndarray | None = None, connectivity: int = 1
+) -> np.ndarray:
+    """Number the connected patches of equal label.
+
+    Parameters
+    ----------
+    labels : (M, N) integer ndarray
+        Cluster labels.
+    mask : (M, N) bool ndarray, optional
+        Pixels that belong to some region (True); the others get id 0.
+    connectivity : {1, 2}, default 1
+        1: pixels touching by an edge are connected (4-neighbourhood); 2: also by a corner.
+
+    Returns
+    -------
+    (M, N) uint32 ndarray
+        Region ids ``1..R`` in raster order of each region's first pixel; 0 outside ``mask``.
+
+    Raises
+    ------
+    ParameterError
+        ``labels`` is not a 2-D integer array, ``mask`` does not match, or ``connectivity`` is
+        not 1 or 2.
+    """
+    from skimage.measure import label as label_components
+
+    labels = _check_labels(labels, "labels")
+    if connectivity not in (1, 2):
+        raise ParameterError(f"connectivity={connectivity!r} is invalid; use 1 or 2")
+    # skimage numbers the patches of each value apart from background 0: shift labels by one
+    # so that label 0 is a value like any other, and masked pixels become background.
+    shifted = labels.astype(np.int64) + 1
+    if mask is not None:
+        shifted[~_check_mask(mask, labels.shape)] = 0
+    return label_components(shifted, background=0, connectivity=connectivity).astype(np.uint32)
+
+
+def merge_small_regions(
+    regions: np.ndarray, features: np.ndarray, min_size: int, *, connectivity: int = 1
+) -> np.ndarray:
+    """Merge every region smaller than ``min_size`` pixels into its most similar neighbour.
+
+    Each pass merges every small region into the adjacent region whose mean feature vector is
+    nearest to its own, then renumbers; passes repeat until no small region has a neighbour.
+    Merging keeps regions connected: a region only ever joins a region it touches.
+
+    Parameters
+    ----------
+    regions : (M, N) unsigned ndarray
+        Region ids ``1..R`` (0: no region; never merged, never merged into).
+    features : (M, N, d) float ndarray
+        Per-pixel features whose region means decide similarity (e.g. Lab colour).
+    min_size : int
+        Smallest region kept alone, in pixels.
+    connectivity : {1, 2}
+        Which pixels touch (as :func:`connected_regions`).
+
+    Returns
+    -------
+    (M, N) uint32 ndarray
+        Region ids ``1..R'`` in raster order of each region's first pixel.
+
+    Raises
+    ------
+    ParameterError
+        Shapes that do not match, or ``min_size`` < 1.
+    """
+    regions = _check_labels(regions, "regions")
+    if features.shape[:2] != regions.shape or features.ndim != 3:
+        raise ParameterError(
+            f"features shape {features.shape} does not fit regions shape {regions.shape}; "
+            "give (M, N, d) features"
+        )
+    if not isinstance(min_size, (int, np.integer)) or min_size < 1:
+        raise ParameterError(f"min_size={min_size!r} is invalid; use an integer >= 1")
+    ids = _renumber(regions.astype(np.int64))
+    flat_features = features.reshape(-1, features.shape[2]).astype(np.float64)
+    while True:
+        n = int(ids.max()) + 1
+        sizes = np.bincount(ids.ravel(), minlength=n)
+        means = np.stack([np.bincount(ids.ravel(), weights=f, minlength=n)
+                          for f in flat_features.T], axis=1) / np.maximum(sizes, 1)[:, None]
+        a, b = _touching_pairs(ids, connectivity)
+        small = (sizes[a] < min_size) & (a != 0) & (b != 0)
+        if not small.any():
+            return ids.astype(np.uint32)
+        a, b = a[small], b[small]
+        # For each small region, its most similar neighbour.
+        distance = ((means[a] - means[b]) ** 2).sum(axis=1)
+        order = np.lexsort((b, distance, a))
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = a[order][1:] != a[order][:-1]
+        target = np.arange(n)
+        target[a[order][first]] = b[order][first]
+        ids = _renumber(_resolve(target)[ids])
+
+
+def _touching_pairs(ids: np.ndarray, connectivity: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct ordered pairs (a, b), a != b, of region ids that touch (both directions)."""
+    shifts = [(ids[:, :-1], ids[:, 1:]), (ids[:-1, :], ids[1:, :])]
+    if connectivity == 2:
+        shifts += [(ids[:-1, :-1], ids[1:, 1:]), (ids[:-1, 1:], ids[1:, :-1])]
+    left = np.concatenate([s[0].ravel() for s in shifts])
+    right = np.concatenate([s[1].ravel() for s in shifts])
+    differ = left != right
+    left, right = left[differ], right[differ]
+    n = int(ids.max()) + 1
+    pairs = np.unique(np.concatenate([left * n + right, right * n + left]))
+    return np.divmod(pairs, n)
+
+
+def _resolve(target: np.ndarray) -> np.ndarray:
+    """Follow ``i -> target[i]`` to the end of each chain (a cycle ends at its smallest id)."""
+    target = target.copy()
+    while True:
+        following = target[target]
+        # Two regions choosing each other: both go to the smaller id.
+        mutual = following == np.arange(len(target))
+        target[mutual] = np.minimum(target[mutual], np.arange(len(target))[mutual])
+        following = target[target]
+        if np.array_equal(following, target):
+            return target
+        target = following
+
+
+def _renumber(ids: np.ndarray) -> np.ndarray:
+    """Ids ``1..R`` in raster order of first pixel (0 stays 0)."""
+    values, first_pixel, inverse = np.unique(ids.ravel(), return_index=True, return_inverse=True)
+    rank = np.empty(len(values), dtype=np.int64)
+    order = np.argsort(np.where(values == 0, -1, first_pixel), kind="stable")
+    rank[order] = np.arange(len(values)) + (0 if values[0] == 0 else 1)
+    return rank[inverse].reshape(ids.shape)
+
+
+@dataclass(frozen=True)
+class RegionTable:
+    """One row per region ``1..R`` (row ``i`` is region ``i + 1``)."""
+
+    id: np.ndarray  # (R,) region ids
+    area: np.ndarray  # (R,) pixels
+    centroid: np.ndarray  # (R, 2) row, column
+    bbox: np.ndarray  # (R, 4) min_row, min_col, max_row + 1, max_col + 1
+    mean_color: np.ndarray  # (R, C) mean pixel value, input units
+    label: np.ndarray  # (R,) cluster label of the region (the most frequent one)
+
+    def as_records(self) -> list[dict]:
+        """JSON-ready rows."""
+        return [
+            {
+                "id": int(self.id[i]),
+                "area": int(self.area[i]),
+                "centroid": [round(float(v), 2) for v in self.centroid[i]],
+                "bbox": [int(v) for v in self.bbox[i]],
+                "mean_color": [round(float(v), 3) for v in self.mean_color[i]],
+                "label": int(self.label[i]),
+            }
+            for i in range(len(self.id))
+        ]
+
+
+def region_table(regions: np.ndarray, image: np.ndarray, labels: np.ndarray) -> RegionTable:
+    """Area, centroid, bounding box, mean colour and cluster label of each region.
+
+    Parameters
+    ----------
+    regions : (M, N) unsigned ndarray
+        Region ids ``1..R`` (0: none).
+    image : (M, N[, C]) ndarray
+        The photo, input units.
+    labels : (M, N) integer ndarray
+        Cluster labels.
+    """
+    from scipy.ndimage import find_objects
+
+    regions = _check_labels(regions, "regions")
+    flat = regions.ravel().astype(np.intp)
+    n = int(flat.max()) + 1
+    area = np.bincount(flat, minlength=n)
+    rows, cols = np.indices(regions.shape)
+    centroid = np.stack([np.bincount(flat, weights=rows.ravel(), minlength=n),
+                         np.bincount(flat, weights=cols.ravel(), minlength=n)], axis=1)
+    values = image.reshape(len(flat), -1).astype(np.float64)
+    color = np.stack([np.bincount(flat, weights=v, minlength=n) for v in values.T], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centroid, color = centroid / area[:, None], color / area[:, None]
+    boxes = find_objects(regions.astype(np.int32))
+    bbox = np.array([[s[0].start, s[1].start, s[0].stop, s[1].stop] if s else [0, 0, 0, 0]
+                     for s in boxes], dtype=np.int64).reshape(-1, 4)
+    # Most frequent cluster label per region, from the sorted (region, label) pairs.
+    pairs, counts = np.unique(flat * (int(labels.max()) + 1) + labels.ravel().astype(np.intp),
+                              return_counts=True)
+    region_of_pair, label_of_pair = np.divmod(pairs, int(labels.max()) + 1)
+    order = np.lexsort((-counts, region_of_pair))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = region_of_pair[order][1:] != region_of_pair[order][:-1]
+    label = np.zeros(n, dtype=np.int64)
+    label[region_of_pair[order][first]] = label_of_pair[order][first]
+    keep = slice(1, n)
+    return RegionTable(np.arange(1, n), area[keep], centroid[keep], bbox[: n - 1],
+                       color[keep], label[keep])
+
+
+def boundaries(regions: np.ndarray) -> np.ndarray:
+    """``(M, N)`` bool: pixels on the edge of their region (next to another region)."""
+    from skimage.segmentation import find_boundaries
+
+    return find_boundaries(_check_labels(regions, "regions"), mode="inner")
+
+
+def _check_labels(labels: np.ndarray, name: str) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 2 or labels.dtype.kind not in "ui" or 0 in labels.shape:
+        raise ParameterError(
+            f"{name} must be a non-empty (M, N) integer array, got shape {labels.shape} "
+            f"and dtype {labels.dtype}"
+        )
+    return labels
+
+
+def _check_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.shape != shape or mask.dtype != bool:
+        raise ParameterError(
+            f"mask must be a boolean array of shape {shape}, got {mask.dtype} {mask.shape}"
+        )
+    return mask

@@ -1,0 +1,47 @@
+"""Feature spaces: values against published references, round trips, and checks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kmseg._errors import ParameterError
+from kmseg._features import check_space, from_features, to_features
+
+
+def test_oklab_matches_ottossons_reference_values():
+    # Björn Ottosson, "A perceptual color space for image processing" (2020): sRGB primaries.
+    rgb = np.array([[255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
+    expected = np.array([
+        [1.0, 0.0, 0.0],
+        [0.62796, 0.22486, 0.12585],
+        [0.86644, -0.23389, 0.17950],
+        [0.45201, -0.03246, -0.31153],
+    ]) * 100
+    oklab = to_features(rgb, "oklab", full_scale=255.0, normalize=False)
+    np.testing.assert_allclose(oklab, expected, atol=0.1)
+
+
+@pytest.mark.parametrize("space", ["lab", "oklab"])
+def test_perceptual_spaces_round_trip(space, rng):
+    rgb = rng.integers(0, 256, size=(500, 3)).astype(np.uint8)
+    features = to_features(rgb, space, full_scale=255.0, normalize=False)
+    back = from_features(features, space, full_scale=255.0, normalize=False)
+    np.testing.assert_allclose(back, rgb, atol=1e-6)
+    assert features.flags.c_contiguous and features.dtype == np.float64
+
+
+def test_oklab_lightness_is_monotonic_in_gray():
+    gray = np.repeat(np.arange(256, dtype=np.uint16)[:, None] * 257, 3, axis=1)
+    lightness = to_features(gray, "oklab", full_scale=65535.0, normalize=False)[:, 0]
+    assert np.all(np.diff(lightness) > 0) and lightness[0] == pytest.approx(0, abs=1e-9)
+    np.testing.assert_allclose(to_features(gray, "oklab", full_scale=65535.0,
+                                           normalize=False)[:, 1:], 0, atol=0.01)
+
+
+@pytest.mark.parametrize("space", ["lab", "oklab"])
+def test_perceptual_spaces_need_rgb(space):
+    with pytest.raises(ParameterError, match=f"space='{space}' needs an RGB image"):
+        check_space(space, 4)
+    with pytest.raises(ParameterError, match="is not one of"):
+        check_space("hsv", 3)
