@@ -35,7 +35,7 @@ class Histogram:
     values hardly repeat, ``values`` are the pixels themselves, with unit counts and no codes.
     """
 
-    values: np.ndarray  # (m, C) distinct values, input dtype
+    values: np.ndarray  # (m, C) distinct values, input dtype (superpixels: mean features)
     counts: np.ndarray  # (m,) float64 pixel counts (the engine's weights)
     codes: np.ndarray | None  # (n,) uint32 packed values, intp rows of ``values``, or None
     present: np.ndarray | None  # (m,) uint32 codes of ``values``, or None
@@ -107,3 +107,47 @@ def _table_histogram(values: np.ndarray) -> Histogram:
     shifts = 8 * np.arange(n_channels - 1, -1, -1, dtype=np.uint32)
     distinct = ((present[:, None] >> shifts) & 0xFF).astype(np.uint8)
     return Histogram(distinct, weights, codes, present)
+
+
+# SLIC's compactness in CIE Lab units (scikit-image's suggested 10); scaled to the features'
+# own range for other spaces.
+_SLIC_COMPACTNESS = 10.0
+_LAB_RANGE = 100.0
+
+
+def superpixels(
+    features: np.ndarray,
+    colour_image: np.ndarray,
+    n_segments: int,
+    *,
+    colour_range: float,
+    mask: np.ndarray | None,
+) -> Histogram:
+    """SLIC superpixels as weighted points: each one's mean features and pixel count.
+
+    Parameters
+    ----------
+    features : (n, d) float64 ndarray
+        Features of the clustered pixels (those of ``mask``), in raster order.
+    colour_image : (M, N, c) float64 ndarray
+        The colour features as an image, which SLIC segments (with its own position term).
+    n_segments : int
+        About how many superpixels.
+    colour_range : float
+        Full range of the colour features (100 for Lab), to scale SLIC's compactness.
+    mask : (M, N) bool ndarray or None
+        Pixels to segment.
+    """
+    from skimage.segmentation import slic
+
+    compactness = _SLIC_COMPACTNESS * colour_range / _LAB_RANGE
+    segments = slic(colour_image, n_segments=n_segments, compactness=compactness,
+                    convert2lab=False, channel_axis=-1, start_label=1, mask=mask,
+                    enforce_connectivity=True)
+    flat = segments.ravel() if mask is None else segments[mask]
+    # Ids as they come out of SLIC can skip numbers (connectivity enforcement): pack them.
+    present, codes = np.unique(flat, return_inverse=True)
+    counts = np.bincount(codes, minlength=len(present)).astype(np.float64)
+    means = np.stack([np.bincount(codes, weights=column, minlength=len(present))
+                      for column in features.T], axis=1) / counts[:, None]
+    return Histogram(np.ascontiguousarray(means), counts, codes.astype(np.intp), None)

@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 
 from ._errors import ParameterError
+from ._io import LoadedImage
 
 SPACES = ("rgb", "gray", "lab", "oklab")
 PERCEPTUAL = ("lab", "oklab")
@@ -145,3 +146,83 @@ def luminance(centers: np.ndarray) -> np.ndarray:
     if centers.shape[1] == 3:
         return centers @ LUMA_WEIGHTS
     return centers.mean(axis=1)
+
+
+# --- spatial features: whole images, not distinct values ----------------------------------
+
+# Gabor texture: wavelengths (pixels) and orientations (radians) of the filter bank, as
+# MATLAB's imsegkmeans example (wavelengths 3 * 2**i, orientations every 45 degrees); each
+# magnitude is smoothed over _TEXTURE_SMOOTHING wavelengths.
+_TEXTURE_WAVELENGTHS = (3.0, 6.0, 12.0, 24.0)
+_TEXTURE_ORIENTATIONS = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
+_TEXTURE_SMOOTHING = 1.5
+
+
+def shrink_factor(shape: tuple[int, int], max_pixels: int) -> int:
+    """Smallest integer factor that brings an image of ``shape`` to ``max_pixels`` or fewer."""
+    factor = max(1, int(np.ceil(np.sqrt(shape[0] * shape[1] / max_pixels))))
+    while (shape[0] // factor) * (shape[1] // factor) > max_pixels:
+        factor += 1
+    return factor
+
+
+def shrink(loaded: LoadedImage, max_pixels: int) -> LoadedImage:
+    """The image itself if it has at most ``max_pixels``, else a copy averaged over blocks of
+    ``factor x factor`` pixels (the last rows/columns that do not fill a block are left out;
+    a block is clustered if most of its pixels are). Integer images stay integer (rounded)."""
+    shape = loaded.pixels.shape[:2]
+    factor = shrink_factor(shape, max_pixels)
+    if factor == 1:
+        return loaded
+    rows, cols = shape[0] // factor, shape[1] // factor
+
+    def blocks(array: np.ndarray) -> np.ndarray:
+        cropped = array[: rows * factor, : cols * factor]
+        return cropped.reshape(rows, factor, cols, factor, -1).mean(axis=(1, 3))
+
+    pixels = blocks(loaded.pixels)
+    if loaded.pixels.dtype.kind == "u":
+        pixels = np.rint(pixels)
+    pixels = pixels.astype(loaded.pixels.dtype).reshape(rows, cols, *loaded.pixels.shape[2:])
+    mask = None if loaded.mask is None else blocks(loaded.mask)[..., 0] >= 0.5
+    return LoadedImage(np.ascontiguousarray(pixels), None, mask, loaded.source,
+                       f"{loaded.description}, shrunk {factor}x")
+
+
+def smooth(pixels: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing of each channel (float64, input units; ``sigma`` in pixels)."""
+    from skimage.filters import gaussian
+
+    return gaussian(pixels.astype(np.float64), sigma=sigma, preserve_range=True,
+                    channel_axis=-1 if pixels.ndim == 3 else None)
+
+
+def position_features(shape: tuple[int, int], k: int, weight: float) -> np.ndarray:
+    """``(M * N, 2)`` row and column of each pixel, in units of SLIC's grid step.
+
+    The step is ``sqrt(M * N / k)``, the side of one cluster's share of the image, so that a
+    ``weight`` means the same on a small and a large image: as SLIC's compactness, it is the
+    colour distance that counts as much as one step.
+    """
+    rows, cols = np.indices(shape, dtype=np.float64)
+    scale = weight / np.sqrt(shape[0] * shape[1] / k)
+    return np.stack([rows.ravel() * scale, cols.ravel() * scale], axis=1)
+
+
+def texture_features(gray: np.ndarray, weight: float) -> np.ndarray:
+    """``(M * N, 16)`` smoothed Gabor magnitudes of a gray image, each scaled to unit
+    variance and multiplied by ``weight``."""
+    from skimage.filters import gabor, gaussian
+
+    gray = gray.astype(np.float64)
+    columns = []
+    for wavelength in _TEXTURE_WAVELENGTHS:
+        for theta in _TEXTURE_ORIENTATIONS:
+            real, imaginary = gabor(gray, frequency=1.0 / wavelength, theta=theta)
+            magnitude = gaussian(np.hypot(real, imaginary),
+                                 sigma=_TEXTURE_SMOOTHING * wavelength)
+            columns.append(magnitude.ravel())
+    texture = np.stack(columns, axis=1)
+    spread = texture.std(axis=0)
+    spread[spread == 0] = 1.0
+    return (texture - texture.mean(axis=0)) * (weight / spread)

@@ -40,3 +40,22 @@ def label_map(labels: np.ndarray, mask: np.ndarray | None, shape: tuple[int, int
     out = np.full(shape, masked_label(dtype), dtype=dtype)
     out[mask] = labels
     return out
+
+
+def upscale(
+    labels: np.ndarray,
+    shape: tuple[int, int],
+    factor: int,
+    mask: np.ndarray | None,
+    *,
+    fill: int | None = None,
+) -> np.ndarray:
+    """A map made on a copy shrunk by ``factor`` (see ``_features.shrink``) at full ``shape``:
+    each label repeated over its block, the last row/column repeated over the remainder;
+    pixels outside ``mask`` get ``fill`` (default: the masked label)."""
+    big = np.repeat(np.repeat(labels, factor, axis=0), factor, axis=1)
+    pad = ((0, shape[0] - big.shape[0]), (0, shape[1] - big.shape[1]))
+    big = np.pad(big, pad, mode="edge")
+    if mask is not None:
+        big[~mask] = masked_label(labels.dtype) if fill is None else fill
+    return big

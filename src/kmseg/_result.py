@@ -10,9 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from ._display import to_display
 from ._errors import ParameterError
 from ._features import value_range
 from ._labels import masked_label
+from .regions import RegionTable, boundaries, region_table
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,6 +59,9 @@ class Segmentation:
     algorithm : str
         ``"lloyd"`` (k-means iterations), or ``"optimal-1d"``: one feature (gray) is clustered
         exactly, the global optimum by dynamic programming, with no iterations.
+    regions : (M, N) uint32 ndarray or None
+        With ``min_region``: connected patches of one label, ids ``1..R``, 0 where masked
+        (see :mod:`kmseg.regions`); the labels were cleaned to match.
     """
 
     image: np.ndarray
@@ -75,6 +80,7 @@ class Segmentation:
     description: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     algorithm: str = "lloyd"
+    regions: np.ndarray | None = None
 
     @property
     def k(self) -> int:
@@ -199,7 +205,51 @@ class Segmentation:
             "masked_label": self.masked_label,
             "n_masked": 0 if self.valid is None else int((~self.valid).sum()),
             "timings_s": self.timings,
-        }
+        } | ({} if self.regions is None else {"regions": self.region_table().as_records()})
+
+    @property
+    def n_regions(self) -> int:
+        """Number of regions (0 without a region map)."""
+        return 0 if self.regions is None else int(self.regions.max())
+
+    def region_table(self) -> RegionTable:
+        """Area, centroid, bounding box, mean colour and label of each region.
+
+        Raises
+        ------
+        ParameterError
+            The segmentation has no region map (made without ``min_region``).
+        """
+        return region_table(self._region_map(), self.image, self.labels)
+
+    def region_mask(self, region: int) -> np.ndarray:
+        """``(M, N)`` bool: the pixels of region ``region`` (``1..n_regions``)."""
+        region_map = self._region_map()
+        if isinstance(region, bool) or not isinstance(region, (int, np.integer)) or not (
+            1 <= region <= self.n_regions
+        ):
+            raise ParameterError(f"region {region!r} is not a region id; use 1..{self.n_regions}")
+        return region_map == region
+
+    def boundaries(self) -> np.ndarray:
+        """The photo (8-bit RGB) with region boundaries drawn in yellow.
+
+        Raises
+        ------
+        ParameterError
+            No region map (see :meth:`region_table`).
+        """
+        shown = to_display(self.image)
+        shown = np.repeat(shown[..., None], 3, axis=2) if shown.ndim == 2 else shown
+        picture = np.rint(shown * 255).astype(np.uint8)
+        picture[boundaries(self._region_map())] = (255, 255, 0)
+        return picture
+
+    def _region_map(self) -> np.ndarray:
+        if self.regions is None:
+            raise ParameterError("this segmentation has no regions; segment with min_region "
+                                 "(or regions=True)")
+        return self.regions
 
     def save(
         self,
@@ -208,6 +258,7 @@ class Segmentation:
         stem: str | None = None,
         compare: bool = False,
         masks: bool = False,
+        region_masks: bool = False,
         protect: Iterable[str | PathLike[str]] = (),
     ) -> dict[str, Path]:
         """Write the labels, segmented image and JSON report (and optional extras) to ``outdir``.
@@ -217,7 +268,8 @@ class Segmentation:
         from ._save import save_segmentation
 
         return save_segmentation(
-            self, outdir, stem=stem, compare=compare, masks=masks, protect=protect
+            self, outdir, stem=stem, compare=compare, masks=masks, region_masks=region_masks,
+            protect=protect,
         )
 
     def _check_label(self, label: int) -> int:

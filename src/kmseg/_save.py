@@ -38,6 +38,7 @@ def save_segmentation(
     stem: str | None = None,
     compare: bool = False,
     masks: bool = False,
+    region_masks: bool = False,
     protect: Iterable[str | PathLike[str]] = (),
 ) -> dict[str, Path]:
     """Write a segmentation's files to ``outdir`` (created if missing).
@@ -52,7 +53,11 @@ def save_segmentation(
       parameter, kmseg version, timings and the list of files;
     - with ``compare=True``: ``<stem>_compare.png``, original and segmented side by side;
     - with ``masks=True``: ``<stem>_mask_<i>.png`` (0/255) and ``<stem>_cutout_<i>.png``
-      (RGBA: the cluster's original pixels, transparent elsewhere) for every cluster.
+      (RGBA: the cluster's original pixels, transparent elsewhere) for every cluster;
+    - with a region map (``min_region`` or ``regions=True``): ``<stem>_regions.png`` (region ids
+      ``1..R``, 0 where masked; 16-bit, or ``.tif`` 32-bit above 65535 regions) and
+      ``<stem>_boundaries.png`` (the photo, region boundaries in yellow); the JSON report holds
+      the region table; with ``region_masks=True`` also ``<stem>_region_<id>.png`` (0/255).
 
     Every path is checked before anything is written: none may be the input file or one of
     ``protect`` (e.g. the other inputs of a batch).
@@ -76,7 +81,7 @@ def save_segmentation(
     """
     outdir = _output_folder(Path(outdir))
     stem = stem or (Path(seg.source).stem if seg.source else "image")
-    plan = _plan(seg, outdir, stem, compare=compare, masks=masks)
+    plan = _plan(seg, outdir, stem, compare=compare, masks=masks, region_masks=region_masks)
     json_path = outdir / f"{stem}.json"
     inputs = {Path(p).resolve() for p in (*protect, *([seg.source] if seg.source else []))}
     for path in [json_path, *(path for path, _ in plan.values())]:
@@ -91,7 +96,8 @@ def save_segmentation(
 
 
 def _plan(
-    seg: Segmentation, outdir: Path, stem: str, *, compare: bool, masks: bool
+    seg: Segmentation, outdir: Path, stem: str, *, compare: bool, masks: bool,
+    region_masks: bool,
 ) -> dict[str, tuple[Path, Callable[[Path], None]]]:
     """Role -> (path, writer) of every image file to write."""
     plan: dict[str, tuple[Path, Callable[[Path], None]]] = {}
@@ -115,6 +121,14 @@ def _plan(
             mask = seg.mask(i).astype(np.uint8) * 255
             add_image(f"mask_{i}", f"{stem}_mask_{i}", mask, 1, False)
             add_image(f"cutout_{i}", f"{stem}_cutout_{i}", seg.cutout(i), cutout_channels, True)
+    if seg.regions is not None:
+        ids = seg.regions.astype(np.uint16 if seg.n_regions <= 0xFFFF else np.uint32)
+        add_image("regions", f"{stem}_regions", ids, 1, False)
+        add_image("boundaries", f"{stem}_boundaries", seg.boundaries(), 3, False)
+        if region_masks:
+            for region in range(1, seg.n_regions + 1):
+                mask = seg.region_mask(region).astype(np.uint8) * 255
+                add_image(f"region_{region}", f"{stem}_region_{region}", mask, 1, False)
     return plan
 
 

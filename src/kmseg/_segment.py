@@ -13,26 +13,45 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._compress import histogram
+from ._compress import histogram, superpixels
 from ._errors import KmsegError, ParameterError, with_source
 from ._features import (
+    LUMA_WEIGHTS,
     PERCEPTUAL,
     SPACES,
     check_space,
     from_features,
     luminance,
     output_channels,
+    position_features,
+    shrink,
+    shrink_factor,
+    smooth,
+    texture_features,
     to_features,
     value_range,
 )
 from ._io import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from ._kmeans import KMeansResult, assign, kmeans
-from ._labels import MAX_K, canonical_order, label_dtype, label_map
+from ._labels import MAX_K, canonical_order, label_dtype, label_map, masked_label, upscale
 from ._result import Segmentation
+from .regions import clean_labels, connected_regions
 
 ImageLike = str | os.PathLike | np.ndarray | LoadedImage
 
 DEFAULT_ATTEMPTS = 10
+DEFAULT_K = 4
+
+# The regions preset: one parameter set for every photo, chosen on BSDS500 train + val
+# (benchmarks/bsds.py; benchmarks/README.md tells how).
+REGIONS_PRESET: dict[str, Any] = {
+    "k": 6,
+    "space": "lab",
+    "superpixels": 400,
+    "position": 10.0,
+    "smooth": 0.0,
+    "min_region": 0.004,
+}
 
 
 class _Samples(NamedTuple):
@@ -66,6 +85,14 @@ _PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "eps": (lambda v: _is_number(v) and np.isfinite(v) and v >= 0, "a number >= 0"),
     "seed": (lambda v: v is None or (_is_int(v) and v >= 0), "None or an integer >= 0"),
     "normalize": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    "position": (lambda v: _is_number(v) and np.isfinite(v) and v >= 0, "a number >= 0"),
+    "texture": (lambda v: _is_number(v) and np.isfinite(v) and v >= 0, "a number >= 0"),
+    "smooth": (lambda v: _is_number(v) and np.isfinite(v) and v >= 0, "a number >= 0"),
+    "superpixels": (lambda v: v is None or (_is_int(v) and v >= 2), "None or an integer >= 2"),
+    "min_region": (lambda v: v is None or (_is_number(v) and 0 <= v < 1),
+                   "None or a fraction of the image from 0 to 1"),
+    "max_work_pixels": (lambda v: v is None or (_is_int(v) and v >= 1),
+                        "None or an integer >= 1"),
 }
 
 
@@ -98,6 +125,26 @@ class KMeansSegmenter:
     normalize : bool, default False
         Scale rgb/gray features to [0, 1] (divide by 255 or 65535), so centres in feature
         units, ``compactness`` and ``eps`` are in [0, 1] units.
+    position : float, default 0
+        Weight of each pixel's position (row, column) next to its colour: the colour distance
+        worth one step of ``sqrt(pixels / k)``, as SLIC's compactness, so it means the same on
+        any image size. 0 clusters colour alone; ~10 (Lab units) makes compact segments.
+    texture : float, default 0
+        Weight of 16 Gabor texture features (4 wavelengths of 3-24 pixels, 4 orientations,
+        magnitudes smoothed), each scaled to unit variance times ``texture`` (colour units).
+    smooth : float, default 0
+        Gaussian blur of the image (sigma in pixels) before features are taken.
+    superpixels : int or None, default None
+        Cluster about this many SLIC superpixels (each its mean features, weighted by its
+        size) instead of pixels: every superpixel gets one label, so there is no speckle.
+    min_region : float or None, default None
+        Also make a region map (connected patches of one label, see :mod:`kmseg.regions`),
+        with patches smaller than this share of the image merged into the adjacent region of
+        the nearest centre; the labels follow (each region takes its majority label).
+    max_work_pixels : int or None, default 1_000_000
+        With position, texture, smoothing or superpixels, larger images are worked on as a
+        box-averaged copy of at most this many pixels, and the label (and region) maps scaled
+        back up (nearest neighbour); None works at full size.
 
     Attributes
     ----------
@@ -131,6 +178,12 @@ class KMeansSegmenter:
         eps: float = 0.0,
         seed: int | None = 0,
         normalize: bool = False,
+        position: float = 0.0,
+        texture: float = 0.0,
+        smooth: float = 0.0,
+        superpixels: int | None = None,
+        min_region: float | None = None,
+        max_work_pixels: int | None = 1_000_000,
     ) -> None:
         self.k = k
         self.space = space
@@ -140,6 +193,12 @@ class KMeansSegmenter:
         self.eps = eps
         self.seed = seed
         self.normalize = normalize
+        self.position = position
+        self.texture = texture
+        self.smooth = smooth
+        self.superpixels = superpixels
+        self.min_region = min_region
+        self.max_work_pixels = max_work_pixels
 
     def get_params(self) -> dict[str, Any]:
         """Parameters as given to the constructor."""
@@ -176,13 +235,15 @@ class KMeansSegmenter:
             raise ParameterError("this KMeansSegmenter is not fitted yet; call fit(image) first")
         loaded = as_image(image, mask=mask, alpha=alpha)
         try:
-            samples = self._samples(loaded)
+            work = self._working_copy(loaded)
+            samples = self._samples(work)
             labels, dist2 = assign(samples.X, self.cluster_centers_)
             sizes = np.bincount(labels, weights=samples.weights, minlength=self.k)
             result = KMeansResult(
                 self.cluster_centers_, labels, float(samples.weights @ dist2), 0, True, sizes
             )
-            return self._result(loaded, result, samples.expand, timings={}, canonical=False)
+            return self._result(loaded, work, result, samples.expand, timings={},
+                                canonical=False)
         except KmsegError as error:
             raise type(error)(with_source(str(error), loaded.source)) from None
 
@@ -203,9 +264,10 @@ class KMeansSegmenter:
 
     def _fit_checked(self, loaded: LoadedImage) -> Segmentation:
         start = time.perf_counter()
-        init, init_labels = self._initialisation(loaded)
+        work = self._working_copy(loaded)
+        init, init_labels = self._initialisation(work)
         # An initial label map is per pixel, so it is the one case clustered pixel by pixel.
-        samples = self._samples(loaded, per_pixel=init_labels is not None)
+        samples = self._samples(work, per_pixel=init_labels is not None)
         features_done = time.perf_counter()
         result = kmeans(
             samples.X,
@@ -221,6 +283,7 @@ class KMeansSegmenter:
         clustered = time.perf_counter()
         seg = self._result(
             loaded,
+            work,
             result,
             samples.expand,
             timings={"features": features_done - start, "cluster": clustered - features_done},
@@ -234,8 +297,19 @@ class KMeansSegmenter:
         self.labels_ = seg.labels
         return seg
 
+    def _spatial(self) -> bool:
+        """Whether features depend on pixel neighbourhoods, not only on each pixel's value."""
+        return bool(self.position or self.texture or self.smooth or self.superpixels)
+
+    def _working_copy(self, loaded: LoadedImage) -> LoadedImage:
+        """The image itself, or (spatial features on a large image) a smaller copy."""
+        if not self._spatial() or self.max_work_pixels is None:
+            return loaded
+        return shrink(loaded, self.max_work_pixels)
+
     def _samples(self, loaded: LoadedImage, *, per_pixel: bool = False) -> _Samples:
-        """Weighted feature vectors to cluster: the distinct values, or every pixel."""
+        """Weighted feature vectors to cluster: the distinct values, superpixels, or every
+        pixel."""
         check_space(self.space, _channels(loaded.pixels))
         values = clustered_values(loaded)
         if len(values) == 0:
@@ -249,24 +323,66 @@ class KMeansSegmenter:
                 f"space={self.space!r} needs float RGB values in [0, 1], these span "
                 f"{values.min():g}..{values.max():g}; rescale the image or use space='rgb'"
             )
+        if self._spatial():
+            return self._spatial_samples(loaded)
         if per_pixel:
             weights, expand = np.ones(len(values)), _same_labels
         else:
             compressed = histogram(values)
             values, weights, expand = compressed.values, compressed.counts, compressed.expand
-        X = to_features(
-            values,
-            self.space,
-            full_scale=value_range(loaded.pixels.dtype),
-            normalize=self.normalize,
-        )
+        X = self._colour_features(values, loaded.pixels.dtype)
         return _Samples(X, weights, expand)
+
+    def _colour_features(self, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        return to_features(values, self.space, full_scale=value_range(dtype),
+                           normalize=self.normalize)
+
+    def _spatial_samples(self, loaded: LoadedImage) -> _Samples:
+        """Per-pixel colour (after smoothing), position and texture features; averaged over
+        superpixels when asked."""
+        pixels = smooth(loaded.pixels, self.smooth) if self.smooth else loaded.pixels
+        shape = pixels.shape[:2]
+        colour = self._colour_features(pixels.reshape(shape[0] * shape[1], -1),
+                                       loaded.pixels.dtype)
+        parts = [colour]
+        if self.position:
+            parts.append(position_features(shape, self.k, self.position))
+        if self.texture:
+            gray = pixels @ LUMA_WEIGHTS if _channels(pixels) == 3 else pixels.reshape(
+                *shape, -1).mean(axis=2)
+            parts.append(texture_features(gray, self.texture))
+        X = np.hstack(parts) if len(parts) > 1 else colour
+        if loaded.mask is not None:
+            X = X[loaded.mask.ravel()]
+        if self.superpixels:
+            compressed = superpixels(
+                X, colour.reshape(*shape, -1), self.superpixels,
+                colour_range=self._colour_range(loaded.pixels.dtype), mask=loaded.mask,
+            )
+            if len(compressed.values) < self.k:
+                raise ParameterError(
+                    f"k={self.k} exceeds the {len(compressed.values)} superpixels; use a "
+                    f"smaller k or more superpixels"
+                )
+            return _Samples(compressed.values, compressed.counts, compressed.expand)
+        return _Samples(np.ascontiguousarray(X), np.ones(len(X)), _same_labels)
+
+    def _colour_range(self, dtype: np.dtype) -> float:
+        """Full range of the colour features: 100 for Lab and OKLab, else the values'."""
+        if self.space in PERCEPTUAL:
+            return 100.0
+        return 1.0 if self.normalize else value_range(dtype)
 
     def _initialisation(self, loaded: LoadedImage) -> tuple[Any, np.ndarray | None]:
         """The engine's ``init`` and ``init_labels`` from the user's ``init``."""
         init = self.init
         if not isinstance(init, np.ndarray):
             return init, None
+        if self._spatial():
+            raise ParameterError(
+                "an init array (centres or label map) cannot be combined with position, "
+                "texture, smooth or superpixels; use init='k-means++'"
+            )
         shape = loaded.pixels.shape[:2]
         if init.ndim == 2 and init.shape == shape and init.dtype.kind in "iub":
             labels = init if loaded.mask is None else init[loaded.mask]
@@ -287,25 +403,23 @@ class KMeansSegmenter:
             )
         if not np.isfinite(centers).all():
             raise ParameterError("init centres contain NaN or infinity")
-        full_scale = value_range(loaded.pixels.dtype)
-        feature_centers = to_features(
-            centers, self.space, full_scale=full_scale, normalize=self.normalize
-        )
-        return feature_centers, None
+        return self._colour_features(centers, loaded.pixels.dtype), None
 
     def _result(
         self,
         loaded: LoadedImage,
+        work: LoadedImage,
         result: KMeansResult,
         expand: Callable[[np.ndarray], np.ndarray],
         *,
         timings: dict[str, float],
         canonical: bool,
     ) -> Segmentation:
+        """The Segmentation of ``loaded`` from a clustering of ``work`` (itself or a copy)."""
         full_scale = value_range(loaded.pixels.dtype)
-        centers = from_features(
-            result.centers, self.space, full_scale=full_scale, normalize=self.normalize
-        )
+        n_colour = output_channels(self.space, _channels(loaded.pixels))
+        centers = from_features(result.centers[:, :n_colour], self.space,
+                                full_scale=full_scale, normalize=self.normalize)
         sizes = np.rint(result.sizes).astype(np.int64)
         order = np.arange(self.k)
         if canonical:
@@ -314,14 +428,32 @@ class KMeansSegmenter:
         new_id[order] = np.arange(self.k)
         # Relabel the (few) samples, then spread to the pixels once.
         pixel_labels = expand(new_id[result.labels])
-        labels = label_map(pixel_labels, loaded.mask, loaded.pixels.shape[:2], self.k)
+        labels = label_map(pixel_labels, work.mask, work.pixels.shape[:2], self.k)
+        feature_centers = result.centers[order]
+        region_map = None
+        if self.min_region is not None:
+            labels, region_map = clean_labels(labels, feature_centers, self.min_region,
+                                              mask=work.mask)
+        if work is not loaded:
+            shape = loaded.pixels.shape[:2]
+            factor = shrink_factor(shape, self.max_work_pixels)
+            labels = upscale(labels, shape, factor, loaded.mask)
+            if region_map is not None:
+                region_map = upscale(region_map, shape, factor, loaded.mask, fill=0)
+                if loaded.mask is not None:  # the full-size mask may cut a region in two
+                    region_map = connected_regions(region_map, mask=loaded.mask)
+        if work is not loaded or region_map is not None:
+            valid = labels != masked_label(labels.dtype)
+            sizes = np.bincount(labels[valid], minlength=self.k).astype(np.int64)
+        else:
+            sizes = sizes[order]
         return Segmentation(
             image=loaded.pixels,
             labels=labels,
             centers=centers[order],
-            feature_centers=result.centers[order],
+            feature_centers=feature_centers,
             compactness=result.inertia,
-            sizes=sizes[order],
+            sizes=sizes,
             n_iter=result.n_iter,
             converged=result.converged,
             space=self.space,
@@ -332,20 +464,28 @@ class KMeansSegmenter:
             description=loaded.description,
             timings=timings,
             algorithm=result.algorithm,
+            regions=region_map,
         )
 
 
 def segment(
     image: ImageLike,
-    k: int = 4,
+    k: int | None = None,
     *,
-    space: str = "rgb",
+    space: str | None = None,
     init: str | np.ndarray = "k-means++",
     attempts: int | None = None,
     max_iter: int = 300,
     eps: float = 0.0,
     seed: int | None = 0,
     normalize: bool = False,
+    position: float | None = None,
+    texture: float = 0.0,
+    smooth: float | None = None,
+    superpixels: int | None = None,
+    min_region: float | None = None,
+    max_work_pixels: int | None = 1_000_000,
+    regions: bool = False,
     mask: np.ndarray | None = None,
     alpha: bool | None = None,
     frame: int = 0,
@@ -358,12 +498,20 @@ def segment(
     image : str, path, (M, N) or (M, N, C) ndarray, or LoadedImage
         A file (see :func:`kmseg.read_image`) or an array: uint8, uint16, or float (finite;
         in [0, 1] for ``space="lab"`` or ``"oklab"``), any number of channels (bands).
-    k : int, default 4
-        Number of clusters.
-    space, init, attempts, max_iter, eps, seed, normalize
+    k : int, optional
+        Number of clusters (default 4, or the preset's with ``regions=True``).
+    space : str, optional
+        Feature space (default "rgb", or the preset's with ``regions=True``).
+    init, attempts, max_iter, eps, seed, normalize, texture, max_work_pixels
         See :class:`KMeansSegmenter`. The defaults (k-means++, 10 attempts, run to
         convergence) are at least as compact as OpenCV's usual call
         ``cv2.kmeans(..., criteria=(EPS + MAX_ITER, 20, 0.1), attempts=10, RANDOM_CENTERS)``.
+    position, smooth, superpixels, min_region
+        See :class:`KMeansSegmenter` (default: off, or the preset's with ``regions=True``).
+    regions : bool, default False
+        The regions preset: coherent regions rather than colour clusters
+        (:data:`REGIONS_PRESET`: Lab colour and position over SLIC superpixels, small patches
+        merged). Parameters given explicitly override the preset's.
     mask : (M, N) bool ndarray, optional
         Pixels to cluster (True); the others are left out and stay transparent in outputs.
     alpha : bool or None, default None
@@ -393,6 +541,8 @@ def segment(
     >>> seg = kmseg.segment(kmseg.data.sample_path(), k=4)
     >>> seg.labels.shape, seg.k, seg.labels.max()
     ((400, 600), 4, np.uint8(3))
+    >>> int(kmseg.segment(kmseg.data.sample_path(), regions=True).regions.max()) > 1
+    True
     """
     if isinstance(image, (str, os.PathLike)):
         start = time.perf_counter()
@@ -400,19 +550,32 @@ def segment(
         read_time = time.perf_counter() - start
     else:
         read_time = 0.0
+    chosen = resolve_preset(regions, k=k, space=space, position=position, smooth=smooth,
+                            superpixels=superpixels, min_region=min_region)
     model = KMeansSegmenter(
-        k,
-        space=space,
         init=init,
         attempts=attempts,
         max_iter=max_iter,
         eps=eps,
         seed=seed,
         normalize=normalize,
+        texture=texture,
+        max_work_pixels=max_work_pixels,
+        **chosen,
     )
     seg = model.fit_segment(image, mask=mask, alpha=alpha)
     seg.timings["read"] = read_time
     return seg
+
+
+_PLAIN = {"k": DEFAULT_K, "space": "rgb", "position": 0.0, "smooth": 0.0, "superpixels": None,
+          "min_region": None}
+
+
+def resolve_preset(regions: bool, **given: Any) -> dict[str, Any]:
+    """The parameters given (not None), the rest from the regions preset or the defaults."""
+    base = REGIONS_PRESET if regions else _PLAIN
+    return {name: base[name] if value is None else value for name, value in given.items()}
 
 
 def as_image(

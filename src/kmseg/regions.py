@@ -31,7 +31,9 @@ from ._errors import ParameterError
 __all__ = [
     "RegionTable",
     "boundaries",
+    "clean_labels",
     "connected_regions",
+    "majority_labels",
     "merge_small_regions",
     "region_table",
 ]
@@ -226,18 +228,60 @@ def region_table(regions: np.ndarray, image: np.ndarray, labels: np.ndarray) -> 
     boxes = find_objects(regions.astype(np.int32))
     bbox = np.array([[s[0].start, s[1].start, s[0].stop, s[1].stop] if s else [0, 0, 0, 0]
                      for s in boxes], dtype=np.int64).reshape(-1, 4)
-    # Most frequent cluster label per region, from the sorted (region, label) pairs.
-    pairs, counts = np.unique(flat * (int(labels.max()) + 1) + labels.ravel().astype(np.intp),
-                              return_counts=True)
-    region_of_pair, label_of_pair = np.divmod(pairs, int(labels.max()) + 1)
-    order = np.lexsort((-counts, region_of_pair))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = region_of_pair[order][1:] != region_of_pair[order][:-1]
-    label = np.zeros(n, dtype=np.int64)
-    label[region_of_pair[order][first]] = label_of_pair[order][first]
     keep = slice(1, n)
     return RegionTable(np.arange(1, n), area[keep], centroid[keep], bbox[: n - 1],
-                       color[keep], label[keep])
+                       color[keep], majority_labels(regions, labels)[keep])
+
+
+def majority_labels(regions: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``(R + 1,)`` the most frequent label of each region id ``0..R`` (ties: the smaller)."""
+    flat = regions.ravel().astype(np.int64)
+    n_labels = int(labels.max()) + 1
+    pairs, counts = np.unique(flat * n_labels + labels.ravel(), return_counts=True)
+    region_of_pair, label_of_pair = np.divmod(pairs, n_labels)
+    order = np.lexsort((label_of_pair, -counts, region_of_pair))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = region_of_pair[order][1:] != region_of_pair[order][:-1]
+    majority = np.zeros(int(flat.max()) + 1, dtype=np.int64)
+    majority[region_of_pair[order][first]] = label_of_pair[order][first]
+    return majority
+
+
+def clean_labels(
+    labels: np.ndarray, centers: np.ndarray, min_region: float, *, mask: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Regions of a cluster label map with small patches merged away, and the labels to match.
+
+    Parameters
+    ----------
+    labels : (M, N) unsigned ndarray
+        Cluster labels ``0..k-1`` (other values where ``mask`` is False).
+    centers : (k, d) ndarray
+        Cluster centres (feature units): a small patch joins the neighbour whose centre is
+        nearest to its own.
+    min_region : float
+        Smallest patch kept, as a share of the clustered pixels (0 keeps every patch).
+    mask : (M, N) bool ndarray, optional
+        Clustered pixels.
+
+    Returns
+    -------
+    labels : (M, N) ndarray
+        Each merged patch takes its region's majority label; same dtype.
+    regions : (M, N) uint32 ndarray
+        The connected patches of equal (new) label, ``1..R``; 0 outside ``mask``.
+    """
+    region_map = connected_regions(labels, mask=mask)
+    n_valid = labels.size if mask is None else int(mask.sum())
+    min_size = max(1, round(min_region * n_valid))
+    if min_size > 1:
+        features = centers[np.where(region_map > 0, labels, 0)]
+        merged = merge_small_regions(region_map, features, min_size)
+        majority = majority_labels(merged, labels).astype(labels.dtype)
+        labels = np.where(merged > 0, majority[merged], labels)
+        # Two patches of one label may now touch: number the connected patches again.
+        region_map = connected_regions(labels, mask=mask)
+    return labels, region_map
 
 
 def boundaries(regions: np.ndarray) -> np.ndarray:

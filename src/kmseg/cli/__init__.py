@@ -37,11 +37,25 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction from 0 to 1, got {text}")
+    return value
+
+
 def _add_clustering_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("clustering")
-    group.add_argument("--space", choices=("rgb", "gray", "lab", "oklab"), default="rgb",
+    group.add_argument("--space", choices=("rgb", "gray", "lab", "oklab"), default=None,
                        help="feature space: channel values, luminance, CIE L*a*b* or OKLab "
-                            "(default: %(default)s)")
+                            "(default: rgb, or the preset's with --regions)")
     group.add_argument("--attempts", type=_positive_int, default=None,
                        help="runs from different seeds, the most compact kept (default: 10)")
     group.add_argument("--max-iter", type=_positive_int, default=300,
@@ -60,6 +74,31 @@ def _add_clustering_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-pixels", type=_non_negative_int, default=None,
                        help="decompression-bomb limit in pixels; 0 lifts it "
                             "(default: Pillow's, 178956970)")
+    spatial = parser.add_argument_group(
+        "regions and spatial features",
+        "--regions turns on the regions preset (coherent regions instead of colour clusters); "
+        "each option below overrides the preset's value",
+    )
+    spatial.add_argument("--regions", action="store_true",
+                         help="the regions preset: Lab colour and position over SLIC "
+                              "superpixels, small patches merged; writes <stem>_regions.png and "
+                              "<stem>_boundaries.png too")
+    spatial.add_argument("--position", type=_non_negative_float, default=None, metavar="W",
+                         help="weight of pixel position next to colour (colour units per "
+                              "sqrt(pixels / k) pixels, as SLIC's compactness; default 0)")
+    spatial.add_argument("--texture", type=_non_negative_float, default=0.0, metavar="W",
+                         help="weight of Gabor texture features (default 0: off)")
+    spatial.add_argument("--smooth", type=_non_negative_float, default=None, metavar="SIGMA",
+                         help="Gaussian blur in pixels before clustering (default 0: off)")
+    spatial.add_argument("--superpixels", type=_positive_int, default=None, metavar="N",
+                         help="cluster about N SLIC superpixels instead of pixels")
+    spatial.add_argument("--min-region", type=_fraction, default=None, metavar="F",
+                         help="make regions, merging patches smaller than this share of the "
+                              "image (e.g. 0.004)")
+    spatial.add_argument("--work-pixels", type=_non_negative_int, default=1_000_000,
+                         metavar="N",
+                         help="spatial features work on a copy of at most N pixels, labels "
+                              "scaled back up; 0 = full size (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "<stem>_segmented.png and <stem>.json to OUTDIR.",
     )
     seg.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    seg.add_argument("-k", "--k", type=_positive_int, default=4,
-                     help="number of clusters (default: %(default)s)")
+    seg.add_argument("-k", "--k", type=_positive_int, default=None,
+                     help="number of clusters (default: 4, or the preset's with --regions)")
     seg.add_argument("--init", default="k-means++", metavar="{k-means++,random,FILE}",
                      help="seeding, or a FILE of initial centres (.npy, .csv/.txt, a kmseg "
                           ".json report) or an initial label map image (default: %(default)s)")
@@ -91,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also write <stem>_compare.png (original and segmented side by side)")
     seg.add_argument("--masks", action="store_true",
                      help="also write <stem>_mask_<i>.png and <stem>_cutout_<i>.png per cluster")
+    seg.add_argument("--region-masks", action="store_true",
+                     help="with regions, also write <stem>_region_<id>.png per region")
     _add_clustering_options(seg)
     seg.set_defaults(run="segment")
 

@@ -13,7 +13,7 @@ import numpy as np
 from .._errors import KmsegError, OutputError, ParameterError, with_source
 from .._io import DEFAULT_MAX_PIXELS, load_image
 from .._save import save_figure
-from .._segment import KMeansSegmenter, check_params
+from .._segment import KMeansSegmenter, check_params, resolve_preset
 from .._segment import segment as segment_image
 from ..data import sample_path
 
@@ -21,7 +21,7 @@ from ..data import sample_path
 def segment(args: argparse.Namespace) -> int:
     """``kmseg segment``: every image in turn; a bad one is reported and the rest go on."""
     init = _read_init(args.init)
-    check_params(KMeansSegmenter(args.k, init=init, **_clustering(args)).get_params())
+    check_params(KMeansSegmenter(init=init, **_clustering(args)).get_params())
     failures = 0
     first_with_stem: dict[str, str] = {}
     for image in args.images:
@@ -46,7 +46,9 @@ def sweep(args: argparse.Namespace) -> int:
     from ..plot import sweep as sweep_figure
 
     loaded = load_image(args.image, frame=args.frame, max_pixels=_max_pixels(args))
-    figure = sweep_figure(loaded, ks=tuple(args.k), **_clustering(args))
+    options = _clustering(args)
+    del options["k"]
+    figure = sweep_figure(loaded, ks=tuple(args.k), **options)
     _save_figure(figure, _figure_path(args, "sweep"), args.image)
     return 0
 
@@ -113,22 +115,31 @@ def demo(args: argparse.Namespace) -> int:
 
 def _segment_one(image: str, args: argparse.Namespace, init: object) -> None:
     mask = _read_mask(args.mask) if args.mask else None
-    seg = segment_image(image, args.k, init=init, mask=mask, **_clustering(args),
+    seg = segment_image(image, init=init, mask=mask, **_clustering(args),
                         frame=args.frame, max_pixels=_max_pixels(args))
-    written = seg.save(args.outdir, compare=args.compare, masks=args.masks, protect=args.images)
+    written = seg.save(args.outdir, compare=args.compare, masks=args.masks,
+                       region_masks=args.region_masks, protect=args.images)
     seconds = sum(seg.timings.values())
-    print(f"{image}: k={seg.k} compactness={seg.compactness:.6g} iterations={seg.n_iter} "
-          f"({seconds:.2f} s) -> {written['json'].parent}/{Path(written['json']).stem}_*")
+    regions = f" regions={seg.n_regions}" if seg.regions is not None else ""
+    print(f"{image}: k={seg.k}{regions} compactness={seg.compactness:.6g} "
+          f"iterations={seg.n_iter} ({seconds:.2f} s) -> "
+          f"{written['json'].parent}/{Path(written['json']).stem}_*")
 
 
 def _clustering(args: argparse.Namespace) -> dict[str, object]:
-    return {
-        "space": args.space,
+    """Keyword arguments of ``segment`` / ``KMeansSegmenter``, the regions preset resolved."""
+    k = args.k if isinstance(args.k, int) else None  # sweep's k is a list
+    return resolve_preset(
+        args.regions, k=k, space=args.space, position=args.position, smooth=args.smooth,
+        superpixels=args.superpixels, min_region=args.min_region,
+    ) | {
         "attempts": args.attempts,
         "max_iter": args.max_iter,
         "eps": args.eps,
         "seed": args.seed,
         "normalize": args.normalize,
+        "texture": args.texture,
+        "max_work_pixels": args.work_pixels or None,
     }
 
 

@@ -4,6 +4,7 @@ Needs matplotlib, which ``import kmseg`` never loads; every function returns a n
 :class:`matplotlib.figure.Figure` (object API, no pyplot state), saved with ``fig.savefig``.
 """
 
-from ._figures import colors, compare, sweep, sweep_figure, sweep_segmentations, to_display
+from .._display import to_display
+from ._figures import colors, compare, sweep, sweep_figure, sweep_segmentations
 
 __all__ = ["colors", "compare", "sweep", "sweep_figure", "sweep_segmentations", "to_display"]

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
+from .._display import display_limits, display_with_limits, scale_to_unit, value_limits
 from .._errors import ParameterError
 from .._features import value_range
 from .._io import DEFAULT_MAX_PIXELS, load_image
@@ -41,53 +42,6 @@ class _Panel(NamedTuple):
     title: str
     pixels: np.ndarray
     alpha: np.ndarray | None
-
-
-def to_display(pixels: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
-    """Scale any kmseg image to float values in [0, 1] for ``imshow``.
-
-    Parameters
-    ----------
-    pixels : (M, N) or (M, N, C) ndarray
-        uint8, uint16 or float. Integers are divided by their full scale (255, 65535); floats
-        in [0, 1] are kept; floats outside [0, 1] are min-max scaled over the opaque pixels;
-        NaN shows as 0. Images with ``C`` other than 1 or 3 show their first three bands in
-        false colour (two bands: the third is 0).
-    alpha : (M, N) ndarray, optional
-        Opacity in the same units (0 is transparent); appended as a fourth channel.
-
-    Returns
-    -------
-    (M, N), (M, N, 3) or (M, N, 4) float32 ndarray
-        ``(M, N)`` for a gray image without alpha; RGBA whenever ``alpha`` is given (gray is
-        repeated to RGB).
-
-    Raises
-    ------
-    ParameterError
-        ``pixels`` is not 2-D or 3-D, or ``alpha`` does not have shape ``(M, N)``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from kmseg.plot import to_display
-    >>> to_display(np.array([[0, 51, 255]], dtype=np.uint8))
-    array([[0. , 0.2, 1. ]], dtype=float32)
-    >>> to_display(np.zeros((2, 3), np.uint8), alpha=np.full((2, 3), 255, np.uint8)).shape
-    (2, 3, 4)
-    """
-    pixels = np.asarray(pixels)
-    if pixels.ndim not in (2, 3):
-        raise ParameterError(
-            f"pixels must be an (M, N) or (M, N, C) image, got shape {pixels.shape}"
-        )
-    if alpha is not None:
-        alpha = np.asarray(alpha)
-        if alpha.shape != pixels.shape[:2]:
-            raise ParameterError(
-                f"alpha shape {alpha.shape} does not match the image's {pixels.shape[:2]}"
-            )
-    return _display(pixels, alpha, _display_limits(pixels, alpha))
 
 
 def compare(seg: Segmentation) -> Figure:
@@ -353,7 +307,7 @@ def _panel_grid(panels: Sequence[_Panel]) -> Figure:
         figsize=(ncols * _PANEL_INCHES, nrows * (_PANEL_INCHES * aspect + 0.5)),
         layout="constrained",
     )
-    limits = _display_limits(panels[0].pixels, panels[0].alpha)
+    limits = display_limits(panels[0].pixels, panels[0].alpha)
     for i, panel in enumerate(panels):
         _draw_panel(fig.add_subplot(nrows, ncols, i + 1), panel, limits)
     return fig
@@ -364,7 +318,7 @@ def _draw_panel(ax: Axes, panel: _Panel, limits: tuple[float, float]) -> None:
     if panel.alpha is None and panel.pixels.ndim == 2:
         ax.imshow(panel.pixels, cmap="gray", vmin=limits[0], vmax=limits[1])
     else:
-        ax.imshow(_display(panel.pixels, panel.alpha, limits))
+        ax.imshow(display_with_limits(panel.pixels, panel.alpha, limits))
     if panel.alpha is not None:
         _draw_checkerboard(ax, panel.pixels.shape[:2])
     ax.set_title(panel.title)
@@ -393,9 +347,9 @@ def _colors_layout(n_channels: int, with_scatter: bool) -> tuple[Figure, GridSpe
 def _scatter(ax: Axes, values: np.ndarray, chosen: np.ndarray, names: Sequence[str]) -> None:
     """3-D scatter of the first three channels of ``values[chosen]`` in their own colours."""
     bands = values[:, :3]
-    low, high = _limits(bands)
+    low, high = value_limits(bands)
     points = bands[chosen]
-    ax.scatter(*points.T, c=_scale(points, low, high), s=2, depthshade=False, linewidths=0)
+    ax.scatter(*points.T, c=scale_to_unit(points, low, high), s=2, depthshade=False, linewidths=0)
     ax.set(xlim=(low, high), ylim=(low, high), zlim=(low, high))
     ax.set(xlabel=names[0], ylabel=names[1], zlabel=names[2])
     ax.set_title(f"{len(chosen)} of {len(values)} pixels")
@@ -420,49 +374,4 @@ def _bin_edges(values: np.ndarray) -> np.ndarray:
     """256 bins over the dtype's range: integer-aligned for uint8 and uint16."""
     if values.dtype.kind == "u":
         return np.linspace(0, value_range(values.dtype) + 1, _HIST_BINS + 1)
-    return np.linspace(*_limits(values), _HIST_BINS + 1)
-
-
-def _bands(pixels: np.ndarray) -> np.ndarray:
-    """The bands shown: ``(M, N)`` for one channel, else at most the first three."""
-    if pixels.ndim == 3 and pixels.shape[2] == 1:
-        return pixels[..., 0]
-    return pixels[..., :3] if pixels.ndim == 3 else pixels
-
-
-def _display_limits(pixels: np.ndarray, alpha: np.ndarray | None) -> tuple[float, float]:
-    """:func:`_limits` of the shown bands of the opaque pixels."""
-    bands = _bands(pixels)
-    return _limits(bands if alpha is None else bands[alpha > 0])
-
-
-def _display(
-    pixels: np.ndarray, alpha: np.ndarray | None, limits: tuple[float, float]
-) -> np.ndarray:
-    """:func:`to_display` with given limits; trusts its (checked) input."""
-    display = _scale(_bands(pixels), *limits)
-    if display.ndim == 3 and display.shape[2] == 2:
-        display = np.concatenate([display, np.zeros_like(display[..., :1])], axis=-1)
-    if alpha is None:
-        return display
-    if display.ndim == 2:
-        display = np.repeat(display[..., None], 3, axis=-1)
-    opacity = _scale(alpha, 0.0, value_range(alpha.dtype))
-    return np.concatenate([display, opacity[..., None]], axis=-1)
-
-
-def _limits(values: np.ndarray) -> tuple[float, float]:
-    """Display range: 0..full scale for integers and for floats in [0, 1], else min..max."""
-    if values.dtype.kind != "f":
-        return 0.0, value_range(values.dtype)
-    finite = values[np.isfinite(values)]
-    if finite.size == 0 or (finite.min() >= 0 and finite.max() <= 1):
-        return 0.0, 1.0
-    low, high = float(finite.min()), float(finite.max())
-    return (low, high) if high > low else (low, low + 1.0)
-
-
-def _scale(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    """``values`` mapped from [low, high] to [0, 1] as float32, clipped; NaN becomes 0."""
-    scaled = (np.nan_to_num(values.astype(np.float32)) - low) / np.float32(high - low)
-    return np.clip(scaled, 0, 1, out=scaled)
+    return np.linspace(*value_limits(values), _HIST_BINS + 1)

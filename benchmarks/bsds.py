@@ -1,0 +1,174 @@
+"""Segmentation quality on BSDS500: kmseg's methods against scikit-image's, one parameter set
+per method, scored with kmseg.metrics (PRI, VoI in bits, GCE) against every human segmentation.
+
+    python benchmarks/bsds.py                      # the methods table on all 100 val photos
+    python benchmarks/bsds.py --split val --n 40   # the first 40
+    python benchmarks/bsds.py --search             # grid search of the regions preset on
+                                                   # train + val (how REGIONS_PRESET was chosen)
+
+Photos are read from ../shared/data/bsds500 next to the repository. Work is spread over a
+process pool (--workers, default 2). Markdown goes to stdout, progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+import kmseg
+from kmseg import metrics
+from kmseg._segment import REGIONS_PRESET
+
+BSDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "bsds500"
+
+# The references the issue names, with their published parameter sets.
+FELZENSZWALB = {"scale": 500, "sigma": 0.8, "min_size": 500}
+SLIC_SEGMENTS = 100
+
+
+def _kmseg(**params) -> Callable[[np.ndarray], np.ndarray]:
+    def run(image: np.ndarray) -> np.ndarray:
+        seg = kmseg.segment(image, **params)
+        return seg.regions if seg.regions is not None else seg.labels
+    return run
+
+
+def _felzenszwalb(image: np.ndarray) -> np.ndarray:
+    from skimage.segmentation import felzenszwalb
+
+    return felzenszwalb(image, **FELZENSZWALB)
+
+
+def _slic(image: np.ndarray) -> np.ndarray:
+    from skimage.segmentation import slic
+
+    return slic(image, n_segments=SLIC_SEGMENTS, start_label=1)
+
+
+METHODS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
+    **{f"rgb-k{k}": (f"seed recipe: RGB k-means, k = {k} (clusters as segments)",
+                     _kmseg(k=k)) for k in (2, 4, 6, 8)},
+    "lab-k4": ("kmseg Lab, k = 4", _kmseg(k=4, space="lab")),
+    "lab-xy": ("kmseg Lab + position (10), k = 6", _kmseg(k=6, space="lab", position=10.0)),
+    "superpixel": ("kmseg superpixel k-means: 400 SLIC superpixels, Lab + position, k = 6",
+                   _kmseg(k=6, space="lab", superpixels=400, position=10.0)),
+    "regions": ("kmseg regions preset (`regions=True`)", _kmseg(regions=True)),
+    "felzenszwalb": ("scikit-image felzenszwalb (scale 500, sigma 0.8, min_size 500)",
+                     _felzenszwalb),
+    "slic": (f"scikit-image slic (n_segments {SLIC_SEGMENTS})", _slic),
+}
+
+
+def photos(split: str, n: int | None) -> list[tuple[Path, Path]]:
+    images = sorted((BSDS / "images" / split).glob("*.jpg"))[:n]
+    return [(p, BSDS / "groundTruth" / split / f"{p.stem}.mat") for p in images]
+
+
+def _score_photo(job: tuple[Path, Path, list]) -> list[tuple[float, float, float, int, float]]:
+    """Scores of each method (or parameter set) on one photo: PRI, VoI, GCE, segments, s."""
+    image_path, truth_path, runs = job
+    image = kmseg.read_image(image_path)
+    truths = metrics.read_ground_truth(truth_path)
+    rows = []
+    for run in runs:
+        method = METHODS[run][1] if isinstance(run, str) else _kmseg(**run)
+        start = time.perf_counter()
+        segmentation = method(image)
+        seconds = time.perf_counter() - start
+        s = metrics.evaluate(segmentation, truths)
+        rows.append((s.pri, s.voi, s.gce, s.n_segments, seconds))
+    return rows
+
+
+def score(jobs_photos: list[tuple[Path, Path]], runs: list, workers: int) -> np.ndarray:
+    """(photos, runs, 5) scores."""
+    jobs = [(image, truth, runs) for image, truth in jobs_photos]
+    results = []
+    with ProcessPoolExecutor(workers) as pool:
+        for i, rows in enumerate(pool.map(_score_photo, jobs), 1):
+            results.append(rows)
+            if i % 10 == 0 or i == len(jobs):
+                print(f"  {i}/{len(jobs)} photos", file=sys.stderr, flush=True)
+    return np.array(results, dtype=np.float64)
+
+
+def methods_table(split: str, n: int | None, names: list[str], workers: int) -> str:
+    chosen = photos(split, n)
+    results = score(chosen, names, workers)
+    mean = results.mean(axis=0)
+    lines = [
+        f"BSDS500 {split}, {len(chosen)} photos; scores are means over photos of the mean over "
+        "each photo's human segmentations (PRI higher is better, VoI and GCE lower).",
+        "",
+        "| method | PRI | VoI (bits) | GCE | segments (mean) | s / photo (median) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for j, name in enumerate(names):
+        pri, voi, gce, segments, _ = mean[j]
+        seconds = float(np.median(results[:, j, 4]))
+        lines.append(f"| {METHODS[name][0]} | {pri:.3f} | {voi:.3f} | {gce:.3f} | "
+                     f"{segments:.1f} | {seconds:.3f} |")
+    return "\n".join(lines)
+
+
+# The grid the regions preset was chosen from (train + val, 300 photos).
+SEARCH_GRID = {
+    "k": [4, 6, 8],
+    "superpixels": [200, 400],
+    "position": [5.0, 10.0, 20.0],
+    "min_region": [0.002, 0.004, 0.008],
+}
+
+
+def search(workers: int, n: int | None) -> str:
+    chosen = photos("train", n) + photos("val", n)
+    keys = list(SEARCH_GRID)
+    runs = [{"space": "lab", **dict(zip(keys, values, strict=True))}
+            for values in itertools.product(*SEARCH_GRID.values())]
+    results = score(chosen, runs, workers)
+    mean = results.mean(axis=0)
+    # One number to rank by: PRI gained and VoI lost against Felzenszwalb on val (0.772 / 2.086),
+    # VoI's range being ~10x PRI's.
+    ranking = np.argsort(-(mean[:, 0] - 0.1 * mean[:, 1]), kind="stable")
+    lines = [f"Grid search on BSDS500 train + val ({len(chosen)} photos), ranked by "
+             "PRI - 0.1 x VoI:", "",
+             "| " + " | ".join(keys) + " | PRI | VoI | segments |",
+             "|" + "---|" * (len(keys) + 3)]
+    for j in ranking[:15]:
+        lines.append("| " + " | ".join(str(runs[j][key]) for key in keys) +
+                     f" | {mean[j, 0]:.4f} | {mean[j, 1]:.4f} | {mean[j, 3]:.1f} |")
+    lines.append("")
+    lines.append(f"REGIONS_PRESET now: {REGIONS_PRESET}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", default="val", choices=("train", "val"))
+    parser.add_argument("--n", type=int, default=None, help="first N photos (default: all)")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--search", action="store_true",
+                        help="grid search of the regions preset on train + val")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    args = parser.parse_args()
+    if not BSDS.is_dir():
+        sys.exit(f"{BSDS} is absent: the BSDS500 data sets live beside the repository")
+    start = time.perf_counter()
+    if args.search:
+        print(search(args.workers, args.n))
+    else:
+        print(methods_table(args.split, args.n, args.methods, args.workers))
+    print(f"\n({time.perf_counter() - start:.0f} s, {args.workers} workers, "
+          f"os.cpu_count() = {os.cpu_count()})", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

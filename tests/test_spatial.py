@@ -1,0 +1,185 @@
+"""Spatial features (position, texture, smoothing), superpixel k-means, working copies and the
+regions preset, end to end through kmseg.segment."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy import ndimage
+from skimage.segmentation import slic
+
+import kmseg
+from conftest import read_png
+from kmseg._compress import superpixels
+from kmseg._errors import ParameterError
+from kmseg._features import position_features, shrink, texture_features
+from kmseg._io import LoadedImage
+from kmseg._labels import upscale
+
+
+@pytest.fixture(scope="module")
+def sample() -> np.ndarray:
+    return kmseg.read_image(kmseg.data.sample_path())
+
+
+@pytest.fixture(scope="module")
+def regions_seg(sample):
+    return kmseg.segment(sample, regions=True)
+
+
+def test_position_features_do_not_depend_on_image_size():
+    small = position_features((30, 40), 5, 10.0).reshape(30, 40, 2)
+    large = position_features((60, 80), 5, 10.0).reshape(60, 80, 2)
+    np.testing.assert_allclose(large[::2, ::2], small, rtol=1e-12)
+    # One grid step, sqrt(pixels / k), is worth `weight`.
+    step = np.sqrt(30 * 40 / 5)
+    assert small[0, 1, 1] - small[0, 0, 1] == pytest.approx(10.0 / step)
+
+
+def test_texture_separates_what_colour_cannot():
+    # Left: black and white stripes; right: flat mid gray. Colour alone splits black from
+    # white; with texture, the striped half is one segment and the flat half the other.
+    stripes = np.where((np.arange(120) // 3) % 2 == 0, 0, 255)[None, :].repeat(120, axis=0)
+    image = np.concatenate([stripes[:, :120], np.full((120, 120), 128)], axis=1)
+    image = np.repeat(image[..., None], 3, axis=2).astype(np.uint8)
+    plain = kmseg.segment(image, k=2, space="lab").labels
+    assert plain[:, :120].min() != plain[:, :120].max()  # colour splits the stripes
+    textured = kmseg.segment(image, k=2, space="lab", texture=200.0).labels
+    left, right = textured[:, 10:110], textured[:, 130:230]
+    assert np.bincount(left.ravel()).max() / left.size > 0.95
+    assert np.bincount(right.ravel()).max() / right.size > 0.95
+    assert np.bincount(left.ravel()).argmax() != np.bincount(right.ravel()).argmax()
+    features = texture_features(image[..., 0], 3.0)
+    assert features.shape == (image.shape[0] * image.shape[1], 16)
+    np.testing.assert_allclose(features.std(axis=0), 3.0, rtol=1e-9)
+
+
+def test_superpixel_points_are_slic_segment_means(sample):
+    small = sample[::4, ::4]
+    colour = kmseg._features.to_features(small.reshape(-1, 3), "lab", full_scale=255.0,
+                                          normalize=False)
+    compressed = superpixels(colour, colour.reshape(*small.shape[:2], 3), 150,
+                             colour_range=100.0, mask=None)
+    segments = slic(colour.reshape(*small.shape[:2], 3), n_segments=150, compactness=10.0,
+                    convert2lab=False, channel_axis=-1, start_label=1)
+    ids = np.unique(segments)
+    np.testing.assert_array_equal(compressed.counts, [np.sum(segments == i) for i in ids])
+    expected = np.array([colour[segments.ravel() == i].mean(axis=0) for i in ids])
+    np.testing.assert_allclose(compressed.values, expected, rtol=1e-9)
+    # Labels go back through the segment of each pixel.
+    np.testing.assert_array_equal(compressed.expand(np.arange(len(ids))),
+                                  np.searchsorted(ids, segments.ravel()))
+
+
+def test_superpixel_labels_are_constant_within_superpixels(sample):
+    seg = kmseg.segment(sample, k=5, space="lab", superpixels=200)
+    colour = kmseg._features.to_features(sample.reshape(-1, 3), "lab", full_scale=255.0,
+                                          normalize=False)
+    segments = slic(colour.reshape(*sample.shape[:2], 3), n_segments=200, compactness=10.0,
+                    convert2lab=False, channel_axis=-1, start_label=1)
+    for i in np.unique(segments):
+        assert len(np.unique(seg.labels[segments == i])) == 1
+
+
+def test_regions_preset_regions_are_connected_and_labels_follow(regions_seg, sample):
+    seg = regions_seg
+    assert seg.regions.dtype == np.uint32 and seg.regions.shape == sample.shape[:2]
+    assert seg.params["superpixels"] == kmseg._segment.REGIONS_PRESET["superpixels"]
+    structure = ndimage.generate_binary_structure(2, 1)
+    areas = np.bincount(seg.regions.ravel())[1:]
+    min_size = round(kmseg._segment.REGIONS_PRESET["min_region"] * seg.regions.size)
+    for region in range(1, seg.n_regions + 1):
+        inside = seg.regions == region
+        assert ndimage.label(inside, structure)[1] == 1  # one connected piece
+        assert len(np.unique(seg.labels[inside])) == 1  # one label
+    assert areas.min() >= min_size
+    # Patches of one label that touch are one region: regions are exactly the components.
+    relabelled = kmseg.regions.connected_regions(seg.labels)
+    assert relabelled.max() == seg.n_regions
+    np.testing.assert_array_equal(seg.sizes, np.bincount(seg.labels.ravel(), minlength=seg.k))
+
+
+def test_regions_preset_is_deterministic(regions_seg, sample):
+    again = kmseg.segment(sample, regions=True)
+    np.testing.assert_array_equal(again.regions, regions_seg.regions)
+    np.testing.assert_array_equal(again.labels, regions_seg.labels)
+
+
+def test_explicit_parameters_override_the_preset(sample):
+    seg = kmseg.segment(sample, regions=True, k=3, min_region=0.02)
+    assert seg.k == 3 and seg.params["min_region"] == 0.02 and seg.params["space"] == "lab"
+    assert seg.n_regions <= 50
+
+
+def test_working_copy_is_scaled_back(rng):
+    image = np.zeros((301, 403, 3), np.uint8)
+    image[:, 200:] = 200
+    image[150:, :] += 40
+    image = np.clip(image.astype(int) + rng.integers(0, 5, image.shape), 0, 255).astype(np.uint8)
+    seg = kmseg.segment(image, k=4, space="lab", position=1.0, max_work_pixels=10_000)
+    full = kmseg.segment(image, k=4, space="lab", position=1.0, max_work_pixels=None)
+    assert seg.labels.shape == (301, 403)
+    # Away from the block edges, the shrunk run agrees with the full-size one.
+    agree = (seg.labels == full.labels)[10:-10, 10:-10].mean()
+    assert agree > 0.97
+    loaded = LoadedImage(image, None, None, None, "")
+    small = shrink(loaded, 10_000)
+    factor = 301 // small.pixels.shape[0]
+    assert small.pixels.shape[0] * small.pixels.shape[1] <= 10_000
+    np.testing.assert_allclose(small.pixels[1, 1], image[factor:2 * factor, factor:2 * factor]
+                               .reshape(-1, 3).mean(axis=0), atol=0.5)
+    back = upscale(np.arange(small.pixels.shape[0] * small.pixels.shape[1]).reshape(
+        small.pixels.shape[:2]), (301, 403), factor, None)
+    assert back.shape == (301, 403) and back[factor, factor] == small.pixels.shape[1] + 1
+    assert back[-1, -1] == back[(small.pixels.shape[0] - 1) * factor, -factor - 1]
+
+
+def test_masked_pixels_have_no_region(sample):
+    mask = np.ones(sample.shape[:2], bool)
+    mask[:, :100] = False
+    seg = kmseg.segment(sample, regions=True, mask=mask)
+    assert (seg.regions[:, :100] == 0).all() and (seg.regions[:, 100:] > 0).all()
+    assert (seg.labels[:, :100] == seg.masked_label).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"superpixels": 1}, "superpixels=1 is invalid"),
+        ({"min_region": 1.5}, "min_region=1.5 is invalid"),
+        ({"position": -1}, "position=-1 is invalid"),
+        ({"position": 5.0, "init": np.zeros((4, 3))}, "cannot be combined"),
+        ({"k": 50, "superpixels": 20}, "exceeds the .* superpixels"),
+    ],
+)
+def test_bad_spatial_parameters(sample, kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        kmseg.segment(sample[::4, ::4], **{"k": 4, **kwargs})
+
+
+def test_no_regions_without_min_region(sample):
+    seg = kmseg.segment(sample[::4, ::4], k=3)
+    assert seg.regions is None and seg.n_regions == 0 and "regions" not in seg.summary()
+    with pytest.raises(ParameterError, match="no regions"):
+        seg.region_table()
+
+
+def test_regions_outputs(regions_seg, tmp_path):
+    written = regions_seg.save(tmp_path, stem="coffee", region_masks=True)
+    ids = read_png(written["regions"])
+    assert ids.dtype == np.uint16
+    np.testing.assert_array_equal(ids, regions_seg.regions)
+    overlay = read_png(written["boundaries"])
+    edge = kmseg.regions.boundaries(regions_seg.regions)
+    assert overlay.shape == (*regions_seg.regions.shape, 3)
+    assert (overlay[edge] == (255, 255, 0)).all()
+    np.testing.assert_array_equal(overlay[~edge], regions_seg.image[~edge])
+    report = json.loads(written["json"].read_text())
+    assert len(report["regions"]) == regions_seg.n_regions
+    assert sum(r["area"] for r in report["regions"]) == regions_seg.regions.size
+    assert report["files"]["regions"] == "coffee_regions.png"
+    for region in (1, regions_seg.n_regions):
+        mask = read_png(written[f"region_{region}"])
+        np.testing.assert_array_equal(mask > 0, regions_seg.regions == region)
