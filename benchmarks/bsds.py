@@ -5,6 +5,7 @@ per method, scored with kmseg.metrics (PRI, VoI in bits, GCE) against every huma
     python benchmarks/bsds.py --split val --n 40   # the first 40
     python benchmarks/bsds.py --search             # grid search of the regions preset on
                                                    # train + val (how REGIONS_PRESET was chosen)
+    python benchmarks/bsds.py --timing             # the preset on the >= 8 MP corpus photos
 
 Photos are read from ../shared/data/bsds500 next to the repository. Work is spread over a
 process pool (--workers, default 2). Markdown goes to stdout, progress to stderr.
@@ -60,6 +61,10 @@ METHODS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
     "lab-xy": ("kmseg Lab + position (10), k = 6", _kmseg(k=6, space="lab", position=10.0)),
     "superpixel": ("kmseg superpixel k-means: 400 SLIC superpixels, Lab + position, k = 6",
                    _kmseg(k=6, space="lab", superpixels=400, position=10.0)),
+    "superpixel-fz": ("kmseg superpixel k-means: Felzenszwalb superpixels (220), Lab + "
+                      "position, k = 6", _kmseg(k=6, space="lab", superpixels=220,
+                                                superpixel_method="felzenszwalb",
+                                                position=20.0)),
     "regions": ("kmseg regions preset (`regions=True`)", _kmseg(regions=True)),
     "felzenszwalb": ("scikit-image felzenszwalb (scale 500, sigma 0.8, min_size 500)",
                      _felzenszwalb),
@@ -121,10 +126,11 @@ def methods_table(split: str, n: int | None, names: list[str], workers: int) -> 
 
 # The grid the regions preset was chosen from (train + val, 300 photos).
 SEARCH_GRID = {
-    "k": [4, 6, 8],
-    "superpixels": [200, 400],
-    "position": [5.0, 10.0, 20.0],
-    "min_region": [0.002, 0.004, 0.008],
+    "superpixel_method": ["felzenszwalb"],
+    "superpixels": [150, 220, 300],
+    "k": [6, 8],
+    "position": [10.0, 20.0, 40.0],
+    "min_region": [0.005, 0.01],
 }
 
 
@@ -150,6 +156,32 @@ def search(workers: int, n: int | None) -> str:
     return "\n".join(lines)
 
 
+def timing(repeat: int = 3) -> str:
+    """Seconds of ``kmseg.segment(photo, regions=True)`` on each large photo, decode excluded
+    (median of ``repeat`` runs after one warm-up), with kmseg's own stage timings."""
+    folder = BSDS.parent / "corpus" / "large"
+    lines = ["| photo | MP | decode (s) | regions preset (s) | features / cluster / labels (s) | "
+             "regions |",
+             "|---|---|---|---|---|---|"]
+    for path in sorted(folder.glob("*.jp*g")):
+        start = time.perf_counter()
+        image = kmseg.read_image(path)
+        decode = time.perf_counter() - start
+        kmseg.segment(image[:200, :200], regions=True)  # warm-up: imports, compiled kernels
+        runs = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            seg = kmseg.segment(image, regions=True)
+            runs.append(time.perf_counter() - start)
+        megapixels = image.shape[0] * image.shape[1] / 1e6
+        lines.append(f"| {path.name} | {megapixels:.1f} | {decode:.2f} | "
+                     f"{float(np.median(runs)):.2f} | {seg.timings['features']:.2f} / "
+                     f"{seg.timings['cluster']:.2f} / {seg.timings['labels']:.2f} | "
+                     f"{seg.n_regions} |")
+        print(f"  {path.name}: {float(np.median(runs)):.2f} s", file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="val", choices=("train", "val"))
@@ -157,12 +189,16 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--search", action="store_true",
                         help="grid search of the regions preset on train + val")
+    parser.add_argument("--timing", action="store_true",
+                        help="time the regions preset on the large corpus photos")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args()
     if not BSDS.is_dir():
         sys.exit(f"{BSDS} is absent: the BSDS500 data sets live beside the repository")
     start = time.perf_counter()
-    if args.search:
+    if args.timing:
+        print(timing())
+    elif args.search:
         print(search(args.workers, args.n))
     else:
         print(methods_table(args.split, args.n, args.methods, args.workers))

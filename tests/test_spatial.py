@@ -60,8 +60,8 @@ def test_superpixel_points_are_slic_segment_means(sample):
     small = sample[::4, ::4]
     colour = kmseg._features.to_features(small.reshape(-1, 3), "lab", full_scale=255.0,
                                           normalize=False)
-    compressed = superpixels(colour, colour.reshape(*small.shape[:2], 3), 150,
-                             colour_range=100.0, mask=None)
+    compressed = superpixels(colour, colour.reshape(*small.shape[:2], 3), 150, method="slic",
+                             mask=None)
     segments = slic(colour.reshape(*small.shape[:2], 3), n_segments=150, compactness=10.0,
                     convert2lab=False, channel_axis=-1, start_label=1)
     ids = np.unique(segments)
@@ -183,3 +183,33 @@ def test_regions_outputs(regions_seg, tmp_path):
     for region in (1, regions_seg.n_regions):
         mask = read_png(written[f"region_{region}"])
         np.testing.assert_array_equal(mask > 0, regions_seg.regions == region)
+
+
+def test_texture_features_match_scikit_image_gabor(rng):
+    """The FFT filter bank gives scikit-image's direct-convolution Gabor magnitudes."""
+    from skimage.filters import gabor, gaussian
+
+    from kmseg import _features
+
+    gray = rng.random((40, 56))
+    columns = []
+    for wavelength in _features._TEXTURE_WAVELENGTHS:
+        for theta in _features._TEXTURE_ORIENTATIONS:
+            real, imaginary = gabor(gray, frequency=1 / wavelength, theta=theta)
+            columns.append(gaussian(np.hypot(real, imaginary),
+                                    sigma=_features._TEXTURE_SMOOTHING * wavelength).ravel())
+    expected = np.stack(columns, axis=1)
+    expected = (expected - expected.mean(axis=0)) / expected.std(axis=0) * 2.0
+    np.testing.assert_allclose(texture_features(gray, 2.0), expected, atol=1e-9)
+
+
+def test_felzenszwalb_superpixels_follow_edges():
+    # Two flat halves with a sharp edge: no Felzenszwalb superpixel crosses it.
+    image = np.zeros((60, 80, 3), np.uint8)
+    image[:, 37:] = (200, 40, 40)
+    seg = kmseg.segment(image, k=2, space="lab", superpixels=4,
+                        superpixel_method="felzenszwalb")
+    assert len(np.unique(seg.labels[:, :37])) == 1 and len(np.unique(seg.labels[:, 37:])) == 1
+    assert seg.labels[0, 0] != seg.labels[0, -1]
+    with pytest.raises(ParameterError, match="superpixel_method='watershed' is invalid"):
+        kmseg.segment(image, k=2, superpixels=4, superpixel_method="watershed")

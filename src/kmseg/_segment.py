@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._compress import histogram, superpixels
+from ._compress import SUPERPIXEL_METHODS, histogram, superpixels
 from ._errors import KmsegError, ParameterError, with_source
 from ._features import (
     LUMA_WEIGHTS,
@@ -47,10 +47,11 @@ DEFAULT_K = 4
 REGIONS_PRESET: dict[str, Any] = {
     "k": 6,
     "space": "lab",
-    "superpixels": 400,
-    "position": 10.0,
+    "superpixels": 220,
+    "superpixel_method": "felzenszwalb",
+    "position": 20.0,
     "smooth": 0.0,
-    "min_region": 0.004,
+    "min_region": 0.01,
 }
 
 
@@ -89,6 +90,7 @@ _PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "texture": (lambda v: _is_number(v) and np.isfinite(v) and v >= 0, "a number >= 0"),
     "smooth": (lambda v: _is_number(v) and np.isfinite(v) and v >= 0, "a number >= 0"),
     "superpixels": (lambda v: v is None or (_is_int(v) and v >= 2), "None or an integer >= 2"),
+    "superpixel_method": (lambda v: v in SUPERPIXEL_METHODS, "'slic' or 'felzenszwalb'"),
     "min_region": (lambda v: v is None or (_is_number(v) and 0 <= v < 1),
                    "None or a fraction of the image from 0 to 1"),
     "max_work_pixels": (lambda v: v is None or (_is_int(v) and v >= 1),
@@ -135,8 +137,12 @@ class KMeansSegmenter:
     smooth : float, default 0
         Gaussian blur of the image (sigma in pixels) before features are taken.
     superpixels : int or None, default None
-        Cluster about this many SLIC superpixels (each its mean features, weighted by its
-        size) instead of pixels: every superpixel gets one label, so there is no speckle.
+        Cluster about this many superpixels (each its mean features, weighted by its size)
+        instead of pixels: every superpixel gets one label, so there is no speckle.
+    superpixel_method : {"slic", "felzenszwalb"}, default "slic"
+        scikit-image's SLIC (compact superpixels of even size) or Felzenszwalb's graph-based
+        segments (they follow edges and adapt their size; ``superpixels`` is then an average
+        count, setting its scale).
     min_region : float or None, default None
         Also make a region map (connected patches of one label, see :mod:`kmseg.regions`),
         with patches smaller than this share of the image merged into the adjacent region of
@@ -182,6 +188,7 @@ class KMeansSegmenter:
         texture: float = 0.0,
         smooth: float = 0.0,
         superpixels: int | None = None,
+        superpixel_method: str = "slic",
         min_region: float | None = None,
         max_work_pixels: int | None = 1_000_000,
     ) -> None:
@@ -197,6 +204,7 @@ class KMeansSegmenter:
         self.texture = texture
         self.smooth = smooth
         self.superpixels = superpixels
+        self.superpixel_method = superpixel_method
         self.min_region = min_region
         self.max_work_pixels = max_work_pixels
 
@@ -289,6 +297,7 @@ class KMeansSegmenter:
             timings={"features": features_done - start, "cluster": clustered - features_done},
             canonical=not isinstance(self.init, np.ndarray),
         )
+        seg.timings["labels"] = time.perf_counter() - clustered  # incl. regions, scaling up
         self.cluster_centers_ = seg.feature_centers
         self.centers_ = seg.centers
         self.inertia_ = seg.compactness
@@ -355,10 +364,12 @@ class KMeansSegmenter:
         if loaded.mask is not None:
             X = X[loaded.mask.ravel()]
         if self.superpixels:
-            compressed = superpixels(
-                X, colour.reshape(*shape, -1), self.superpixels,
-                colour_range=self._colour_range(loaded.pixels.dtype), mask=loaded.mask,
-            )
+            if self.superpixel_method == "slic":  # SLIC's compactness is in Lab units
+                drawn_on = colour * (100.0 / self._colour_range(loaded.pixels.dtype))
+            else:
+                drawn_on = pixels / value_range(loaded.pixels.dtype)
+            compressed = superpixels(X, drawn_on.reshape(*shape, -1), self.superpixels,
+                                     method=self.superpixel_method, mask=loaded.mask)
             if len(compressed.values) < self.k:
                 raise ParameterError(
                     f"k={self.k} exceeds the {len(compressed.values)} superpixels; use a "
@@ -483,6 +494,7 @@ def segment(
     texture: float = 0.0,
     smooth: float | None = None,
     superpixels: int | None = None,
+    superpixel_method: str | None = None,
     min_region: float | None = None,
     max_work_pixels: int | None = 1_000_000,
     regions: bool = False,
@@ -506,12 +518,12 @@ def segment(
         See :class:`KMeansSegmenter`. The defaults (k-means++, 10 attempts, run to
         convergence) are at least as compact as OpenCV's usual call
         ``cv2.kmeans(..., criteria=(EPS + MAX_ITER, 20, 0.1), attempts=10, RANDOM_CENTERS)``.
-    position, smooth, superpixels, min_region
+    position, smooth, superpixels, superpixel_method, min_region
         See :class:`KMeansSegmenter` (default: off, or the preset's with ``regions=True``).
     regions : bool, default False
         The regions preset: coherent regions rather than colour clusters
-        (:data:`REGIONS_PRESET`: Lab colour and position over SLIC superpixels, small patches
-        merged). Parameters given explicitly override the preset's.
+        (:data:`REGIONS_PRESET`: Lab colour and position over Felzenszwalb superpixels, small
+        patches merged). Parameters given explicitly override the preset's.
     mask : (M, N) bool ndarray, optional
         Pixels to cluster (True); the others are left out and stay transparent in outputs.
     alpha : bool or None, default None
@@ -551,7 +563,8 @@ def segment(
     else:
         read_time = 0.0
     chosen = resolve_preset(regions, k=k, space=space, position=position, smooth=smooth,
-                            superpixels=superpixels, min_region=min_region)
+                            superpixels=superpixels, superpixel_method=superpixel_method,
+                            min_region=min_region)
     model = KMeansSegmenter(
         init=init,
         attempts=attempts,
@@ -569,7 +582,7 @@ def segment(
 
 
 _PLAIN = {"k": DEFAULT_K, "space": "rgb", "position": 0.0, "smooth": 0.0, "superpixels": None,
-          "min_region": None}
+          "superpixel_method": "slic", "min_region": None}
 
 
 def resolve_preset(regions: bool, **given: Any) -> dict[str, Any]:

@@ -80,9 +80,9 @@ def _add_clustering_options(parser: argparse.ArgumentParser) -> None:
         "each option below overrides the preset's value",
     )
     spatial.add_argument("--regions", action="store_true",
-                         help="the regions preset: Lab colour and position over SLIC "
-                              "superpixels, small patches merged; writes <stem>_regions.png and "
-                              "<stem>_boundaries.png too")
+                         help="the regions preset: Lab colour and position over "
+                              "Felzenszwalb superpixels, small patches merged; writes "
+                              "<stem>_regions.png and <stem>_boundaries.png too")
     spatial.add_argument("--position", type=_non_negative_float, default=None, metavar="W",
                          help="weight of pixel position next to colour (colour units per "
                               "sqrt(pixels / k) pixels, as SLIC's compactness; default 0)")
@@ -92,6 +92,9 @@ def _add_clustering_options(parser: argparse.ArgumentParser) -> None:
                          help="Gaussian blur in pixels before clustering (default 0: off)")
     spatial.add_argument("--superpixels", type=_positive_int, default=None, metavar="N",
                          help="cluster about N SLIC superpixels instead of pixels")
+    spatial.add_argument("--superpixel-method", choices=("slic", "felzenszwalb"), default=None,
+                         help="superpixels: compact SLIC ones, or Felzenszwalb's, which follow "
+                              "edges (default: slic, or the preset's with --regions)")
     spatial.add_argument("--min-region", type=_fraction, default=None, metavar="F",
                          help="make regions, merging patches smaller than this share of the "
                               "image (e.g. 0.004)")

@@ -131,7 +131,8 @@ def _clustering(args: argparse.Namespace) -> dict[str, object]:
     k = args.k if isinstance(args.k, int) else None  # sweep's k is a list
     return resolve_preset(
         args.regions, k=k, space=args.space, position=args.position, smooth=args.smooth,
-        superpixels=args.superpixels, min_region=args.min_region,
+        superpixels=args.superpixels, superpixel_method=args.superpixel_method,
+        min_region=args.min_region,
     ) | {
         "attempts": args.attempts,
         "max_iter": args.max_iter,
