@@ -3,7 +3,7 @@ per method, scored with kmseg.metrics (PRI, VoI in bits, GCE) against every huma
 
     python benchmarks/bsds.py                      # the methods table on all 100 val photos
     python benchmarks/bsds.py --split val --n 40   # the first 40
-    python benchmarks/bsds.py --search             # grid search of the regions preset on
+    python benchmarks/bsds.py --search 1 --n 50    # grid search of the regions preset on
                                                    # train + val (how REGIONS_PRESET was chosen)
     python benchmarks/bsds.py --timing             # the preset on the >= 8 MP corpus photos
 
@@ -61,8 +61,8 @@ METHODS: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
     "lab-xy": ("kmseg Lab + position (10), k = 6", _kmseg(k=6, space="lab", position=10.0)),
     "superpixel": ("kmseg superpixel k-means: 400 SLIC superpixels, Lab + position, k = 6",
                    _kmseg(k=6, space="lab", superpixels=400, position=10.0)),
-    "superpixel-fz": ("kmseg superpixel k-means: Felzenszwalb superpixels (220), Lab + "
-                      "position, k = 6", _kmseg(k=6, space="lab", superpixels=220,
+    "superpixel-fz": ("kmseg superpixel k-means: ~110 Felzenszwalb superpixels, Lab + "
+                      "position, k = 8", _kmseg(k=8, space="lab", superpixels=110,
                                                 superpixel_method="felzenszwalb",
                                                 position=20.0)),
     "regions": ("kmseg regions preset (`regions=True`)", _kmseg(regions=True)),
@@ -124,21 +124,33 @@ def methods_table(split: str, n: int | None, names: list[str], workers: int) -> 
     return "\n".join(lines)
 
 
-# The grid the regions preset was chosen from (train + val, 300 photos).
-SEARCH_GRID = {
-    "superpixel_method": ["felzenszwalb"],
-    "superpixels": [150, 220, 300],
-    "k": [6, 8],
-    "position": [10.0, 20.0, 40.0],
-    "min_region": [0.005, 0.01],
+# The grids the regions preset was chosen from (50 train + 50 val photos, --n 50): stage 1
+# (`--search 1`, 36 sets), then stage 2 (`--search 2`) around stage 1's best, which sat at the
+# edge of its grid (fewest superpixels).
+SEARCH_GRIDS = {
+    1: {
+        "superpixel_method": ["felzenszwalb"],
+        "superpixels": [150, 220, 300],
+        "k": [6, 8],
+        "position": [10.0, 20.0, 40.0],
+        "min_region": [0.005, 0.01],
+    },
+    2: {
+        "superpixel_method": ["felzenszwalb"],
+        "superpixels": [80, 110, 150],
+        "k": [8, 10],
+        "position": [20.0],
+        "min_region": [0.0075, 0.01],
+    },
 }
 
 
-def search(workers: int, n: int | None) -> str:
+def search(stage: int, workers: int, n: int | None) -> str:
     chosen = photos("train", n) + photos("val", n)
-    keys = list(SEARCH_GRID)
+    grid = SEARCH_GRIDS[stage]
+    keys = list(grid)
     runs = [{"space": "lab", **dict(zip(keys, values, strict=True))}
-            for values in itertools.product(*SEARCH_GRID.values())]
+            for values in itertools.product(*grid.values())]
     results = score(chosen, runs, workers)
     mean = results.mean(axis=0)
     # One number to rank by: PRI gained and VoI lost against Felzenszwalb on val (0.772 / 2.086),
@@ -187,8 +199,8 @@ def main() -> None:
     parser.add_argument("--split", default="val", choices=("train", "val"))
     parser.add_argument("--n", type=int, default=None, help="first N photos (default: all)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    parser.add_argument("--search", action="store_true",
-                        help="grid search of the regions preset on train + val")
+    parser.add_argument("--search", type=int, choices=sorted(SEARCH_GRIDS), metavar="STAGE",
+                        help="grid search of the regions preset on train + val (stage 1 or 2)")
     parser.add_argument("--timing", action="store_true",
                         help="time the regions preset on the large corpus photos")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
@@ -199,7 +211,7 @@ def main() -> None:
     if args.timing:
         print(timing())
     elif args.search:
-        print(search(args.workers, args.n))
+        print(search(args.search, args.workers, args.n))
     else:
         print(methods_table(args.split, args.n, args.methods, args.workers))
     print(f"\n({time.perf_counter() - start:.0f} s, {args.workers} workers, "

@@ -213,3 +213,12 @@ def test_felzenszwalb_superpixels_follow_edges():
     assert seg.labels[0, 0] != seg.labels[0, -1]
     with pytest.raises(ParameterError, match="superpixel_method='watershed' is invalid"):
         kmseg.segment(image, k=2, superpixels=4, superpixel_method="watershed")
+
+
+def test_felzenszwalb_scale_adapts_to_have_k_superpixels(rng):
+    # A smooth gradient has few edge-bounded segments at the asked scale; the scale shrinks
+    # until there are at least k, so the k clusters still exist.
+    ramp = np.linspace(0, 255, 90)[None, :, None].repeat(60, axis=0).repeat(3, axis=2)
+    image = np.clip(ramp + rng.normal(0, 2, ramp.shape), 0, 255).astype(np.uint8)
+    seg = kmseg.segment(image, k=6, space="lab", superpixels=2, superpixel_method="felzenszwalb")
+    assert len(np.unique(seg.labels)) == 6

@@ -129,6 +129,7 @@ def superpixels(
     *,
     method: str,
     mask: np.ndarray | None,
+    min_count: int = 1,
 ) -> Histogram:
     """Superpixels as weighted points: each one's mean features and pixel count.
 
@@ -146,9 +147,17 @@ def superpixels(
         :func:`skimage.segmentation.felzenszwalb` (follows edges; sizes vary).
     mask : (M, N) bool ndarray or None
         Pixels clustered (Felzenszwalb ignores it; its segments are cut to it).
+    min_count : int
+        Fewest superpixels wanted: Felzenszwalb's scale is halved until it gives that many
+        (a smooth photo may have fewer edge-bounded segments than clusters).
     """
-    segments = _superpixel_map(image, n_segments, method, mask)
-    flat = segments.ravel() if mask is None else segments[mask]
+    while True:
+        segments = _superpixel_map(image, n_segments, method, mask)
+        flat = segments.ravel() if mask is None else segments[mask]
+        enough = len(np.unique(flat)) >= min_count
+        if enough or method != "felzenszwalb" or n_segments >= flat.size:
+            break
+        n_segments *= 2
     # Ids can skip numbers (connectivity enforcement, the mask): pack them.
     present, codes = np.unique(flat, return_inverse=True)
     counts = np.bincount(codes, minlength=len(present)).astype(np.float64)

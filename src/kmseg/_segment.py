@@ -45,9 +45,9 @@ DEFAULT_K = 4
 # The regions preset: one parameter set for every photo, chosen on BSDS500 train + val
 # (benchmarks/bsds.py; benchmarks/README.md tells how).
 REGIONS_PRESET: dict[str, Any] = {
-    "k": 6,
+    "k": 8,
     "space": "lab",
-    "superpixels": 220,
+    "superpixels": 110,
     "superpixel_method": "felzenszwalb",
     "position": 20.0,
     "smooth": 0.0,
@@ -369,7 +369,8 @@ class KMeansSegmenter:
             else:
                 drawn_on = pixels / value_range(loaded.pixels.dtype)
             compressed = superpixels(X, drawn_on.reshape(*shape, -1), self.superpixels,
-                                     method=self.superpixel_method, mask=loaded.mask)
+                                     method=self.superpixel_method, mask=loaded.mask,
+                                     min_count=self.k)
             if len(compressed.values) < self.k:
                 raise ParameterError(
                     f"k={self.k} exceeds the {len(compressed.values)} superpixels; use a "
