@@ -175,18 +175,28 @@ def shrink(loaded: LoadedImage, max_pixels: int) -> LoadedImage:
     if factor == 1:
         return loaded
     rows, cols = shape[0] // factor, shape[1] // factor
-
-    def blocks(array: np.ndarray) -> np.ndarray:
-        cropped = array[: rows * factor, : cols * factor]
-        return cropped.reshape(rows, factor, cols, factor, -1).mean(axis=(1, 3))
-
-    pixels = blocks(loaded.pixels)
+    pixels = block_mean(loaded.pixels, factor)
     if loaded.pixels.dtype.kind == "u":
         pixels = np.rint(pixels)
     pixels = pixels.astype(loaded.pixels.dtype).reshape(rows, cols, *loaded.pixels.shape[2:])
-    mask = None if loaded.mask is None else blocks(loaded.mask)[..., 0] >= 0.5
+    mask = None if loaded.mask is None else block_mean(loaded.mask, factor)[..., 0] >= 0.5
     return LoadedImage(np.ascontiguousarray(pixels), None, mask, loaded.source,
                        f"{loaded.description}, shrunk {factor}x")
+
+
+def enlarge(array: np.ndarray, shape: tuple[int, int], factor: int) -> np.ndarray:
+    """Undo :func:`shrink`'s size for a map: each value repeated over its ``factor x factor``
+    block, the last row/column repeated over the part that filled no block."""
+    big = np.repeat(np.repeat(array, factor, axis=0), factor, axis=1)
+    return np.pad(big, ((0, shape[0] - big.shape[0]), (0, shape[1] - big.shape[1])), mode="edge")
+
+
+def block_mean(array: np.ndarray, factor: int) -> np.ndarray:
+    """``(M // factor, N // factor, C)`` float64 means of ``factor x factor`` blocks (rows and
+    columns that fill no block are left out)."""
+    rows, cols = array.shape[0] // factor, array.shape[1] // factor
+    cropped = array[: rows * factor, : cols * factor]
+    return cropped.reshape(rows, factor, cols, factor, -1).mean(axis=(1, 3))
 
 
 def smooth(pixels: np.ndarray, sigma: float) -> np.ndarray:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._features import enlarge
+
 MAX_K = int(np.iinfo(np.uint16).max) - 1
 
 
@@ -50,12 +52,9 @@ def upscale(
     *,
     fill: int | None = None,
 ) -> np.ndarray:
-    """A map made on a copy shrunk by ``factor`` (see ``_features.shrink``) at full ``shape``:
-    each label repeated over its block, the last row/column repeated over the remainder;
+    """A map made on a copy shrunk by ``factor`` (see ``_features.shrink``) at full ``shape``;
     pixels outside ``mask`` get ``fill`` (default: the masked label)."""
-    big = np.repeat(np.repeat(labels, factor, axis=0), factor, axis=1)
-    pad = ((0, shape[0] - big.shape[0]), (0, shape[1] - big.shape[1]))
-    big = np.pad(big, pad, mode="edge")
+    big = enlarge(labels, shape, factor)
     if mask is not None:
         big[~mask] = masked_label(labels.dtype) if fill is None else fill
     return big
