@@ -288,3 +288,33 @@ def test_evaluate_with_nothing_to_score(tmp_path, capsys):
     code, _, err = run(["evaluate", str(tmp_path), "--ground-truth", str(tmp_path / "nope")],
                        capsys)
     assert code == 2 and "nope: not a folder" in err
+
+
+def test_segment_regions_preset_writes_region_outputs(photo, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, stdout, err = run(["segment", str(photo), "--regions", "-o", str(out),
+                             "--region-masks"], capsys)
+    assert code == 0, err
+    report = json.loads((out / "photo.json").read_text())
+    assert report["params"]["superpixel_method"] == "felzenszwalb" and report["k"] == 8
+    regions = read_png(out / "photo_regions.png")
+    assert regions.dtype == np.uint16 and regions.max() == len(report["regions"])
+    assert f"regions={regions.max()}" in stdout
+    assert read_png(out / "photo_boundaries.png").shape == (*regions.shape, 3)
+    np.testing.assert_array_equal(read_png(out / "photo_region_1.png") > 0, regions == 1)
+    # Explicit options override the preset's.
+    code, _, err = run(["segment", str(photo), "--regions", "-k", "3", "--superpixel-method",
+                        "slic", "-o", str(tmp_path / "o2")], capsys)
+    report = json.loads((tmp_path / "o2" / "photo.json").read_text())
+    assert code == 0 and report["k"] == 3 and report["params"]["superpixel_method"] == "slic"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [("--min-region", "2", "fraction from 0 to 1"), ("--position", "-1", "finite number >= 0"),
+     ("--superpixel-method", "watershed", "invalid choice")],
+)
+def test_bad_spatial_options(photo, option, value, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["segment", str(photo), option, value])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
