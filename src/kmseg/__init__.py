@@ -19,6 +19,7 @@ from ._version import __version__
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "ImageReadError",
+    "KChoice",
     "KMeansSegmenter",
     "KmsegError",
     "KmsegWarning",
@@ -27,6 +28,7 @@ __all__ = [
     "ParameterError",
     "Segmentation",
     "__version__",
+    "choose_k",
     "data",
     "load_image",
     "metrics",
@@ -44,6 +46,8 @@ _LAZY = {
     "read_image": "._io",
     "KMeansSegmenter": "._segment",
     "segment": "._segment",
+    "choose_k": "._choose_k",
+    "KChoice": "._choose_k",
     "Segmentation": "._result",
     "save_segmentation": "._save",
     "ImageReadError": "._errors",
@@ -72,6 +76,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from . import data, metrics, plot
+    from ._choose_k import KChoice, choose_k
     from ._errors import ImageReadError, KmsegError, KmsegWarning, OutputError, ParameterError
     from ._io import DEFAULT_MAX_PIXELS, LoadedImage, load_image, read_image
     from ._result import Segmentation

@@ -319,6 +319,19 @@ class KMeansSegmenter:
     def _samples(self, loaded: LoadedImage, *, per_pixel: bool = False) -> _Samples:
         """Weighted feature vectors to cluster: the distinct values, superpixels, or every
         pixel."""
+        values = self.checked_values(loaded)
+        if self._spatial():
+            return self._spatial_samples(loaded)
+        if per_pixel:
+            weights, expand = np.ones(len(values)), _same_labels
+        else:
+            compressed = histogram(values)
+            values, weights, expand = compressed.values, compressed.counts, compressed.expand
+        X = self._colour_features(values, loaded.pixels.dtype)
+        return _Samples(X, weights, expand)
+
+    def checked_values(self, loaded: LoadedImage) -> np.ndarray:
+        """The ``(n, C)`` values to cluster, once checked against the parameters."""
         check_space(self.space, _channels(loaded.pixels))
         values = clustered_values(loaded)
         if len(values) == 0:
@@ -332,15 +345,7 @@ class KMeansSegmenter:
                 f"space={self.space!r} needs float RGB values in [0, 1], these span "
                 f"{values.min():g}..{values.max():g}; rescale the image or use space='rgb'"
             )
-        if self._spatial():
-            return self._spatial_samples(loaded)
-        if per_pixel:
-            weights, expand = np.ones(len(values)), _same_labels
-        else:
-            compressed = histogram(values)
-            values, weights, expand = compressed.values, compressed.counts, compressed.expand
-        X = self._colour_features(values, loaded.pixels.dtype)
-        return _Samples(X, weights, expand)
+        return values
 
     def _colour_features(self, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return to_features(values, self.space, full_scale=value_range(dtype),
@@ -482,7 +487,7 @@ class KMeansSegmenter:
 
 def segment(
     image: ImageLike,
-    k: int | None = None,
+    k: int | str | None = None,
     *,
     space: str | None = None,
     init: str | np.ndarray = "k-means++",
@@ -499,6 +504,8 @@ def segment(
     min_region: float | None = None,
     max_work_pixels: int | None = 1_000_000,
     regions: bool = False,
+    min_psnr: float | None = None,
+    max_error: float | None = None,
     mask: np.ndarray | None = None,
     alpha: bool | None = None,
     frame: int = 0,
@@ -511,8 +518,10 @@ def segment(
     image : str, path, (M, N) or (M, N, C) ndarray, or LoadedImage
         A file (see :func:`kmseg.read_image`) or an array: uint8, uint16, or float (finite;
         in [0, 1] for ``space="lab"`` or ``"oklab"``), any number of channels (bands).
-    k : int, optional
-        Number of clusters (default 4, or the preset's with ``regions=True``).
+    k : int or "auto", optional
+        Number of clusters (default 4, or the preset's with ``regions=True``). "auto": the k
+        :func:`kmseg.choose_k` recommends among 2..16 (the knee of the SSE curve, or the
+        smallest k meeting ``min_psnr`` / ``max_error``).
     space : str, optional
         Feature space (default "rgb", or the preset's with ``regions=True``).
     init, attempts, max_iter, eps, seed, normalize, texture, max_work_pixels
@@ -521,6 +530,9 @@ def segment(
         ``cv2.kmeans(..., criteria=(EPS + MAX_ITER, 20, 0.1), attempts=10, RANDOM_CENTERS)``.
     position, smooth, superpixels, superpixel_method, min_region
         See :class:`KMeansSegmenter` (default: off, or the preset's with ``regions=True``).
+    min_psnr, max_error : float, optional
+        With ``k="auto"``: the smallest k whose painted image has this PSNR (dB), or at most
+        this mean CIEDE2000 colour difference (pngquant-style quality targets).
     regions : bool, default False
         The regions preset: coherent regions rather than colour clusters
         (:data:`REGIONS_PRESET`: Lab colour and position over Felzenszwalb superpixels, small
@@ -563,6 +575,18 @@ def segment(
         read_time = time.perf_counter() - start
     else:
         read_time = 0.0
+    if k == "auto":
+        from ._choose_k import choose_k
+
+        start = time.perf_counter()
+        k = choose_k(image, space=space or resolve_preset(regions, space=None)["space"],
+                     seed=seed, normalize=normalize, min_psnr=min_psnr, max_error=max_error,
+                     mask=mask, alpha=alpha).k
+        choose_time = time.perf_counter() - start
+    elif min_psnr is not None or max_error is not None:
+        raise ParameterError("min_psnr and max_error choose k: use them with k='auto'")
+    else:
+        choose_time = None
     chosen = resolve_preset(regions, k=k, space=space, position=position, smooth=smooth,
                             superpixels=superpixels, superpixel_method=superpixel_method,
                             min_region=min_region)
@@ -579,6 +603,8 @@ def segment(
     )
     seg = model.fit_segment(image, mask=mask, alpha=alpha)
     seg.timings["read"] = read_time
+    if choose_time is not None:
+        seg.timings["choose_k"] = choose_time
     return seg
 
 

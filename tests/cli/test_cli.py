@@ -47,7 +47,9 @@ def test_help_does_not_import_the_heavy_stack():
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
-@pytest.mark.parametrize("command", ["segment", "sweep", "colors", "evaluate", "demo"])
+@pytest.mark.parametrize(
+    "command", ["segment", "sweep", "colors", "choose-k", "evaluate", "demo"]
+)
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])

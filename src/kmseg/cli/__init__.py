@@ -37,6 +37,41 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _k_or_auto(text: str) -> int | str:
+    return "auto" if text == "auto" else _positive_int(text)
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be > 0")
+    return value
+
+
+def _k_range(text: str) -> list[int]:
+    """``2..16`` or ``2,4,8`` (or ``4``)."""
+    try:
+        if ".." in text:
+            low, high = (int(part) for part in text.split(".."))
+            values = list(range(low, high + 1))
+        else:
+            values = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FROM..TO or K,K,..., got {text!r}") from None
+    if len(values) < 2 or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"needs at least two values >= 1, got {text!r}")
+    return values
+
+
+def _add_quality_targets(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--min-psnr", type=_positive_float, default=None, metavar="DB",
+                       help="choose the smallest k whose painted image has this PSNR (dB)")
+    group.add_argument("--max-error", type=_positive_float, default=None, metavar="DE",
+                       help="choose the smallest k whose mean CIEDE2000 difference to the "
+                            "image is at most this")
+
+
 def _non_negative_float(text: str) -> float:
     value = float(text)
     if not value >= 0 or value == float("inf"):
@@ -121,8 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "<stem>_segmented.png and <stem>.json to OUTDIR.",
     )
     seg.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    seg.add_argument("-k", "--k", type=_positive_int, default=None,
-                     help="number of clusters (default: 4, or the preset's with --regions)")
+    seg.add_argument("-k", "--k", type=_k_or_auto, default=None,
+                     help="number of clusters, or 'auto' (see kmseg choose-k) (default: 4, or "
+                          "the preset's with --regions)")
     seg.add_argument("--init", default="k-means++", metavar="{k-means++,random,FILE}",
                      help="seeding, or a FILE of initial centres (.npy, .csv/.txt, a kmseg "
                           ".json report) or an initial label map image (default: %(default)s)")
@@ -135,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also write <stem>_mask_<i>.png and <stem>_cutout_<i>.png per cluster")
     seg.add_argument("--region-masks", action="store_true",
                      help="with regions, also write <stem>_region_<id>.png per region")
+    _add_quality_targets(seg)
     _add_clustering_options(seg)
     seg.set_defaults(run="segment")
 
@@ -166,6 +203,32 @@ def build_parser() -> argparse.ArgumentParser:
     colors.add_argument("--max-pixels", type=_non_negative_int, default=None,
                         help="decompression-bomb limit in pixels; 0 lifts it")
     colors.set_defaults(run="colors")
+
+    choose = commands.add_parser(
+        "choose-k", help="score k = 2..16 and recommend one",
+        description="Cluster IMAGE for each k and print compactness (SSE), PSNR of the painted "
+                    "image, mean CIEDE2000, silhouette, Calinski-Harabasz and Davies-Bouldin; "
+                    "recommend the knee of the SSE curve (or the smallest k meeting "
+                    "--min-psnr / --max-error), saying so when the silhouette disagrees.",
+    )
+    choose.add_argument("image", metavar="IMAGE")
+    choose.add_argument("-k", "--k", type=_k_range, default=list(range(2, 17)), metavar="KS",
+                        help="candidates: FROM..TO or K,K,... (default: 2..16)")
+    choose.add_argument("--space", choices=("rgb", "gray", "lab", "oklab"), default="rgb",
+                        help="feature space (default: %(default)s)")
+    choose.add_argument("--attempts", type=_positive_int, default=None,
+                        help="k-means attempts per k (default: 3)")
+    choose.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    _add_quality_targets(choose)
+    choose.add_argument("-o", "--output", metavar="FILE",
+                        help="figure: SSE and silhouette against k, segmented strip "
+                             "(default: <stem>_choose_k.png)")
+    choose.add_argument("--json", metavar="FILE", help="also write the scores to FILE")
+    choose.add_argument("--frame", type=_non_negative_int, default=0,
+                        help="frame of an animated file")
+    choose.add_argument("--max-pixels", type=_non_negative_int, default=None,
+                        help="decompression-bomb limit in pixels; 0 lifts it")
+    choose.set_defaults(run="choose_k")
 
     evaluate = commands.add_parser(
         "evaluate", help="score segmentations against human ones (PRI, VoI, GCE)",

@@ -21,7 +21,12 @@ from ..data import sample_path
 def segment(args: argparse.Namespace) -> int:
     """``kmseg segment``: every image in turn; a bad one is reported and the rest go on."""
     init = _read_init(args.init)
-    check_params(KMeansSegmenter(init=init, **_clustering(args)).get_params())
+    if (args.min_psnr or args.max_error) and args.k != "auto":
+        raise ParameterError("--min-psnr and --max-error choose k: use them with -k auto")
+    options = _clustering(args)
+    if options["k"] == "auto":
+        options["k"] = 2  # chosen per image; the other parameters are checked now
+    check_params(KMeansSegmenter(init=init, **options).get_params())
     failures = 0
     first_with_stem: dict[str, str] = {}
     for image in args.images:
@@ -59,6 +64,26 @@ def colors(args: argparse.Namespace) -> int:
     loaded = load_image(args.image, frame=args.frame, max_pixels=_max_pixels(args))
     figure = colors_figure(loaded, sample=args.sample, seed=args.seed)
     _save_figure(figure, _figure_path(args, "colors"), args.image)
+    return 0
+
+
+def choose_k(args: argparse.Namespace) -> int:
+    """``kmseg choose-k``: the score table, the recommendation, a figure (and JSON)."""
+    from .._choose_k import choose_k as choose
+    from .._save import atomic_write
+    from ..plot import choose_k as choose_figure
+
+    loaded = load_image(args.image, frame=args.frame, max_pixels=_max_pixels(args))
+    choice = choose(loaded, ks=args.k, space=args.space, attempts=args.attempts, seed=args.seed,
+                    min_psnr=args.min_psnr, max_error=args.max_error)
+    print(choice.table())
+    print(f"recommended {choice.reason}")
+    _save_figure(choose_figure(choice, loaded), _figure_path(args, "choose_k"), args.image)
+    if args.json:
+        path = Path(args.json)
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(choice.summary(), indent=2)
+                                                      + "\n"))
+        print(f"wrote {path}")
     return 0
 
 
@@ -116,6 +141,7 @@ def demo(args: argparse.Namespace) -> int:
 def _segment_one(image: str, args: argparse.Namespace, init: object) -> None:
     mask = _read_mask(args.mask) if args.mask else None
     seg = segment_image(image, init=init, mask=mask, **_clustering(args),
+                        min_psnr=args.min_psnr, max_error=args.max_error,
                         frame=args.frame, max_pixels=_max_pixels(args))
     written = seg.save(args.outdir, compare=args.compare, masks=args.masks,
                        region_masks=args.region_masks, protect=args.images)
@@ -128,7 +154,7 @@ def _segment_one(image: str, args: argparse.Namespace, init: object) -> None:
 
 def _clustering(args: argparse.Namespace) -> dict[str, object]:
     """Keyword arguments of ``segment`` / ``KMeansSegmenter``, the regions preset resolved."""
-    k = args.k if isinstance(args.k, int) else None  # sweep's k is a list
+    k = None if isinstance(args.k, list) else args.k  # sweep's k is a list
     return resolve_preset(
         args.regions, k=k, space=args.space, position=args.position, smooth=args.smooth,
         superpixels=args.superpixels, superpixel_method=args.superpixel_method,

@@ -5,6 +5,14 @@ Needs matplotlib, which ``import kmseg`` never loads; every function returns a n
 """
 
 from .._display import to_display
-from ._figures import colors, compare, sweep, sweep_figure, sweep_segmentations
+from ._figures import choose_k, colors, compare, sweep, sweep_figure, sweep_segmentations
 
-__all__ = ["colors", "compare", "sweep", "sweep_figure", "sweep_segmentations", "to_display"]
+__all__ = [
+    "choose_k",
+    "colors",
+    "compare",
+    "sweep",
+    "sweep_figure",
+    "sweep_segmentations",
+    "to_display",
+]

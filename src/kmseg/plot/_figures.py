@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
+from .._choose_k import KChoice
 from .._display import display_limits, display_with_limits, scale_to_unit, value_limits
 from .._errors import ParameterError
 from .._features import value_range
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from .._segment import ImageLike
 
 _PANEL_INCHES = 4.0
+_THUMBNAIL = 240
 _MAX_COLUMNS = 4
 _HIST_BINS = 256
 _RGB_NAMES = ("R", "G", "B")
@@ -375,3 +377,65 @@ def _bin_edges(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind == "u":
         return np.linspace(0, value_range(values.dtype) + 1, _HIST_BINS + 1)
     return np.linspace(*value_limits(values), _HIST_BINS + 1)
+
+
+def choose_k(choice: KChoice, image: ImageLike, *, strip: int = 6) -> Figure:
+    """SSE and silhouette against k, the recommended k marked, over a strip of the image
+    segmented with a few of the candidate k (the recommended one included).
+
+    Parameters
+    ----------
+    choice : KChoice
+        From :func:`kmseg.choose_k` on ``image``.
+    image : str, path, ndarray or LoadedImage
+        The image the choice was made on (shown small).
+    strip : int, default 6
+        Segmented panels at most.
+
+    Examples
+    --------
+    >>> import kmseg
+    >>> choice = kmseg.choose_k(kmseg.data.sample_path(), ks=range(2, 6))
+    >>> len(kmseg.plot.choose_k(choice, kmseg.data.sample_path()).axes)
+    6
+    """
+    _check_integer("strip", strip, minimum=1)
+    pixels = as_image(image).pixels
+    step = max(1, -(-max(pixels.shape[:2]) // _THUMBNAIL))
+    small = pixels[::step, ::step]
+    shown = _strip_ks(list(choice.ks), choice.k, strip)
+    fig = Figure(figsize=(max(8.0, 2.2 * len(shown)), 6.5), layout="constrained")
+    grid = fig.add_gridspec(2, len(shown), height_ratios=(1.2, 1.0))
+    curve = fig.add_subplot(grid[0, :])
+    curve.plot(choice.ks, choice.sse, "o-", color="tab:blue")
+    curve.set_xlabel("k")
+    curve.set_ylabel("SSE (compactness)", color="tab:blue")
+    other = curve.twinx()
+    other.plot(choice.ks, choice.silhouette, "s--", color="tab:orange")
+    other.set_ylabel("silhouette", color="tab:orange")
+    curve.axvline(choice.k, color="gray", linestyle=":")
+    curve.set_title(f"recommended {choice.reason}", fontsize=9)
+    limits = display_limits(small, None)
+    for i, k in enumerate(shown):
+        ax = fig.add_subplot(grid[1, i])
+        painted = choice.painted(small, k).astype(np.float64)
+        painted = painted[..., 0] if painted.shape[2] == 1 else painted
+        _draw_panel(ax, _Panel(f"k = {k}" + (" (chosen)" if k == choice.k else ""),
+                               _cast_painted(painted, small.dtype), None), limits)
+    return fig
+
+
+def _strip_ks(ks: list[int], chosen: int, count: int) -> list[int]:
+    """Up to ``count`` of ``ks``, evenly spread, the one nearest ``chosen`` replaced by it."""
+    if len(ks) <= count:
+        return ks
+    picks = sorted({ks[round(i)] for i in np.linspace(0, len(ks) - 1, count)})
+    if chosen not in picks:
+        picks[int(np.argmin([abs(k - chosen) for k in picks]))] = chosen
+    return sorted(picks)
+
+
+def _cast_painted(painted: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    if np.dtype(dtype).kind == "u":
+        return np.clip(np.rint(painted), 0, np.iinfo(dtype).max).astype(dtype)
+    return painted.astype(dtype)
