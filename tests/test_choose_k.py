@@ -57,7 +57,7 @@ def test_quality_targets_pick_the_smallest_k():
     choice = kmseg.choose_k(image, ks=range(2, 13), max_error=5.0)
     i = list(choice.ks).index(choice.k)
     assert choice.mean_delta_e[i] <= 5.0 and choice.mean_delta_e[i - 1] > 5.0
-    with pytest.raises(ParameterError, match="no k in 2..4 meets PSNR >= 60"):
+    with pytest.raises(ParameterError, match=r"no k in 2\.\.4 meets PSNR >= 60"):
         kmseg.choose_k(image, ks=range(2, 5), min_psnr=60)
 
 
