@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._compress import SUPERPIXEL_METHODS, histogram, superpixels
+from ._compress import SUPERPIXEL_METHODS, histogram, pool, superpixels
 from ._errors import KmsegError, ParameterError, with_source
 from ._features import (
     LUMA_WEIGHTS,
@@ -35,6 +36,7 @@ from ._io import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from ._kmeans import KMeansResult, assign, kmeans
 from ._labels import MAX_K, canonical_order, label_dtype, label_map, masked_label, upscale
 from ._result import Segmentation
+from ._version import __version__
 from .regions import clean_labels, connected_regions
 
 ImageLike = str | os.PathLike | np.ndarray | LoadedImage
@@ -162,8 +164,10 @@ class KMeansSegmenter:
         Compactness of the fitted image.
     n_iter_ : int
     converged_ : bool
-    labels_ : (M, N) ndarray
-        Label map of the fitted image.
+    labels_ : (M, N) ndarray or None
+        Label map of the fitted image (None after a fit on several images).
+    dtype_, n_channels_ : str, int
+        The kind of images the palette applies to.
 
     Examples
     --------
@@ -212,22 +216,147 @@ class KMeansSegmenter:
         """Parameters as given to the constructor."""
         return {name: getattr(self, name) for name in _PARAMETER_RULES}
 
-    def fit(self, image: ImageLike, *, mask: np.ndarray | None = None, alpha: bool | None = None):
-        """Learn the cluster centres of one image.
+    def set_params(self, **params: Any) -> KMeansSegmenter:
+        """Change parameters (checked at the next fit); returns ``self``.
+
+        Raises
+        ------
+        ParameterError
+            A name that is not a parameter.
+        """
+        for name, value in params.items():
+            if name not in _PARAMETER_RULES:
+                raise ParameterError(f"{name!r} is not a KMeansSegmenter parameter; use one of "
+                                     f"{', '.join(_PARAMETER_RULES)}")
+            setattr(self, name, value)
+        return self
+
+    def fit(
+        self,
+        image: ImageLike | Sequence[ImageLike],
+        *,
+        mask: np.ndarray | None = None,
+        alpha: bool | None = None,
+    ) -> KMeansSegmenter:
+        """Learn the cluster centres of one image, or one palette for many.
 
         Parameters
         ----------
-        image : str, path, ndarray or LoadedImage
-            See :func:`segment`.
+        image : str, path, ndarray or LoadedImage, or a list of them
+            See :func:`segment`. Many images are clustered together: their colour histograms
+            are added up (one pass over each image), then k-means runs once, so the palette
+            fits them all. They may differ in size, not in dtype or channels; colour features
+            only (no position, texture, smoothing or superpixels).
         mask, alpha
-            See :func:`segment`.
+            See :func:`segment` (one image only).
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        ParameterError
+            Bad parameters; an empty list; images of different dtypes or channels.
+        ImageReadError
+            An unreadable file (the message names it).
         """
-        self._fit(as_image(image, mask=mask, alpha=alpha))
+        if isinstance(image, (list, tuple)):
+            if mask is not None:
+                raise ParameterError("mask applies to one image; fit on a list takes none")
+            self._fit_many(image, alpha=alpha)
+        else:
+            self._fit(as_image(image, mask=mask, alpha=alpha))
         return self
+
+    def transform(
+        self, image: ImageLike, *, mask: np.ndarray | None = None, alpha: bool | None = None
+    ) -> np.ndarray:
+        """``(M, N, k)`` float64 distances (feature units) of each pixel to each fitted centre;
+        NaN at masked pixels."""
+        if self._spatial():
+            raise ParameterError("transform needs colour features only (no position, texture, "
+                                 "smoothing or superpixels)")
+        loaded = self._check_fitted(image, mask, alpha)
+        try:
+            samples = self._samples(loaded)
+        except KmsegError as error:
+            raise type(error)(with_source(str(error), loaded.source)) from None
+        centers = self.cluster_centers_
+        distances = np.sqrt(((samples.X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
+        per_pixel = np.stack([samples.expand(np.ascontiguousarray(distances[:, j]))
+                              for j in range(self.k)], axis=1)
+        out = np.full((*loaded.pixels.shape[:2], self.k), np.nan)
+        if loaded.mask is None:
+            out[:] = per_pixel.reshape(out.shape)
+        else:
+            out[loaded.mask] = per_pixel
+        return out
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the fitted palette as JSON (parameters, centres, kmseg version), atomically.
+
+        Raises
+        ------
+        ParameterError
+            Not fitted yet.
+        OutputError
+            The file cannot be written.
+        """
+        import json
+
+        from ._save import atomic_write
+
+        self._check_fitted(None, None, None)
+        path = Path(path)
+        params = _describe(self.get_params())
+        if isinstance(self.init, np.ndarray):
+            params["init"] = "k-means++"  # the fitted centres replace an array init
+        model = {
+            "kmseg_model": 1,
+            "kmseg_version": __version__,
+            "params": params,
+            "dtype": self.dtype_,
+            "channels": self.n_channels_,
+            "cluster_centers": self.cluster_centers_.tolist(),
+            "centers": self.centers_.tolist(),
+            "inertia": self.inertia_,
+        }
+        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(model, indent=2) + "\n"))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> KMeansSegmenter:
+        """A fitted segmenter from a :meth:`save` file.
+
+        Raises
+        ------
+        ImageReadError
+            Missing, unreadable or not a kmseg model file.
+        """
+        import json
+
+        from ._errors import ImageReadError
+
+        try:
+            model = json.loads(Path(path).read_text())
+            params = dict(model["params"])
+            centers = np.array(model["cluster_centers"], dtype=np.float64)
+            segmenter = cls(**{name: params[name] for name in _PARAMETER_RULES})
+            check_params(segmenter.get_params())
+            if model.get("kmseg_model") != 1 or centers.shape[0] != segmenter.k:
+                raise ValueError("not a kmseg model")
+        except FileNotFoundError:
+            raise ImageReadError(with_source("no such file", str(path))) from None
+        except (OSError, ValueError, KeyError, TypeError, KmsegError) as error:
+            raise ImageReadError(with_source(
+                f"not a kmseg model file (KMeansSegmenter.save): {error}", str(path))) from None
+        segmenter.cluster_centers_ = centers
+        segmenter.centers_ = np.array(model["centers"], dtype=np.float64)
+        segmenter.inertia_ = float(model["inertia"])
+        segmenter.dtype_ = str(model["dtype"])
+        segmenter.n_channels_ = int(model["channels"])
+        return segmenter
 
     def predict(
         self, image: ImageLike, *, mask: np.ndarray | None = None, alpha: bool | None = None
@@ -239,9 +368,7 @@ class KMeansSegmenter:
         self, image: ImageLike, *, mask: np.ndarray | None = None, alpha: bool | None = None
     ) -> Segmentation:
         """Segment an image with the fitted centres (no refitting)."""
-        if not hasattr(self, "cluster_centers_"):
-            raise ParameterError("this KMeansSegmenter is not fitted yet; call fit(image) first")
-        loaded = as_image(image, mask=mask, alpha=alpha)
+        loaded = self._check_fitted(image, mask, alpha)
         try:
             work = self._working_copy(loaded)
             samples = self._samples(work)
@@ -262,6 +389,65 @@ class KMeansSegmenter:
         return self._fit(as_image(image, mask=mask, alpha=alpha))
 
     # -- internals -------------------------------------------------------------------------
+
+    def _check_fitted(self, image, mask, alpha) -> LoadedImage | None:
+        """The image, checked against the fitted palette (its dtype and channels)."""
+        if not hasattr(self, "cluster_centers_"):
+            raise ParameterError("this KMeansSegmenter is not fitted yet; call fit(image) first")
+        if image is None:
+            return None
+        loaded = as_image(image, mask=mask, alpha=alpha)
+        if (str(loaded.pixels.dtype), _channels(loaded.pixels)) != (self.dtype_,
+                                                                     self.n_channels_):
+            raise ParameterError(with_source(
+                f"the palette was fitted on {self.n_channels_}-channel {self.dtype_} images; "
+                f"this one is {_channels(loaded.pixels)}-channel {loaded.pixels.dtype}",
+                loaded.source))
+        return loaded
+
+    def _fit_many(self, images: Sequence[ImageLike], *, alpha: bool | None) -> None:
+        check_params(self.get_params())
+        if not images:
+            raise ParameterError("no image to fit on: the list is empty")
+        if self._spatial() or isinstance(self.init, np.ndarray):
+            raise ParameterError("fitting on several images takes colour features only, and "
+                                 "k-means++ or random init")
+        start = time.perf_counter()
+        pooled, first = None, None
+        for image in images:
+            loaded = as_image(image, alpha=alpha)
+            kind = (loaded.pixels.dtype, _channels(loaded.pixels))
+            first = first or (kind, loaded.source or "the first image")
+            if kind != first[0]:
+                raise ParameterError(with_source(
+                    f"{kind[1]}-channel {kind[0]} image among {first[0][1]}-channel "
+                    f"{first[0][0]} ones (like {first[1]}); fit images of one kind",
+                    loaded.source))
+            try:
+                compressed = histogram(self.checked_values(loaded, check_k=False))
+            except KmsegError as error:
+                raise type(error)(with_source(str(error), loaded.source)) from None
+            pooled = pool(pooled, compressed.values, compressed.counts)
+        (dtype, channels), _ = first
+        X = self._colour_features(pooled[0], dtype)
+        if len(X) < self.k:
+            raise ParameterError(f"k={self.k} exceeds the {len(X)} distinct colours of the "
+                                 f"{len(images)} images")
+        result = kmeans(X, self.k, sample_weight=pooled[1], init=self.init,
+                        attempts=_attempts(self.init, self.attempts), max_iter=self.max_iter,
+                        eps=float(self.eps), rng=np.random.default_rng(self.seed))
+        full_scale = value_range(dtype)
+        centers = from_features(result.centers, self.space, full_scale=full_scale,
+                                normalize=self.normalize)
+        order = canonical_order(luminance(centers), result.sizes, result.centers)
+        self.cluster_centers_ = result.centers[order]
+        self.centers_ = centers[order]
+        self.inertia_ = result.inertia
+        self.n_iter_ = result.n_iter
+        self.converged_ = result.converged
+        self.labels_ = None
+        self.dtype_, self.n_channels_ = str(dtype), channels
+        self.fit_seconds_ = time.perf_counter() - start
 
     def _fit(self, loaded: LoadedImage) -> Segmentation:
         check_params(self.get_params())
@@ -304,6 +490,7 @@ class KMeansSegmenter:
         self.n_iter_ = seg.n_iter
         self.converged_ = seg.converged
         self.labels_ = seg.labels
+        self.dtype_, self.n_channels_ = str(loaded.pixels.dtype), _channels(loaded.pixels)
         return seg
 
     def _spatial(self) -> bool:
@@ -330,13 +517,13 @@ class KMeansSegmenter:
         X = self._colour_features(values, loaded.pixels.dtype)
         return _Samples(X, weights, expand)
 
-    def checked_values(self, loaded: LoadedImage) -> np.ndarray:
+    def checked_values(self, loaded: LoadedImage, *, check_k: bool = True) -> np.ndarray:
         """The ``(n, C)`` values to cluster, once checked against the parameters."""
         check_space(self.space, _channels(loaded.pixels))
         values = clustered_values(loaded)
         if len(values) == 0:
             raise ParameterError("no pixel to cluster: every pixel is masked or transparent")
-        if len(values) < self.k:
+        if check_k and len(values) < self.k:
             raise ParameterError(f"k={self.k} exceeds the {len(values)} pixels to cluster")
         if self.space in PERCEPTUAL and values.dtype.kind == "f" and (
             values.min() < 0 or values.max() > 1
