@@ -326,6 +326,21 @@ class KMeansSegmenter:
         return path
 
     @classmethod
+    def from_segmentation(cls, seg: Segmentation) -> KMeansSegmenter:
+        """A fitted segmenter that applies the centres of a segmentation to other images."""
+        params = {name: seg.params[name] for name in _PARAMETER_RULES}
+        if not isinstance(params["init"], str) or params["init"] not in ("k-means++", "random"):
+            params["init"] = "k-means++"  # the centres replace an array init
+        segmenter = cls(**params)
+        segmenter.cluster_centers_ = seg.feature_centers
+        segmenter.centers_ = seg.centers
+        segmenter.inertia_ = seg.compactness
+        segmenter.n_iter_, segmenter.converged_, segmenter.labels_ = (seg.n_iter, seg.converged,
+                                                                      seg.labels)
+        segmenter.dtype_, segmenter.n_channels_ = str(seg.image.dtype), _channels(seg.image)
+        return segmenter
+
+    @classmethod
     def load(cls, path: str | os.PathLike) -> KMeansSegmenter:
         """A fitted segmenter from a :meth:`save` file.
 

@@ -320,3 +320,23 @@ def test_bad_spatial_options(photo, option, value, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["segment", str(photo), option, value])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_save_and_apply_a_palette(photo, tmp_path, capsys):
+    palette = tmp_path / "palette.json"
+    code, stdout, err = run(["segment", str(photo), "-k", "5", "--space", "lab",
+                             "-o", str(tmp_path / "a"), "--save-palette", str(palette)], capsys)
+    assert code == 0 and f"wrote {palette}" in stdout, err
+    model = kmseg.KMeansSegmenter.load(palette)
+    other = tmp_path / "other.png"
+    Image.open(kmseg.data.sample_path()).rotate(90, expand=True).resize((90, 70)).save(other)
+    code, _, err = run(["segment", str(other), "--palette", str(palette),
+                        "-o", str(tmp_path / "b")], capsys)
+    assert code == 0, err
+    np.testing.assert_array_equal(read_png(tmp_path / "b" / "other_labels.png"),
+                                  model.predict(str(other)))
+    report = json.loads((tmp_path / "b" / "other.json").read_text())
+    assert report["centers"] == json.loads((tmp_path / "a" / "photo.json").read_text())["centers"]
+    code, _, err = run(["segment", str(photo), str(other), "--save-palette", str(palette)],
+                       capsys)
+    assert code == 2 and "one IMAGE" in err

@@ -172,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--region-masks", action="store_true",
                      help="with regions, also write <stem>_region_<id>.png per region")
     _add_quality_targets(seg)
+    palette = seg.add_mutually_exclusive_group()
+    palette.add_argument("--palette", metavar="FILE",
+                         help="apply a saved palette (KMeansSegmenter.save, --save-palette) "
+                              "instead of clustering: labels by nearest centre")
+    palette.add_argument("--save-palette", metavar="FILE",
+                         help="also save the fitted palette as JSON (one image)")
     _add_clustering_options(seg)
     seg.set_defaults(run="segment")
 

@@ -23,6 +23,10 @@ def segment(args: argparse.Namespace) -> int:
     init = _read_init(args.init)
     if (args.min_psnr or args.max_error) and args.k != "auto":
         raise ParameterError("--min-psnr and --max-error choose k: use them with -k auto")
+    if args.save_palette and len(args.images) > 1:
+        raise ParameterError("--save-palette saves the palette of one image; give one IMAGE "
+                             "(or fit many with KMeansSegmenter.fit([...]))")
+    palette = KMeansSegmenter.load(args.palette) if args.palette else None
     options = _clustering(args)
     if options["k"] == "auto":
         options["k"] = 2  # chosen per image; the other parameters are checked now
@@ -36,7 +40,7 @@ def segment(args: argparse.Namespace) -> int:
                 raise OutputError(with_source(
                     f"its outputs would replace those of {earlier} (same file name); "
                     "segment it with another -o folder", image))
-            _segment_one(image, args, init)
+            _segment_one(image, args, init, palette)
         except KmsegError as error:
             if args.debug:
                 raise
@@ -138,11 +142,20 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _segment_one(image: str, args: argparse.Namespace, init: object) -> None:
+def _segment_one(
+    image: str, args: argparse.Namespace, init: object, palette: KMeansSegmenter | None
+) -> None:
     mask = _read_mask(args.mask) if args.mask else None
-    seg = segment_image(image, init=init, mask=mask, **_clustering(args),
-                        min_psnr=args.min_psnr, max_error=args.max_error,
-                        frame=args.frame, max_pixels=_max_pixels(args))
+    if palette is not None:
+        loaded = load_image(image, frame=args.frame, max_pixels=_max_pixels(args))
+        seg = palette.segment(loaded, mask=mask)
+    else:
+        seg = segment_image(image, init=init, mask=mask, **_clustering(args),
+                            min_psnr=args.min_psnr, max_error=args.max_error,
+                            frame=args.frame, max_pixels=_max_pixels(args))
+    if args.save_palette:
+        model = KMeansSegmenter.from_segmentation(seg)
+        print(f"wrote {model.save(args.save_palette)}")
     written = seg.save(args.outdir, compare=args.compare, masks=args.masks,
                        region_masks=args.region_masks, protect=args.images)
     seconds = sum(seg.timings.values())
