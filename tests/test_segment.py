@@ -283,3 +283,35 @@ def test_errors_from_files_name_the_file(tmp_path):
         kmseg.segment(flat, k=2)
     with pytest.raises(kmseg.ImageReadError, match=r"missing\.png"):
         kmseg.segment(tmp_path / "missing.png")
+
+
+def test_fixed_colours_stay_and_the_others_are_means(sample):
+    fixed = np.array([[255.0, 0.0, 0.0], [240.0, 230.0, 220.0]])
+    seg = kmseg.segment(sample, k=5, fixed_colors=fixed, seed=1)
+    np.testing.assert_array_equal(seg.centers[:2], fixed)  # labels 0 and 1, as given
+    X = sample.reshape(-1, 3).astype(float)
+    labels = seg.labels.ravel()
+    d2 = ((X[:, None, :] - seg.centers[None]) ** 2).sum(axis=2)
+    np.testing.assert_allclose(d2[np.arange(len(X)), labels], d2.min(axis=1), rtol=1e-9)
+    for j in range(2, 5):  # the free centres are the means of their pixels
+        np.testing.assert_allclose(seg.centers[j], X[labels == j].mean(axis=0), rtol=1e-9)
+    assert (labels == 1).sum() > 0  # a colour of the photo gets its pixels
+    free = kmseg.segment(sample, k=5, seed=1)
+    assert seg.compactness >= free.compactness
+    hexed = kmseg.segment(sample, k=3, fixed_colors=["#ff0000"])
+    np.testing.assert_array_equal(hexed.centers[0], [255, 0, 0])
+    assert hexed.params["fixed_colors"] == ["#ff0000"]
+
+
+@pytest.mark.parametrize(
+    ("colours", "kwargs", "match"),
+    [
+        (["#ff00"], {}, "is not '#rrggbb'"),
+        (["#ff0000"] * 4, {}, "4 fixed colours exceed k=3"),
+        (np.zeros((2, 4)), {}, r"give \(f, 3\) colours"),
+        (["#ff0000"], {"position": 3.0}, "colour features only"),
+    ],
+)
+def test_bad_fixed_colours(sample, colours, kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        kmseg.segment(sample[::8, ::8], k=3, fixed_colors=colours, **kwargs)

@@ -72,6 +72,7 @@ def kmeans(
     max_iter: int = 300,
     eps: float = 0.0,
     rng: np.random.Generator,
+    fixed: np.ndarray | None = None,
 ) -> KMeansResult:
     """Weighted k-means, best of ``attempts`` runs by inertia.
 
@@ -94,6 +95,10 @@ def kmeans(
         Runs from new seeds; Lloyd updates per run; stop once no centre moves more than ``eps``.
     rng : numpy.random.Generator
         The one source of randomness.
+    fixed : (f, d) ndarray, optional
+        Centres that never move: they are centres ``0..f-1`` of the result, the other
+        ``k - f`` are seeded beside them and move as usual (no breathing, no coreset; a fixed
+        centre may end with no point).
 
     Raises
     ------
@@ -108,6 +113,9 @@ def kmeans(
         return _lloyd(points, _initial_centers_from_labels(points, init_labels, k), max_iter, eps)
     if isinstance(init, np.ndarray):
         return _lloyd(_Points(X, weights), init.astype(np.float64, copy=True), max_iter, eps)
+    if fixed is not None:
+        return _kmeans_fixed(_Points(X, weights), fixed, k, str(init), attempts, max_iter, eps,
+                             rng)
     if X.shape[1] == 1:
         return optimal_1d(X[:, 0], weights, k)
     points = _Points(X, weights)
@@ -204,6 +212,62 @@ def _breathe_out(points: _Points, centers: np.ndarray, m: int) -> np.ndarray:
         removed += [int(j) for j in np.argsort(utility, kind="stable")
                     if int(j) not in removed][: m - len(removed)]
     return np.delete(centers, removed, axis=0)
+
+
+def _kmeans_fixed(
+    points: _Points, fixed: np.ndarray, k: int, init: str, attempts: int, max_iter: int,
+    eps: float, rng: np.random.Generator,
+) -> KMeansResult:
+    """k-means whose first ``len(fixed)`` centres stay put; best of ``attempts``."""
+    runs = []
+    for generator in rng.spawn(attempts):
+        free = _seed_beside(points.X, points.weights, fixed, k - len(fixed), init, generator)
+        runs.append(_lloyd_fixed(points, np.vstack([fixed, free]), len(fixed), max_iter, eps))
+    return min(runs, key=lambda run: run.inertia)
+
+
+def _seed_beside(
+    X: np.ndarray, weights: np.ndarray, fixed: np.ndarray, n_free: int, init: str,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """``n_free`` seeds from the points, by greedy k-means++ counting the fixed centres as
+    already chosen (or at random by weight)."""
+    closest = ((X[:, None, :] - fixed[None, :, :]) ** 2).sum(axis=2).min(axis=1)
+    chosen: list[int] = []
+    n_trials = 2 + int(np.log(len(fixed) + n_free))
+    for _ in range(n_free):
+        mass = weights * (closest if init == "k-means++" else (closest > 0))
+        if mass.sum() <= 0:
+            raise _too_few_distinct(X, len(fixed) + n_free)
+        candidates = rng.choice(len(X), size=n_trials if init == "k-means++" else 1,
+                                p=mass / mass.sum())
+        trial = np.minimum(closest, ((X[None, :, :] - X[candidates][:, None, :]) ** 2).sum(2))
+        best = int(np.argmin(trial @ weights))
+        chosen.append(int(candidates[best]))
+        closest = trial[best]
+    return X[chosen].reshape(n_free, X.shape[1])
+
+
+def _lloyd_fixed(
+    points: _Points, centers: np.ndarray, n_fixed: int, max_iter: int, eps: float
+) -> KMeansResult:
+    """Plain Lloyd iterations in which centres ``0..n_fixed-1`` do not move."""
+    centers = np.array(centers, dtype=np.float64)
+    shift, n_iter = np.inf, 0
+    while n_iter < max_iter:
+        _, dist2, means, totals = points.step(centers)
+        new = np.where(totals[:, None] > 0, means, centers)
+        new[:n_fixed] = centers[:n_fixed]
+        empty_free = totals == 0
+        empty_free[:n_fixed] = False
+        _reseed_empty(points.X, dist2, new, empty_free)
+        shift = float(np.sqrt(((new - centers) ** 2).sum(axis=1)).max())
+        centers, n_iter = new, n_iter + 1
+        if shift <= eps:
+            break
+    labels, dist2, _, totals = points.step(centers)
+    return KMeansResult(centers, labels, float(points.weights @ dist2), n_iter, shift <= eps,
+                        totals)
 
 
 def _refine(points: _Points, run: KMeansResult, max_iter: int, eps: float) -> KMeansResult:

@@ -97,6 +97,8 @@ _PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
                    "None or a fraction of the image from 0 to 1"),
     "max_work_pixels": (lambda v: v is None or (_is_int(v) and v >= 1),
                         "None or an integer >= 1"),
+    "fixed_colors": (lambda v: v is None or isinstance(v, (list, tuple, np.ndarray)),
+                     "None, a list of '#rrggbb' strings or an (f, C) array of colours"),
 }
 
 
@@ -149,6 +151,10 @@ class KMeansSegmenter:
         Also make a region map (connected patches of one label, see :mod:`kmseg.regions`),
         with patches smaller than this share of the image merged into the adjacent region of
         the nearest centre; the labels follow (each region takes its majority label).
+    fixed_colors : list of "#rrggbb" or (f, C) array, optional
+        Colours that must stay centres (``f <= k``), in the image's units (hex: 8-bit RGB,
+        scaled to the image's range): they are labels ``0..f-1`` in the order given, and the
+        other ``k - f`` centres move as usual. A fixed colour may end with no pixel.
     max_work_pixels : int or None, default 1_000_000
         With position, texture, smoothing or superpixels, larger images are worked on as a
         box-averaged copy of at most this many pixels, and the label (and region) maps scaled
@@ -195,6 +201,7 @@ class KMeansSegmenter:
         superpixel_method: str = "slic",
         min_region: float | None = None,
         max_work_pixels: int | None = 1_000_000,
+        fixed_colors: Sequence[str] | np.ndarray | None = None,
     ) -> None:
         self.k = k
         self.space = space
@@ -211,6 +218,7 @@ class KMeansSegmenter:
         self.superpixel_method = superpixel_method
         self.min_region = min_region
         self.max_work_pixels = max_work_pixels
+        self.fixed_colors = fixed_colors
 
     def get_params(self) -> dict[str, Any]:
         """Parameters as given to the constructor."""
@@ -475,6 +483,7 @@ class KMeansSegmenter:
         start = time.perf_counter()
         work = self._working_copy(loaded)
         init, init_labels = self._initialisation(work)
+        fixed = self._fixed_features(work)
         # An initial label map is per pixel, so it is the one case clustered pixel by pixel.
         samples = self._samples(work, per_pixel=init_labels is not None)
         features_done = time.perf_counter()
@@ -488,6 +497,7 @@ class KMeansSegmenter:
             max_iter=self.max_iter,
             eps=float(self.eps),
             rng=np.random.default_rng(self.seed),
+            fixed=fixed,
         )
         clustered = time.perf_counter()
         seg = self._result(
@@ -507,6 +517,19 @@ class KMeansSegmenter:
         self.labels_ = seg.labels
         self.dtype_, self.n_channels_ = str(loaded.pixels.dtype), _channels(loaded.pixels)
         return seg
+
+    def _fixed_features(self, loaded: LoadedImage) -> np.ndarray | None:
+        """The fixed colours as features, checked against the image and the other options."""
+        if self.fixed_colors is None:
+            return None
+        if self._spatial() or isinstance(self.init, np.ndarray):
+            raise ParameterError("fixed_colors takes colour features only (no position, "
+                                 "texture, smoothing or superpixels) and no init array")
+        n_channels = _channels(loaded.pixels)
+        colours = parse_colors(self.fixed_colors, n_channels, loaded.pixels.dtype)
+        if len(colours) > self.k:
+            raise ParameterError(f"{len(colours)} fixed colours exceed k={self.k}")
+        return self._colour_features(colours, loaded.pixels.dtype)
 
     def _spatial(self) -> bool:
         """Whether features depend on pixel neighbourhoods, not only on each pixel's value."""
@@ -642,7 +665,10 @@ class KMeansSegmenter:
         sizes = np.rint(result.sizes).astype(np.int64)
         order = np.arange(self.k)
         if canonical:
-            order = canonical_order(luminance(centers), sizes, result.centers)
+            n_fixed = 0 if self.fixed_colors is None else len(self.fixed_colors)
+            free = canonical_order(luminance(centers[n_fixed:]), sizes[n_fixed:],
+                                   result.centers[n_fixed:])
+            order = np.concatenate([np.arange(n_fixed), n_fixed + free])
         new_id = np.empty(self.k, dtype=label_dtype(self.k))
         new_id[order] = np.arange(self.k)
         # Relabel the (few) samples, then spread to the pixels once.
@@ -705,6 +731,7 @@ def segment(
     superpixel_method: str | None = None,
     min_region: float | None = None,
     max_work_pixels: int | None = 1_000_000,
+    fixed_colors: Sequence[str] | np.ndarray | None = None,
     regions: bool = False,
     min_psnr: float | None = None,
     max_error: float | None = None,
@@ -726,7 +753,7 @@ def segment(
         smallest k meeting ``min_psnr`` / ``max_error``).
     space : str, optional
         Feature space (default "rgb", or the preset's with ``regions=True``).
-    init, attempts, max_iter, eps, seed, normalize, texture, max_work_pixels
+    init, attempts, max_iter, eps, seed, normalize, texture, max_work_pixels, fixed_colors
         See :class:`KMeansSegmenter`. The defaults (k-means++, 10 attempts, run to
         convergence) are at least as compact as OpenCV's usual call
         ``cv2.kmeans(..., criteria=(EPS + MAX_ITER, 20, 0.1), attempts=10, RANDOM_CENTERS)``.
@@ -801,6 +828,7 @@ def segment(
         normalize=normalize,
         texture=texture,
         max_work_pixels=max_work_pixels,
+        fixed_colors=fixed_colors,
         **chosen,
     )
     seg = model.fit_segment(image, mask=mask, alpha=alpha)
@@ -905,6 +933,41 @@ def check_params(params: dict[str, Any]) -> None:
             raise ParameterError(f"{name}={params[name]!r} is invalid; use {expected}")
 
 
+def parse_colors(
+    colors: Sequence[str] | np.ndarray, n_channels: int, dtype: np.dtype
+) -> np.ndarray:
+    """``(f, n_channels)`` float64 colours in the image's units from ``#rrggbb`` strings
+    (8-bit RGB, scaled to the dtype's range; gray images take their luminance) or an array.
+
+    Raises
+    ------
+    ParameterError
+        A malformed string, a shape that does not fit the image, NaN or infinity.
+    """
+    if len(colors) and all(isinstance(c, str) for c in colors):
+        rgb = []
+        for text in colors:
+            digits = text.strip().lstrip("#")
+            if len(digits) != 6 or any(c not in "0123456789abcdefABCDEF" for c in digits):
+                raise ParameterError(f"fixed colour {text!r} is not '#rrggbb'")
+            rgb.append([int(digits[i:i + 2], 16) for i in (0, 2, 4)])
+        values = np.array(rgb, dtype=np.float64) * (value_range(dtype) / 255.0)
+        if n_channels == 1:
+            values = (values @ LUMA_WEIGHTS)[:, None]
+        elif n_channels != 3:
+            raise ParameterError(f"'#rrggbb' colours need an RGB or gray image, this one has "
+                                 f"{n_channels} channels; give an (f, {n_channels}) array")
+        return values
+    values = np.asarray(colors, dtype=np.float64)
+    values = values.reshape(-1, 1) if values.ndim == 1 and n_channels == 1 else values
+    if values.ndim != 2 or values.shape[1] != n_channels or len(values) == 0:
+        raise ParameterError(f"fixed colours have shape {np.shape(colors)}; give (f, "
+                             f"{n_channels}) colours in the image's units or '#rrggbb' strings")
+    if not np.isfinite(values).all():
+        raise ParameterError("fixed colours contain NaN or infinity")
+    return values
+
+
 def _same_labels(labels: np.ndarray) -> np.ndarray:
     return labels
 
@@ -920,6 +983,10 @@ def _describe(params: dict[str, Any]) -> dict[str, Any]:
     described["attempts"] = _attempts(params["init"], params["attempts"])
     if isinstance(params["init"], np.ndarray):
         described["init"] = f"array of shape {list(described['init'].shape)}"
+    if isinstance(params["fixed_colors"], np.ndarray):
+        described["fixed_colors"] = params["fixed_colors"].tolist()
+    elif params["fixed_colors"] is not None:
+        described["fixed_colors"] = list(params["fixed_colors"])
     if isinstance(described["eps"], np.generic):
         described["eps"] = described["eps"].item()
     return described

@@ -340,3 +340,13 @@ def test_save_and_apply_a_palette(photo, tmp_path, capsys):
     code, _, err = run(["segment", str(photo), str(other), "--save-palette", str(palette)],
                        capsys)
     assert code == 2 and "one IMAGE" in err
+
+
+def test_fixed_colours_on_the_command_line(photo, tmp_path, capsys):
+    code, _, err = run(["segment", str(photo), "-k", "3", "--fix", "#ff0000, #ffffff",
+                        "-o", str(tmp_path)], capsys)
+    assert code == 0, err
+    report = json.loads((tmp_path / "photo.json").read_text())
+    assert report["centers"][:2] == [[255.0, 0.0, 0.0], [255.0, 255.0, 255.0]]
+    code, _, err = run(["segment", str(photo), "--fix", "#zz0000", "-o", str(tmp_path)], capsys)
+    assert code == 2 and "is not '#rrggbb'" in err and err.count("\n") == 1

@@ -63,6 +63,13 @@ def _k_range(text: str) -> list[int]:
     return values
 
 
+def _colour_list(text: str) -> list[str]:
+    colours = [part.strip() for part in text.split(",") if part.strip()]
+    if not colours:
+        raise argparse.ArgumentTypeError("expected colours such as '#ff0000,#00ff00'")
+    return colours
+
+
 def _add_quality_targets(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--min-psnr", type=_positive_float, default=None, metavar="DB",
@@ -104,6 +111,9 @@ def _add_clustering_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--normalize", action="store_true",
                        help="cluster values scaled to [0, 1] (centres, compactness and eps "
                             "in those units)")
+    group.add_argument("--fix", type=_colour_list, default=None, metavar="COLOURS",
+                       help="colours that must stay centres, e.g. '#ff0000,#00ff00' (labels "
+                            "0, 1, ...); the other centres move")
     group.add_argument("--frame", type=_non_negative_int, default=0,
                        help="frame of an animated GIF/WebP or page of a TIFF (default: 0)")
     group.add_argument("--max-pixels", type=_non_negative_int, default=None,

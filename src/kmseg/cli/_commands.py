@@ -180,6 +180,7 @@ def _clustering(args: argparse.Namespace) -> dict[str, object]:
         "normalize": args.normalize,
         "texture": args.texture,
         "max_work_pixels": args.work_pixels or None,
+        "fixed_colors": args.fix,
     }
 
 
