@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -250,7 +250,7 @@ class KMeansSegmenter:
 
         Parameters
         ----------
-        image : str, path, ndarray or LoadedImage, or a list of them
+        image : str, path, ndarray or LoadedImage, or a list (any iterable) of them
             See :func:`segment`. Many images are clustered together: their colour histograms
             are added up (one pass over each image), then k-means runs once, so the palette
             fits them all. They may differ in size, not in dtype or channels; colour features
@@ -269,7 +269,7 @@ class KMeansSegmenter:
         ImageReadError
             An unreadable file (the message names it).
         """
-        if isinstance(image, (list, tuple)):
+        if _is_many(image):
             if mask is not None:
                 raise ParameterError("mask applies to one image; fit on a list takes none")
             self._fit_many(image, alpha=alpha)
@@ -428,19 +428,18 @@ class KMeansSegmenter:
                 loaded.source))
         return loaded
 
-    def _fit_many(self, images: Sequence[ImageLike], *, alpha: bool | None) -> None:
+    def _fit_many(self, images: Iterable[ImageLike], *, alpha: bool | None) -> None:
         check_params(self.get_params())
-        if not images:
-            raise ParameterError("no image to fit on: the list is empty")
         if self._spatial() or isinstance(self.init, np.ndarray):
             raise ParameterError("fitting on several images takes colour features only, and "
                                  "k-means++ or random init")
         start = time.perf_counter()
-        pooled, first = None, None
-        for image in images:
+        pooled, first, example, count = None, None, None, 0
+        for count, image in enumerate(images, 1):  # noqa: B007 - count is read after the loop
             loaded = as_image(image, alpha=alpha)
             kind = (loaded.pixels.dtype, _channels(loaded.pixels))
             first = first or (kind, loaded.source or "the first image")
+            example = example or loaded
             if kind != first[0]:
                 raise ParameterError(with_source(
                     f"{kind[1]}-channel {kind[0]} image among {first[0][1]}-channel "
@@ -451,18 +450,22 @@ class KMeansSegmenter:
             except KmsegError as error:
                 raise type(error)(with_source(str(error), loaded.source)) from None
             pooled = pool(pooled, compressed.values, compressed.counts)
+        if first is None:
+            raise ParameterError("no image to fit on: the list is empty")
         (dtype, channels), _ = first
+        fixed = self._fixed_features(example)
         X = self._colour_features(pooled[0], dtype)
         if len(X) < self.k:
             raise ParameterError(f"k={self.k} exceeds the {len(X)} distinct colours of the "
-                                 f"{len(images)} images")
+                                 f"{count} images")
         result = kmeans(X, self.k, sample_weight=pooled[1], init=self.init,
                         attempts=_attempts(self.init, self.attempts), max_iter=self.max_iter,
-                        eps=float(self.eps), rng=np.random.default_rng(self.seed))
+                        eps=float(self.eps), rng=np.random.default_rng(self.seed),
+                        fixed=fixed)
         full_scale = value_range(dtype)
         centers = from_features(result.centers, self.space, full_scale=full_scale,
                                 normalize=self.normalize)
-        order = canonical_order(luminance(centers), result.sizes, result.centers)
+        order = self._order(centers, result.sizes, result.centers)
         self.cluster_centers_ = result.centers[order]
         self.centers_ = centers[order]
         self.inertia_ = result.inertia
@@ -530,6 +533,13 @@ class KMeansSegmenter:
         if len(colours) > self.k:
             raise ParameterError(f"{len(colours)} fixed colours exceed k={self.k}")
         return self._colour_features(colours, loaded.pixels.dtype)
+
+    def _order(self, centers: np.ndarray, sizes: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """Label order: fixed colours first, as given; the others canonical (darkest first)."""
+        n_fixed = 0 if self.fixed_colors is None else len(self.fixed_colors)
+        free = canonical_order(luminance(centers[n_fixed:]), sizes[n_fixed:],
+                               features[n_fixed:])
+        return np.concatenate([np.arange(n_fixed), n_fixed + free])
 
     def _spatial(self) -> bool:
         """Whether features depend on pixel neighbourhoods, not only on each pixel's value."""
@@ -663,12 +673,7 @@ class KMeansSegmenter:
         centers = from_features(result.centers[:, :n_colour], self.space,
                                 full_scale=full_scale, normalize=self.normalize)
         sizes = np.rint(result.sizes).astype(np.int64)
-        order = np.arange(self.k)
-        if canonical:
-            n_fixed = 0 if self.fixed_colors is None else len(self.fixed_colors)
-            free = canonical_order(luminance(centers[n_fixed:]), sizes[n_fixed:],
-                                   result.centers[n_fixed:])
-            order = np.concatenate([np.arange(n_fixed), n_fixed + free])
+        order = self._order(centers, sizes, result.centers) if canonical else np.arange(self.k)
         new_id = np.empty(self.k, dtype=label_dtype(self.k))
         new_id[order] = np.arange(self.k)
         # Relabel the (few) samples, then spread to the pixels once.
@@ -966,6 +971,13 @@ def parse_colors(
     if not np.isfinite(values).all():
         raise ParameterError("fixed colours contain NaN or infinity")
     return values
+
+
+def _is_many(image: object) -> bool:
+    """Whether ``fit`` was given several images (an iterable that is not itself one)."""
+    return isinstance(image, Iterable) and not isinstance(
+        image, (str, bytes, os.PathLike, np.ndarray, LoadedImage)
+    )
 
 
 def _same_labels(labels: np.ndarray) -> np.ndarray:

@@ -246,6 +246,26 @@ def build_parser() -> argparse.ArgumentParser:
                         help="decompression-bomb limit in pixels; 0 lifts it")
     choose.set_defaults(run="choose_k")
 
+    video = commands.add_parser(
+        "video", help="segment every frame of a clip with one palette (no flicker)",
+        description="Fit one palette on all frames of INPUT (an animated GIF/WebP, a folder of "
+                    "frames, or a video file with the 'video' extra), then write each frame's "
+                    "labels and painted frame, an animated GIF (or MP4 for video) and a JSON "
+                    "report with the per-frame compactness to OUTDIR.",
+    )
+    video.add_argument("input", metavar="INPUT")
+    video.add_argument("-o", "--outdir", required=True, help="output folder")
+    video.add_argument("-k", "--k", type=_positive_int, default=8,
+                       help="number of colours (default: %(default)s)")
+    video.add_argument("--space", choices=("rgb", "gray", "lab", "oklab"), default="rgb",
+                       help="feature space (default: %(default)s)")
+    video.add_argument("--attempts", type=_positive_int, default=None,
+                       help="k-means attempts (default: 10)")
+    video.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    video.add_argument("--fix", type=_colour_list, default=None, metavar="COLOURS",
+                       help="colours that must stay in the palette, e.g. '#ff0000'")
+    video.set_defaults(run="video")
+
     evaluate = commands.add_parser(
         "evaluate", help="score segmentations against human ones (PRI, VoI, GCE)",
         description="Score each label map in SEGDIR against the ground truth of the same photo "

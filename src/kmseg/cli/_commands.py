@@ -91,6 +91,19 @@ def choose_k(args: argparse.Namespace) -> int:
     return 0
 
 
+def video(args: argparse.Namespace) -> int:
+    """``kmseg video``: one palette for the clip, every frame labelled with it."""
+    from .._video import segment_video
+
+    model = KMeansSegmenter(args.k, space=args.space, attempts=args.attempts, seed=args.seed,
+                            fixed_colors=args.fix)
+    result = segment_video(args.input, args.outdir, model=model)
+    sse = np.array(result.sse)
+    print(f"{args.input}: {result.n_frames} frames, k={args.k}, one palette; compactness per "
+          f"frame {sse.min():.6g}..{sse.max():.6g} -> {args.outdir}/")
+    return 0
+
+
 def evaluate(args: argparse.Namespace) -> int:
     """``kmseg evaluate``: a table of scores per photo and their means; problems listed, and
     exit status 2 if any photo could not be scored."""
