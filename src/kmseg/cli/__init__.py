@@ -70,6 +70,13 @@ def _colour_list(text: str) -> list[str]:
     return colours
 
 
+def _add_read_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--frame", type=_non_negative_int, default=0,
+                        help="frame of an animated file")
+    parser.add_argument("--max-pixels", type=_non_negative_int, default=None,
+                        help="decompression-bomb limit in pixels; 0 lifts it")
+
+
 def _add_quality_targets(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--min-psnr", type=_positive_float, default=None, metavar="DB",
@@ -214,10 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     colors.add_argument("--sample", type=_positive_int, default=20000,
                         help="pixels in the scatter (default: %(default)s)")
     colors.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
-    colors.add_argument("--frame", type=_non_negative_int, default=0,
-                        help="frame of an animated file")
-    colors.add_argument("--max-pixels", type=_non_negative_int, default=None,
-                        help="decompression-bomb limit in pixels; 0 lifts it")
+    _add_read_options(colors)
     colors.set_defaults(run="colors")
 
     choose = commands.add_parser(
@@ -240,10 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="figure: SSE and silhouette against k, segmented strip "
                              "(default: <stem>_choose_k.png)")
     choose.add_argument("--json", metavar="FILE", help="also write the scores to FILE")
-    choose.add_argument("--frame", type=_non_negative_int, default=0,
-                        help="frame of an animated file")
-    choose.add_argument("--max-pixels", type=_non_negative_int, default=None,
-                        help="decompression-bomb limit in pixels; 0 lifts it")
+    _add_read_options(choose)
     choose.set_defaults(run="choose_k")
 
     video = commands.add_parser(
