@@ -429,41 +429,52 @@ class KMeansSegmenter:
         return loaded
 
     def _fit_many(self, images: Iterable[ImageLike], *, alpha: bool | None) -> None:
+        self._check_poolable()  # before reading any image
+        pooled, first = None, None
+        for image in images:
+            loaded = as_image(image, alpha=alpha)
+            first = first or loaded
+            pooled = pool(pooled, *self.image_histogram(loaded, like=first))
+        if first is None:
+            raise ParameterError("no image to fit on: the list is empty")
+        self.fit_histogram(*pooled, like=first)
+
+    def _check_poolable(self) -> None:
         check_params(self.get_params())
         if self._spatial() or isinstance(self.init, np.ndarray):
             raise ParameterError("fitting on several images takes colour features only, and "
                                  "k-means++ or random init")
-        start = time.perf_counter()
-        pooled, first, example, count = None, None, None, 0
-        for count, image in enumerate(images, 1):  # noqa: B007 - count is read after the loop
-            loaded = as_image(image, alpha=alpha)
-            kind = (loaded.pixels.dtype, _channels(loaded.pixels))
-            first = first or (kind, loaded.source or "the first image")
-            example = example or loaded
-            if kind != first[0]:
-                raise ParameterError(with_source(
-                    f"{kind[1]}-channel {kind[0]} image among {first[0][1]}-channel "
-                    f"{first[0][0]} ones (like {first[1]}); fit images of one kind",
-                    loaded.source))
-            try:
-                compressed = histogram(self.checked_values(loaded, check_k=False))
-            except KmsegError as error:
-                raise type(error)(with_source(str(error), loaded.source)) from None
-            pooled = pool(pooled, compressed.values, compressed.counts)
-        if first is None:
-            raise ParameterError("no image to fit on: the list is empty")
-        (dtype, channels), _ = first
-        fixed = self._fixed_features(example)
-        X = self._colour_features(pooled[0], dtype)
+
+    def image_histogram(
+        self, loaded: LoadedImage, *, like: LoadedImage | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Distinct colours and counts of one image, for :meth:`fit_histogram` (after
+        :func:`kmseg._compress.pool` of many); ``like``: an image it must match in kind."""
+        kind = (loaded.pixels.dtype, _channels(loaded.pixels))
+        if like is not None and kind != (like.pixels.dtype, _channels(like.pixels)):
+            raise ParameterError(with_source(
+                f"{kind[1]}-channel {kind[0]} image among {_channels(like.pixels)}-channel "
+                f"{like.pixels.dtype} ones (like {like.source or 'the first image'}); fit "
+                "images of one kind", loaded.source))
+        try:
+            compressed = histogram(self.checked_values(loaded, check_k=False))
+        except KmsegError as error:
+            raise type(error)(with_source(str(error), loaded.source)) from None
+        return compressed.values, compressed.counts
+
+    def fit_histogram(self, values: np.ndarray, counts: np.ndarray, *, like: LoadedImage):
+        """Fit the palette on a (pooled) colour histogram of images of the kind of ``like``."""
+        self._check_poolable()
+        dtype, channels = like.pixels.dtype, _channels(like.pixels)
+        X = self._colour_features(values, dtype)
         if len(X) < self.k:
             raise ParameterError(f"k={self.k} exceeds the {len(X)} distinct colours of the "
-                                 f"{count} images")
-        result = kmeans(X, self.k, sample_weight=pooled[1], init=self.init,
+                                 "images")
+        result = kmeans(X, self.k, sample_weight=counts, init=self.init,
                         attempts=_attempts(self.init, self.attempts), max_iter=self.max_iter,
                         eps=float(self.eps), rng=np.random.default_rng(self.seed),
-                        fixed=fixed)
-        full_scale = value_range(dtype)
-        centers = from_features(result.centers, self.space, full_scale=full_scale,
+                        fixed=self._fixed_features(like))
+        centers = from_features(result.centers, self.space, full_scale=value_range(dtype),
                                 normalize=self.normalize)
         order = self._order(centers, result.sizes, result.centers)
         self.cluster_centers_ = result.centers[order]
@@ -473,7 +484,7 @@ class KMeansSegmenter:
         self.converged_ = result.converged
         self.labels_ = None
         self.dtype_, self.n_channels_ = str(dtype), channels
-        self.fit_seconds_ = time.perf_counter() - start
+        return self
 
     def _fit(self, loaded: LoadedImage) -> Segmentation:
         check_params(self.get_params())
