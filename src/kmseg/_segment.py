@@ -942,6 +942,15 @@ def clustered_values(loaded: LoadedImage) -> np.ndarray:
     return values if loaded.mask is None else values[loaded.mask.ravel()]
 
 
+def check_param(name: str, value: Any) -> None:
+    """Raise ParameterError if a parameter of the rules table breaks its rule (other names,
+    ``None`` meaning "the default", and ``k="auto"`` pass)."""
+    if name in _PARAMETER_RULES and value is not None and not (name == "k" and value == "auto"):
+        is_valid, expected = _PARAMETER_RULES[name]
+        if not is_valid(value):
+            raise ParameterError(f"{name}={value!r} is invalid; use {expected}")
+
+
 def check_params(params: dict[str, Any]) -> None:
     """Raise ParameterError for the first parameter that breaks its rule."""
     for name, (is_valid, expected) in _PARAMETER_RULES.items():

@@ -48,7 +48,7 @@ def test_help_does_not_import_the_heavy_stack():
 
 
 @pytest.mark.parametrize(
-    "command", ["segment", "sweep", "colors", "choose-k", "evaluate", "demo"]
+    "command", ["segment", "sweep", "colors", "choose-k", "batch", "video", "evaluate", "demo"]
 )
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:

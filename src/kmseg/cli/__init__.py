@@ -247,6 +247,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_read_options(choose)
     choose.set_defaults(run="choose_k")
 
+    batch = commands.add_parser(
+        "batch", help="segment many images on a process pool, resumable",
+        description="Segment every image of INPUT (files, folders searched recursively, glob "
+                    "patterns) into OUTDIR on a pool of processes, with a progress bar. A bad "
+                    "file is reported (one line, and in OUTDIR/errors.json) and the rest go "
+                    "on; run the same command again to finish a killed batch (complete outputs "
+                    "are skipped). Inputs are never written.",
+    )
+    batch.add_argument("inputs", nargs="+", metavar="INPUT", help="files, folders, patterns")
+    batch.add_argument("-o", "--outdir", required=True, help="output folder")
+    batch.add_argument("-k", "--k", type=_k_or_auto, default=None,
+                       help="number of clusters, or 'auto' (default: 4)")
+    palettes = batch.add_mutually_exclusive_group()
+    palettes.add_argument("--palette", metavar="FILE",
+                          help="apply a saved palette to every image")
+    palettes.add_argument("--shared-palette", action="store_true",
+                          help="fit one palette on all images (summed histograms), then label "
+                               "each with it")
+    batch.add_argument("--workers", type=_positive_int, default=None,
+                       help="processes (default: one per core)")
+    batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_clustering_options(batch)
+    batch.set_defaults(run="batch")
+
     video = commands.add_parser(
         "video", help="segment every frame of a clip with one palette (no flicker)",
         description="Fit one palette on all frames of INPUT (an animated GIF/WebP, a folder of "

@@ -91,6 +91,23 @@ def choose_k(args: argparse.Namespace) -> int:
     return 0
 
 
+def batch(args: argparse.Namespace) -> int:
+    """``kmseg batch``: a summary line, one line per failed image, exit 2 if any failed."""
+    from ..batch import run_batch
+
+    options = _clustering(args)
+    if options["k"] == "auto" and (args.palette or args.shared_palette):
+        raise ParameterError("-k auto chooses k per image; it does not go with a palette")
+    report = run_batch(args.inputs, args.outdir, workers=args.workers, palette=args.palette,
+                       shared_palette=args.shared_palette, progress=not args.no_progress,
+                       **options)
+    print(f"{len(report.done)} segmented, {len(report.skipped)} already complete, "
+          f"{len(report.failed)} failed ({report.seconds:.1f} s) -> {args.outdir}/")
+    for error in report.failed.values():
+        print(f"kmseg: error: {error}", file=sys.stderr)
+    return 2 if report.failed else 0
+
+
 def video(args: argparse.Namespace) -> int:
     """``kmseg video``: one palette for the clip, every frame labelled with it."""
     from .._video import segment_video
