@@ -20,6 +20,7 @@ from ._compress import histogram
 from ._errors import KmsegError, ParameterError, with_source
 from ._features import LUMA_WEIGHTS, from_features, to_features, value_range
 from ._kmeans import kmeans
+from ._parallel import one_blas_thread
 from ._segment import ImageLike, KMeansSegmenter, as_image, check_params
 
 DEFAULT_KS = tuple(range(2, 17))
@@ -162,8 +163,9 @@ def choose_k(
                                  normalize=normalize).get_params())
     _check_targets(min_psnr, max_error)
     try:
-        return _choose(loaded, ks, space, attempts or DEFAULT_CHOOSE_ATTEMPTS, seed,
-                       normalize, min_psnr, max_error)
+        with one_blas_thread():
+            return _choose(loaded, ks, space, attempts or DEFAULT_CHOOSE_ATTEMPTS, seed,
+                           normalize, min_psnr, max_error)
     except KmsegError as error:
         raise type(error)(with_source(str(error), loaded.source)) from None
 

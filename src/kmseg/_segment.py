@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _parallel
 from ._compress import SUPERPIXEL_METHODS, histogram, pool, superpixels
 from ._errors import KmsegError, ParameterError, with_source
 from ._features import (
@@ -393,15 +394,15 @@ class KMeansSegmenter:
         """Segment an image with the fitted centres (no refitting)."""
         loaded = self._check_fitted(image, mask, alpha)
         try:
-            work = self._working_copy(loaded)
-            samples = self._samples(work)
-            labels, dist2 = assign(samples.X, self.cluster_centers_)
-            sizes = np.bincount(labels, weights=samples.weights, minlength=self.k)
-            result = KMeansResult(
-                self.cluster_centers_, labels, float(samples.weights @ dist2), 0, True, sizes
-            )
-            return self._result(loaded, work, result, samples.expand, timings={},
-                                canonical=False)
+            with _parallel.one_blas_thread():
+                work = self._working_copy(loaded)
+                samples = self._samples(work)
+                labels, dist2 = assign(samples.X, self.cluster_centers_)
+                sizes = np.bincount(labels, weights=samples.weights, minlength=self.k)
+                result = KMeansResult(self.cluster_centers_, labels,
+                                      float(samples.weights @ dist2), 0, True, sizes)
+                return self._result(loaded, work, result, samples.expand, timings={},
+                                    canonical=False)
         except KmsegError as error:
             raise type(error)(with_source(str(error), loaded.source)) from None
 
@@ -470,10 +471,12 @@ class KMeansSegmenter:
         if len(X) < self.k:
             raise ParameterError(f"k={self.k} exceeds the {len(X)} distinct colours of the "
                                  "images")
-        result = kmeans(X, self.k, sample_weight=counts, init=self.init,
-                        attempts=_attempts(self.init, self.attempts), max_iter=self.max_iter,
-                        eps=float(self.eps), rng=np.random.default_rng(self.seed),
-                        fixed=self._fixed_features(like))
+        with _parallel.one_blas_thread():
+            result = kmeans(X, self.k, sample_weight=counts, init=self.init,
+                            attempts=_attempts(self.init, self.attempts),
+                            max_iter=self.max_iter, eps=float(self.eps),
+                            rng=np.random.default_rng(self.seed),
+                            fixed=self._fixed_features(like))
         centers = from_features(result.centers, self.space, full_scale=value_range(dtype),
                                 normalize=self.normalize)
         order = self._order(centers, result.sizes, result.centers)
@@ -489,7 +492,8 @@ class KMeansSegmenter:
     def _fit(self, loaded: LoadedImage) -> Segmentation:
         check_params(self.get_params())
         try:
-            return self._fit_checked(loaded)
+            with _parallel.one_blas_thread():
+                return self._fit_checked(loaded)
         except KmsegError as error:
             raise type(error)(with_source(str(error), loaded.source)) from None
 

@@ -1,0 +1,53 @@
+"""kmseg batch on BSDS500 photos: one worker against the process pool, results compared.
+
+    python benchmarks/bench_batch.py [--n 200] [--k 4]
+
+Writes to a temporary folder; prints a markdown table. The photos are the first N of
+../shared/data/bsds500/images/train (200 there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from kmseg.batch import run_batch
+
+BSDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "bsds500" / "images"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--k", type=int, default=4)
+    args = parser.parse_args()
+    photos = sorted((BSDS / "train").glob("*.jpg"))[: args.n]
+    rows, labels = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers in (1, os.cpu_count() or 1):
+            out = Path(tmp) / f"w{workers}"
+            start = time.perf_counter()
+            report = run_batch(photos, out, workers=workers, progress=False, k=args.k)
+            seconds = time.perf_counter() - start
+            labels[workers] = {p.stem: np.asarray(Image.open(out / f"{p.stem}_labels.png"))
+                               for p in photos}
+            rows.append((workers, seconds, len(report.done), len(report.failed)))
+        same = all(np.array_equal(labels[1][s], labels[rows[-1][0]][s]) for s in labels[1])
+    base = rows[0][1]
+    print(f"{len(photos)} BSDS500 train photos, k = {args.k}, default options; "
+          f"labels identical across runs: {same}\n")
+    print("| workers | wall (s) | photos / s | speed-up vs 1 | done | failed |")
+    print("|---|---|---|---|---|---|")
+    for workers, seconds, done, failed in rows:
+        print(f"| {workers} | {seconds:.1f} | {len(photos) / seconds:.2f} | "
+              f"{base / seconds:.2f}x | {done} | {failed} |")
+
+
+if __name__ == "__main__":
+    main()
