@@ -950,16 +950,19 @@ def check_param(name: str, value: Any) -> None:
     """Raise ParameterError if a parameter of the rules table breaks its rule (other names,
     ``None`` meaning "the default", and ``k="auto"`` pass)."""
     if name in _PARAMETER_RULES and value is not None and not (name == "k" and value == "auto"):
-        is_valid, expected = _PARAMETER_RULES[name]
-        if not is_valid(value):
-            raise ParameterError(f"{name}={value!r} is invalid; use {expected}")
+        _check_rule(name, value)
 
 
 def check_params(params: dict[str, Any]) -> None:
     """Raise ParameterError for the first parameter that breaks its rule."""
-    for name, (is_valid, expected) in _PARAMETER_RULES.items():
-        if not is_valid(params[name]):
-            raise ParameterError(f"{name}={params[name]!r} is invalid; use {expected}")
+    for name in _PARAMETER_RULES:
+        _check_rule(name, params[name])
+
+
+def _check_rule(name: str, value: Any) -> None:
+    is_valid, expected = _PARAMETER_RULES[name]
+    if not is_valid(value):
+        raise ParameterError(f"{name}={value!r} is invalid; use {expected}")
 
 
 def parse_colors(
