@@ -133,3 +133,28 @@ def test_restart_removes_half_written_temporaries(tmp_path):
     keep.write_text("a user's file")
     run_batch([tmp_path / "in"], out, progress=False, k=2)
     assert not stale.exists() and keep.exists()
+
+
+def test_dask_local_cluster_gives_the_pool_results(tmp_path):
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    paths = make_inputs(tmp_path / "in", 5)
+    pool = run_batch([tmp_path / "in"], tmp_path / "pool", workers=2, progress=False, k=3)
+    dask = run_batch([tmp_path / "in"], tmp_path / "dask", workers=2, progress=False, k=3,
+                     scheduler="local")
+    assert sorted(dask.done) == sorted(pool.done) == sorted(map(str, paths))
+    for path in paths:
+        sub = path.parent.relative_to(tmp_path / "in")
+        np.testing.assert_array_equal(
+            read_png(tmp_path / "dask" / sub / f"{path.stem}_labels.png"),
+            read_png(tmp_path / "pool" / sub / f"{path.stem}_labels.png"))
+    shared = run_batch([tmp_path / "in"], tmp_path / "shared", workers=2, progress=False, k=3,
+                       shared_palette=True, scheduler="local")
+    assert len(shared.done) == 5
+
+
+def test_unreachable_scheduler_is_one_clear_error(tmp_path):
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    make_inputs(tmp_path / "in", 1)
+    with pytest.raises(ParameterError, match="cannot reach the Dask scheduler"):
+        run_batch([tmp_path / "in"], tmp_path / "out", progress=False, k=2,
+                  scheduler="tcp://127.0.0.1:1")

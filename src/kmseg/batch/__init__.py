@@ -14,13 +14,14 @@ one (:meth:`kmseg.KMeansSegmenter.save`).
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,7 @@ def run_batch(
     palette: str | os.PathLike | None = None,
     shared_palette: bool = False,
     progress: bool = True,
+    scheduler: str | None = None,
     **segment_kwargs: Any,
 ) -> BatchReport:
     """Segment every image of ``inputs`` into ``outdir`` (see the module docstring).
@@ -102,6 +104,10 @@ def run_batch(
         Fit one palette on all images (summed histograms), then label each with it.
     progress : bool
         Show a progress bar (files done, rate, time left) on stderr.
+    scheduler : str, optional
+        Run on Dask instead of the local process pool: ``"tcp://host:port"`` (a running
+        ``distributed`` scheduler) or ``"local"`` (a ``LocalCluster`` of ``workers``
+        single-threaded processes, started and stopped here). Needs the ``dask`` extra.
     **segment_kwargs
         Passed to :func:`kmseg.segment` (``k``, ``space``, ``regions``, ...).
 
@@ -116,8 +122,8 @@ def run_batch(
     OutputError
         ``outdir`` cannot be created or written.
     """
-    from .._save import _output_folder, atomic_write
-    from .._segment import KMeansSegmenter, resolve_preset
+    from .._save import _output_folder
+    from .._segment import KMeansSegmenter
 
     start = time.perf_counter()
     if palette is not None and shared_palette:
@@ -125,30 +131,36 @@ def run_batch(
     images = find_images(inputs)
     if not images:
         raise ParameterError("no image to segment in " + ", ".join(map(str, inputs)))
+    _check_kwargs(segment_kwargs)
+    model = KMeansSegmenter.load(palette) if palette is not None else None
     outdir = _output_folder(Path(outdir))
     _remove_stale_temporaries(outdir)
+    with _executor(scheduler, workers) as pool:
+        report = _run(pool, images, outdir, model, shared_palette, progress, segment_kwargs)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _run(pool, images, outdir, model, shared_palette, progress, segment_kwargs) -> BatchReport:
+    from .._save import atomic_write
+    from .._segment import KMeansSegmenter, resolve_preset
+
     with_regions = bool(segment_kwargs.get("regions")) or (
         segment_kwargs.get("min_region") is not None)
-    jobs, report = _plan(images, outdir, with_regions and palette is None and not shared_palette)
-    model = None
-    if palette is not None:
-        model = KMeansSegmenter.load(palette)
-    elif shared_palette:
+    jobs, report = _plan(images, outdir, with_regions and model is None and not shared_palette)
+    if shared_palette:
         options = {name: value for name, value in segment_kwargs.items()
                    if name in KMeansSegmenter().get_params()}
         options |= resolve_preset(False, k=segment_kwargs.get("k"),
                                   space=segment_kwargs.get("space"))
-        model = _fit_shared(KMeansSegmenter(**options), [j.source for j in jobs], workers,
+        model = _fit_shared(KMeansSegmenter(**options), [j.source for j in jobs], pool,
                             report, progress)
-    else:
-        _check_kwargs(segment_kwargs)
     items = [(model, segment_kwargs, job) for job in jobs if job.source not in report.failed]
-    for (_, _, job), _, error in _map(_segment_task, items, workers, "segment", progress):
+    for (_, _, job), _, error in _map(_segment_task, items, pool, "segment", progress):
         if error is None:
             report.done.append(job.source)
         else:
             report.failed[job.source] = error
-    report.seconds = time.perf_counter() - start
     errors = [{"file": source, "error": error} for source, error in report.failed.items()]
     atomic_write(outdir / "errors.json",
                  lambda p: p.write_text(json.dumps(errors, indent=2) + "\n"))
@@ -218,17 +230,16 @@ def _histogram_task(args: tuple[Any, str]):
     return (loaded.pixels.dtype, loaded.pixels.shape[2:], *model.image_histogram(loaded))
 
 
-def _fit_shared(model, sources: list[str], workers: int | None, report: BatchReport,
-                progress: bool):
+def _fit_shared(model, sources: list[str], pool, report: BatchReport, progress: bool):
     """Sum the histograms of every image (in the pool), fit one palette on the sum."""
     import numpy as np
 
-    from .._compress import pool
+    from .._compress import pool as add_histograms
     from .._io import LoadedImage
 
     pooled, kind = None, None
     items = [(model, source) for source in sources]
-    for (_, source), result, error in _map(_histogram_task, items, workers, "histograms",
+    for (_, source), result, error in _map(_histogram_task, items, pool, "histograms",
                                            progress):
         if error is not None:
             report.failed[source] = error
@@ -240,41 +251,77 @@ def _fit_shared(model, sources: list[str], workers: int | None, report: BatchRep
             report.failed[source] = (f"{source}: not the kind of image of {kind[2]} "
                                      "(dtype or channels); left out of the shared palette")
             continue
-        pooled = pool(pooled, values, counts)
+        pooled = add_histograms(pooled, values, counts)
     if pooled is None:
         raise ParameterError("no readable image for the shared palette")
     like = LoadedImage(np.zeros((1, 1, *kind[1]), dtype=kind[0]), None, None, kind[2], "")
     return model.fit_histogram(*pooled, like=like)
 
 
-def _map(function: Callable, items: list, workers: int | None, what: str,
+def _map(function: Callable, items: list, pool, what: str,
          progress: bool = True) -> Iterable[tuple[Any, Any, str | None]]:
     """``(item, result, None)`` or ``(item, None, error)`` for each item, as they finish, from
-    ``function`` on a process pool; a progress bar on stderr."""
-    from concurrent.futures import as_completed
-
+    ``function`` on the pool (processes or Dask); a progress bar on stderr."""
     if not items:
         return
     bar = _progress_bar(len(items), what) if progress else None
-    workers = min(workers or os.cpu_count() or 1, len(items))
     try:
-        # Several processes keep the cores busy: each runs its kernels on one thread.
-        initializer = _one_thread if workers > 1 else None
-        with ProcessPoolExecutor(workers, initializer=initializer) as executor:
-            futures = {executor.submit(function, item): item for item in items}
-            for future in as_completed(futures):
-                item = futures[future]
-                try:
-                    yield item, future.result(), None
-                except KmsegError as error:
-                    yield item, None, str(error)
-                except Exception as error:  # a crashed worker: report that item, go on
-                    yield item, None, f"{_name(item)}: worker failed ({error!r})"
-                if bar is not None:
-                    bar.update(1)
+        futures = {pool.submit(function, item): item for item in items}
+        for future in pool.as_completed(futures):
+            item = futures[future]
+            try:
+                yield item, future.result(), None
+            except KmsegError as error:
+                yield item, None, str(error)
+            except Exception as error:  # a crashed worker: report that item, go on
+                yield item, None, f"{_name(item)}: worker failed ({error!r})"
+            if bar is not None:
+                bar.update(1)
     finally:
         if bar is not None:
             bar.close()
+
+
+class _Pool:
+    """``submit`` and ``as_completed`` over a process pool or a Dask client."""
+
+    def __init__(self, submit: Callable, as_completed: Callable) -> None:
+        self.submit = submit
+        self.as_completed = as_completed
+
+
+@contextlib.contextmanager
+def _executor(scheduler: str | None, workers: int | None) -> Iterator[_Pool]:
+    workers = workers or os.cpu_count() or 1
+    if scheduler is None:
+        from concurrent.futures import as_completed
+
+        # Several processes keep the cores busy: each runs its kernels on one thread.
+        with ProcessPoolExecutor(workers, initializer=_one_thread if workers > 1 else None) \
+                as executor:
+            yield _Pool(executor.submit, as_completed)
+        return
+    try:
+        from distributed import Client, LocalCluster, as_completed
+    except ImportError:
+        raise ParameterError("a Dask scheduler needs dask.distributed: pip install "
+                             "'kmseg[dask]'") from None
+    with contextlib.ExitStack() as stack:
+        if scheduler == "local":
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True,
+                host="127.0.0.1", dashboard_address=None))
+            address = cluster.scheduler_address
+        else:
+            address = scheduler
+        try:
+            client = stack.enter_context(Client(address, timeout="10s"))
+        except OSError as error:
+            raise ParameterError(f"cannot reach the Dask scheduler at {address} "
+                                 f"({error})") from None
+        client.run(_one_thread)
+        yield _Pool(lambda f, item: client.submit(f, item, pure=False),
+                    lambda futures: as_completed(list(futures)))
 
 
 def _one_thread() -> None:

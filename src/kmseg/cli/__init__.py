@@ -8,6 +8,7 @@ it runs, so ``kmseg --help`` stays fast. Errors print one line and exit with sta
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -268,6 +269,11 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--workers", type=_positive_int, default=None,
                        help="processes (default: one per core)")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    batch.add_argument("--scheduler", metavar="ADDRESS",
+                       default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
+                       help="run on Dask: tcp://HOST:PORT of a running scheduler, or 'local' "
+                            "for a LocalCluster of --workers processes (default: "
+                            "$DASK_SCHEDULER_ADDRESS, else the local process pool)")
     _add_clustering_options(batch)
     batch.set_defaults(run="batch")
 

@@ -100,7 +100,7 @@ def batch(args: argparse.Namespace) -> int:
         raise ParameterError("-k auto chooses k per image; it does not go with a palette")
     report = run_batch(args.inputs, args.outdir, workers=args.workers, palette=args.palette,
                        shared_palette=args.shared_palette, progress=not args.no_progress,
-                       **options)
+                       scheduler=args.scheduler, **options)
     print(f"{len(report.done)} segmented, {len(report.skipped)} already complete, "
           f"{len(report.failed)} failed ({report.seconds:.1f} s) -> {args.outdir}/")
     for error in report.failed.values():
