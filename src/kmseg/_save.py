@@ -79,7 +79,7 @@ def save_segmentation(
     >>> sorted(seg.save(tempfile.mkdtemp()))
     ['json', 'labels', 'segmented']
     """
-    outdir = _output_folder(Path(outdir))
+    outdir = output_folder(Path(outdir))
     stem = stem or (Path(seg.source).stem if seg.source else "image")
     plan = _plan(seg, outdir, stem, compare=compare, masks=masks, region_masks=region_masks)
     json_path = outdir / f"{stem}.json"
@@ -135,7 +135,7 @@ def _plan(
 def save_figure(figure: Figure, path: str | PathLike[str], *, source: str | None = None) -> Path:
     """Save a matplotlib figure as PNG, atomically, never over ``source``."""
     path = Path(path)
-    _output_folder(path.parent)
+    output_folder(path.parent)
     _refuse_input(path, source)
     atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
     return path
@@ -191,7 +191,7 @@ def _umask() -> int:
     return mask
 
 
-def _output_folder(folder: Path) -> Path:
+def output_folder(folder: Path) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:

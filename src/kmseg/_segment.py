@@ -318,9 +318,7 @@ class KMeansSegmenter:
 
         self._check_fitted(None, None, None)
         path = Path(path)
-        params = _describe(self.get_params())
-        if isinstance(self.init, np.ndarray):
-            params["init"] = "k-means++"  # the fitted centres replace an array init
+        params = _palette_params(_describe(self.get_params()))
         model = {
             "kmseg_model": 1,
             "kmseg_version": __version__,
@@ -337,16 +335,8 @@ class KMeansSegmenter:
     @classmethod
     def from_segmentation(cls, seg: Segmentation) -> KMeansSegmenter:
         """A fitted segmenter that applies the centres of a segmentation to other images."""
-        params = {name: seg.params[name] for name in _PARAMETER_RULES}
-        if not isinstance(params["init"], str) or params["init"] not in ("k-means++", "random"):
-            params["init"] = "k-means++"  # the centres replace an array init
-        segmenter = cls(**params)
-        segmenter.cluster_centers_ = seg.feature_centers
-        segmenter.centers_ = seg.centers
-        segmenter.inertia_ = seg.compactness
-        segmenter.n_iter_, segmenter.converged_, segmenter.labels_ = (seg.n_iter, seg.converged,
-                                                                      seg.labels)
-        segmenter.dtype_, segmenter.n_channels_ = str(seg.image.dtype), _channels(seg.image)
+        segmenter = cls(**_palette_params({name: seg.params[name] for name in _PARAMETER_RULES}))
+        segmenter._adopt(seg)
         return segmenter
 
     @classmethod
@@ -527,14 +517,18 @@ class KMeansSegmenter:
             canonical=not isinstance(self.init, np.ndarray),
         )
         seg.timings["labels"] = time.perf_counter() - clustered  # incl. regions, scaling up
+        self._adopt(seg)
+        return seg
+
+    def _adopt(self, seg: Segmentation) -> None:
+        """The fitted state of a segmentation made with these parameters."""
         self.cluster_centers_ = seg.feature_centers
         self.centers_ = seg.centers
         self.inertia_ = seg.compactness
         self.n_iter_ = seg.n_iter
         self.converged_ = seg.converged
         self.labels_ = seg.labels
-        self.dtype_, self.n_channels_ = str(loaded.pixels.dtype), _channels(loaded.pixels)
-        return seg
+        self.dtype_, self.n_channels_ = str(seg.image.dtype), _channels(seg.image)
 
     def _fixed_features(self, loaded: LoadedImage) -> np.ndarray | None:
         """The fixed colours as features, checked against the image and the other options."""
@@ -998,6 +992,14 @@ def parse_colors(
     if not np.isfinite(values).all():
         raise ParameterError("fixed colours contain NaN or infinity")
     return values
+
+
+def _palette_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters of a fitted palette: an array init (or its JSON summary) becomes
+    "k-means++", since the fitted centres replace it."""
+    if not isinstance(params["init"], str) or params["init"] not in ("k-means++", "random"):
+        params = params | {"init": "k-means++"}
+    return params
 
 
 def _is_many(image: object) -> bool:

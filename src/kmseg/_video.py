@@ -21,7 +21,7 @@ import numpy as np
 
 from ._errors import ImageReadError, ParameterError, with_source
 from ._io import load_image
-from ._save import _output_folder, atomic_write, write_image
+from ._save import atomic_write, output_folder, write_image
 from ._segment import KMeansSegmenter
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -143,7 +143,7 @@ def segment_video(
     source_path = Path(source)
     stem = source_path.stem if not source_path.is_dir() else source_path.name
     model.fit(frames(source))
-    outdir = _output_folder(Path(outdir))
+    outdir = output_folder(Path(outdir))
     result = VideoResult(0, model)
     painted_frames = []
     for i, pixels in enumerate(frames(source)):

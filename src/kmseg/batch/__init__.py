@@ -122,7 +122,7 @@ def run_batch(
     OutputError
         ``outdir`` cannot be created or written.
     """
-    from .._save import _output_folder
+    from .._save import output_folder
     from .._segment import KMeansSegmenter
 
     start = time.perf_counter()
@@ -133,7 +133,7 @@ def run_batch(
         raise ParameterError("no image to segment in " + ", ".join(map(str, inputs)))
     _check_kwargs(segment_kwargs)
     model = KMeansSegmenter.load(palette) if palette is not None else None
-    outdir = _output_folder(Path(outdir))
+    outdir = output_folder(Path(outdir))
     _remove_stale_temporaries(outdir)
     with _executor(scheduler, workers) as pool:
         report = _run(pool, images, outdir, model, shared_palette, progress, segment_kwargs)
