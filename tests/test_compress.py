@@ -6,14 +6,7 @@ import numpy as np
 import pytest
 
 from kmseg._compress import histogram
-from kmseg._kernels import (
-    _reference,
-    count_codes,
-    lookup,
-    pack_and_count,
-    pack_codes,
-    present_codes,
-)
+from kmseg._kernels import _reference, lookup, pack_and_count
 from kmseg._kmeans import kmeans
 
 
@@ -51,26 +44,44 @@ def test_values_that_hardly_repeat_pass_through(rng):
 
 
 def test_kernels_match_their_numpy_references(rng):
-    values = rng.integers(0, 256, size=(10000, 3), dtype=np.uint8)
-    codes = pack_codes(values)
-    np.testing.assert_array_equal(codes, _reference.pack_codes(values))
-    counts = count_codes(codes, 1 << 24)
-    np.testing.assert_array_equal(counts, _reference.count_codes(codes, 1 << 24))
+    # 200 k pixels of 2**17 possible colours: the list of new codes has to grow past 2**16.
+    values = rng.integers(0, 256, size=(200_000, 3), dtype=np.uint8)
+    values[:, 0] &= 1
+    counts = np.zeros(1 << 24, np.uint32)
+    counts[rng.integers(0, 1 << 17, size=5000)] = 3  # codes already counted are not new
     outputs = []
     for kernel in (pack_and_count, _reference.pack_and_count):
-        fused_codes, fused_counts = np.empty(10000, np.uint32), np.ones(1 << 24, np.uint32)
-        kernel(values, fused_codes, fused_counts)
-        outputs.append((fused_codes, fused_counts))
-    np.testing.assert_array_equal(outputs[0][0], codes)
-    np.testing.assert_array_equal(outputs[0][1], outputs[1][1])
-    np.testing.assert_array_equal(outputs[0][1], counts + 1)
-    for got, expected in zip(present_codes(counts), _reference.present_codes(counts),
-                             strict=True):
+        codes, updated = np.empty(len(values), np.uint32), counts.copy()
+        new = kernel(values, codes, updated)
+        outputs.append((codes, updated, new))
+    for got, expected in zip(outputs[0], outputs[1], strict=True):
         np.testing.assert_array_equal(got, expected)
+    codes, updated, new = outputs[0]
+    np.testing.assert_array_equal(
+        codes, (values[:, 0].astype(np.uint32) << 16) | (values[:, 1].astype(np.uint32) << 8)
+        | values[:, 2])
+    np.testing.assert_array_equal(updated - counts, np.bincount(codes, minlength=1 << 24))
+    assert len(new) > 1 << 16 and len(set(new.tolist())) == len(new)
+    assert (counts[new] == 0).all()
     table = rng.integers(0, 200, size=1 << 24, dtype=np.uint8)
-    looked_up = np.empty(10000, np.uint8)
+    looked_up = np.empty(len(codes), np.uint8)
     lookup(codes, table, looked_up)
     np.testing.assert_array_equal(looked_up, table[codes])
+
+
+def test_borrowed_tables_come_back_zeroed(rng):
+    """The count tables are reused between calls: nothing of one image may leak into the next."""
+    from kmseg import _compress
+
+    first = few_colours(rng, 3000, 3)
+    histogram(first).expand(np.arange(40, dtype=np.uint8))
+    second = few_colours(np.random.default_rng(99), 3000, 3)
+    hist = histogram(second)
+    distinct, counts = np.unique(second, axis=0, return_counts=True)
+    np.testing.assert_array_equal(hist.values, distinct)
+    np.testing.assert_array_equal(hist.counts, counts)
+    with _compress._TABLES.borrow(3) as table:
+        assert not table.any()
 
 
 def test_large_histograms_split_between_threads_add_up(rng):

@@ -293,8 +293,7 @@ class KMeansSegmenter:
             raise type(error)(with_source(str(error), loaded.source)) from None
         centers = self.cluster_centers_
         distances = np.sqrt(((samples.X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
-        per_pixel = np.stack([samples.expand(np.ascontiguousarray(distances[:, j]))
-                              for j in range(self.k)], axis=1)
+        per_pixel = distances[samples.expand(np.arange(len(samples.X)))]
         out = np.full((*loaded.pixels.shape[:2], self.k), np.nan)
         if loaded.mask is None:
             out[:] = per_pixel.reshape(out.shape)

@@ -4,13 +4,12 @@ Only the engine stages (``_compress``, ``_kmeans``) import this package. Each ke
 plain-NumPy reference in :mod:`._reference` that the tests compare it with.
 """
 
-from ._histogram import count_codes, lookup, pack_and_count, pack_codes, present_codes
+from ._histogram import lookup, pack_and_count
 from ._lloyd import lloyd_bounded, lloyd_step, nearest_two
 from ._optimal_1d import optimal_1d_splits
 from ._seeding import kmeans_plusplus_indices
 
 __all__ = [
-    "count_codes",
     "kmeans_plusplus_indices",
     "lloyd_bounded",
     "lloyd_step",
@@ -18,6 +17,4 @@ __all__ = [
     "nearest_two",
     "optimal_1d_splits",
     "pack_and_count",
-    "pack_codes",
-    "present_codes",
 ]

@@ -5,25 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def pack_codes(values: np.ndarray) -> np.ndarray:
-    codes = np.zeros(len(values), dtype=np.uint32)
+def pack_and_count(values: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    codes[:] = 0
     for j in range(values.shape[1]):
-        codes = (codes << np.uint32(8)) | values[:, j].astype(np.uint32)
-    return codes
-
-
-def count_codes(codes: np.ndarray, size: int) -> np.ndarray:
-    return np.bincount(codes, minlength=size).astype(np.uint32)
-
-
-def pack_and_count(values: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> None:
-    codes[:] = pack_codes(values)
-    counts += count_codes(codes, len(counts))
-
-
-def present_codes(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    present = np.flatnonzero(counts).astype(np.uint32)
-    return present, counts[present].astype(np.float64)
+        codes[:] = (codes << np.uint32(8)) | values[:, j].astype(np.uint32)
+    distinct, first = np.unique(codes, return_index=True)
+    in_order = distinct[np.argsort(first)]
+    new = in_order[counts[in_order] == 0]
+    counts += np.bincount(codes, minlength=len(counts)).astype(np.uint32)
+    return new
 
 
 def lookup(codes: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
