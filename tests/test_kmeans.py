@@ -255,9 +255,11 @@ def test_threads_change_nothing(n, monkeypatch):
     np.testing.assert_array_equal(threaded.centers, serial.centers)
 
 
-def test_coreset_path_ends_at_a_lloyd_fixed_point_of_every_point(rng):
+@pytest.mark.parametrize("hidden_share", [0.05, 0.0])  # 0: breathe on the finer grid too
+def test_coreset_path_ends_at_a_lloyd_fixed_point_of_every_point(rng, monkeypatch, hidden_share):
     from kmseg import _kmeans
 
+    monkeypatch.setattr(_kmeans, "_HIDDEN_SHARE", hidden_share)
     X = blobs(rng, n=80_000, d=3, k=5)
     assert len(X) > _kmeans._CORESET_FROM
     result = kmeans(X, 5, rng=np.random.default_rng(0))
@@ -268,3 +270,25 @@ def test_coreset_path_ends_at_a_lloyd_fixed_point_of_every_point(rng):
     assert result.converged and result.inertia == pytest.approx(dist2.sum(), rel=1e-9)
     theirs = KMeans(5, n_init=3, random_state=0).fit(X).inertia_
     assert result.inertia <= theirs * (1 + 1e-6)
+
+
+def test_a_finer_coreset_when_the_coarse_one_hides_much_of_the_error(rng, monkeypatch):
+    from kmseg import _kmeans
+
+    X = blobs(rng, n=200_000, d=3, k=12)
+    points = _kmeans._Points(X, rng.integers(1, 4, size=len(X)).astype(float))
+    core = _kmeans._coreset(points, 250 * 4)
+    # What the grid hides, by brute force: squared distances of the points to their cell means.
+    cells = np.floor((X - X.min(0)) * (_kmeans._GRID_CELLS / np.ptp(X, axis=0)))
+    _, cell_of = np.unique(np.minimum(cells, _kmeans._GRID_CELLS - 1), axis=0,
+                           return_inverse=True)
+    cell_of = cell_of.ravel()
+    sums = np.stack([np.bincount(cell_of, points.weights * X[:, j]) for j in range(3)], 1)
+    means = sums / np.bincount(cell_of, points.weights)[:, None]
+    np.testing.assert_allclose(core.X, means, rtol=1e-9)  # the coarse grid is that grid
+    hidden = points.weights @ ((X - means[cell_of]) ** 2).sum(axis=1)
+    monkeypatch.setattr(_kmeans, "_HIDDEN_SHARE", 0.05)
+    assert _kmeans._finer_coreset(points, core, hidden / 0.049, 4) is None
+    finer = _kmeans._finer_coreset(points, core, hidden / 0.051, 4)
+    assert len(core.X) < len(finer.X) < len(X) // 2
+    assert finer.weights.sum() == pytest.approx(points.weights.sum())
