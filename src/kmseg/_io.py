@@ -31,7 +31,7 @@ import re
 import struct
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, NamedTuple
 
@@ -94,6 +94,9 @@ _ORIENTATIONS = {
 # (palette, CMYK, YCbCr, CIELab, bilevel or 2- and 4-bit, ...) are read by Pillow.
 _TIFF_MINISWHITE, _TIFF_MINISBLACK, _TIFF_RGB = 0, 1, 2
 _TIFF_GEOKEYS, _TIFF_GDAL_NODATA = 34735, 42113
+# ModelPixelScale, ModelTiepoint, ModelTransformation, GeoKeyDirectory, GeoDoubleParams,
+# GeoAsciiParams: the CRS and the pixel-to-map transform.
+_TIFF_GEOTAGS = (33550, 33922, 34264, 34735, 34736, 34737)
 
 _PILLOW_LIMIT_LOCK = threading.RLock()
 
@@ -117,6 +120,9 @@ class LoadedImage:
         The path as given.
     description : str
         Short human text for reports, e.g. ``"JPEG RGB 8-bit"`` or ``"TIFF 4-band uint8"``.
+    georef : GeoReference or None
+        A GeoTIFF's georeferencing (CRS, transform) and nodata, which outputs keep; None for
+        other files.
     """
 
     pixels: np.ndarray
@@ -124,6 +130,24 @@ class LoadedImage:
     mask: np.ndarray | None
     source: str
     description: str
+    georef: GeoReference | None = None
+
+
+@dataclass(frozen=True)
+class GeoReference:
+    """A GeoTIFF's georeferencing: its GeoTIFF tags, copied as they are into raster outputs
+    (so the CRS and transform are the input's, with no GDAL needed), and its nodata value."""
+
+    tags: tuple[tuple[int, int, int, object], ...]  # (code, TIFF type, count, value)
+    nodata: float | None
+
+    def extratags(self, nodata: float | None) -> list[tuple[int, int, int, object, bool]]:
+        """:func:`tifffile.imwrite` ``extratags``: these tags and a GDAL_NODATA of ``nodata``."""
+        tags = [(*tag, True) for tag in self.tags]
+        if nodata is not None:
+            text = repr(nodata) if not float(nodata).is_integer() else str(int(nodata))
+            tags.append((_TIFF_GDAL_NODATA, 2, len(text) + 1, text, True))
+        return tags
 
 
 class _Decoded(NamedTuple):
@@ -134,6 +158,7 @@ class _Decoded(NamedTuple):
     nodata: np.ndarray | None  # (M, N) bool, True where every band equals GDAL nodata
     description: str
     orientation: object  # the raw EXIF/TIFF Orientation value, if any
+    georef: GeoReference | None = None
 
 
 def load_image(
@@ -141,6 +166,7 @@ def load_image(
     *,
     frame: int = 0,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    bands: Sequence[int] | None = None,
 ) -> LoadedImage:
     """Read an image file: pixels, alpha channel and the mask of pixels to cluster.
 
@@ -154,6 +180,10 @@ def load_image(
     max_pixels : int or None, optional
         Largest width * height read (default :data:`DEFAULT_MAX_PIXELS`, 178,956,970, Pillow's
         own limit); larger files are rejected before decoding. None lifts the limit.
+    bands : sequence of int, optional
+        Band numbers to keep, in this order, counted from 1 as GDAL and rasterio count them
+        (e.g. ``(4, 3, 2)``: near infrared, red, green of a 4-band R, G, B, NIR raster); the
+        alpha channel is not a band. Default: every band.
 
     Returns
     -------
@@ -165,8 +195,8 @@ def load_image(
     Raises
     ------
     ParameterError
-        If ``frame`` is not an int >= 0, ``max_pixels`` is not a positive int or None, or
-        ``path`` is not a str or os.PathLike.
+        If ``frame`` is not an int >= 0, ``max_pixels`` is not a positive int or None,
+        ``path`` is not a str or os.PathLike, or ``bands`` are not band numbers of the file.
     ImageReadError
         If the file does not exist, is a directory, cannot be opened (permission denied), is
         empty (0 bytes), is not an image Pillow or tifffile can read, is truncated or corrupt,
@@ -196,6 +226,7 @@ def load_image(
     source = _check_path(path)
     frame = _check_frame(frame)
     max_pixels = _check_max_pixels(max_pixels)
+    bands = _check_bands(bands)
     with _open_file(source) as fh, _read_errors(source):
         head = fh.read(32)
         decoded = None
@@ -204,6 +235,8 @@ def load_image(
         if decoded is None:
             fh.seek(0)
             decoded = _read_pillow(fh, source, frame, max_pixels, head)
+    if bands is not None:
+        decoded = decoded._replace(pixels=_select_bands(decoded.pixels, bands, source))
     return _finish(decoded, source)
 
 
@@ -212,6 +245,7 @@ def read_image(
     *,
     frame: int = 0,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    bands: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Read an image file into one array, alpha last, like :func:`skimage.io.imread`.
 
@@ -223,6 +257,8 @@ def read_image(
         Frame of an animation or page of a multi-page TIFF, from 0 (default 0).
     max_pixels : int or None, optional
         Largest width * height read (default :data:`DEFAULT_MAX_PIXELS`); None lifts the limit.
+    bands : sequence of int, optional
+        Band numbers to keep, from 1 (see :func:`load_image`).
 
     Returns
     -------
@@ -247,7 +283,7 @@ def read_image(
     >>> read_image(files("kmseg") / "data" / "coffee.jpg").shape
     (400, 600, 3)
     """
-    image = load_image(path, frame=frame, max_pixels=max_pixels)
+    image = load_image(path, frame=frame, max_pixels=max_pixels, bands=bands)
     if image.alpha is None:
         return image.pixels
     colour = image.pixels if image.pixels.ndim == 3 else image.pixels[..., np.newaxis]
@@ -270,6 +306,28 @@ def _check_frame(frame: object) -> int:
     if frame < 0:
         raise ParameterError(f"frame must be >= 0 (frames are numbered from 0), got {frame}")
     return int(frame)
+
+
+def _check_bands(bands: object) -> tuple[int, ...] | None:
+    if bands is None:
+        return None
+    if isinstance(bands, (str, bytes)) or not isinstance(bands, Sequence):
+        raise ParameterError(f"bands must be a sequence of band numbers from 1, got {bands!r}")
+    numbers_ = tuple(bands)
+    if not numbers_ or not all(isinstance(b, numbers.Integral) and not isinstance(b, bool)
+                               and b >= 1 for b in numbers_):
+        raise ParameterError(f"bands must be band numbers from 1, got {list(numbers_)!r}")
+    return tuple(int(b) for b in numbers_)
+
+
+def _select_bands(pixels: np.ndarray, bands: tuple[int, ...], source: str) -> np.ndarray:
+    n_bands = _bands(pixels)
+    if max(bands) > n_bands:
+        raise ParameterError(with_source(
+            f"band {max(bands)} asked for, but the image has {n_bands} band(s) (numbered from 1)",
+            source))
+    stacked = pixels if pixels.ndim == 3 else pixels[..., np.newaxis]
+    return _squeeze(np.ascontiguousarray(stacked[..., [b - 1 for b in bands]]))
 
 
 def _check_max_pixels(max_pixels: object) -> int | None:
@@ -527,12 +585,23 @@ def _read_tiff(fh: IO[bytes], source: str, frame: int, max_pixels: int | None) -
         data = _supported_dtype(data, source)
         pixels, alpha = _tiff_alpha(data, page, geotiff)
         orientation = page.tags.valueof(274, 1)
+        # The transform maps stored rows and columns: only an upright page keeps it.
+        georef = _georeference(page) if geotiff and orientation in (None, 1) else None
     description = f"TIFF {_bands(pixels)}-band {pixels.dtype}"
     description += " + alpha" if alpha is not None else ""
     description += " (GeoTIFF)" if geotiff else ""
     if n_pages > 1:
         description += f" page {frame} of {n_pages}"
-    return _Decoded(pixels, alpha, nodata, description, orientation)
+    return _Decoded(pixels, alpha, nodata, description, orientation, georef)
+
+
+def _georeference(page: object) -> GeoReference | None:
+    """The GeoTIFF tags of a page (CRS and transform) and its nodata; None without GeoKeys."""
+    tags = tuple((tag.code, int(tag.dtype), tag.count, tag.value)
+                 for tag in page.tags.values() if tag.code in _TIFF_GEOTAGS)
+    if not any(code == _TIFF_GEOKEYS for code, *_ in tags):
+        return None
+    return GeoReference(tags, _gdal_nodata(page))
 
 
 def _tifffile_reads(page: object) -> bool:
@@ -675,4 +744,4 @@ def _finish(decoded: _Decoded, source: str) -> LoadedImage:
         excluded = _orient(decoded.nodata, decoded.orientation)
         keep = ~excluded if keep is None else keep & ~excluded
     mask = None if keep is None or keep.all() else np.ascontiguousarray(keep)
-    return LoadedImage(pixels, alpha, mask, source, decoded.description)
+    return LoadedImage(pixels, alpha, mask, source, decoded.description, decoded.georef)

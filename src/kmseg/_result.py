@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,6 +15,9 @@ from ._errors import ParameterError
 from ._features import value_range
 from ._labels import masked_label
 from .regions import RegionTable, boundaries, region_table
+
+if TYPE_CHECKING:
+    from ._io import GeoReference
 
 
 @dataclass(frozen=True, eq=False)
@@ -62,6 +65,8 @@ class Segmentation:
     regions : (M, N) uint32 ndarray or None
         With ``min_region``: connected patches of one label, ids ``1..R``, 0 where masked
         (see :mod:`kmseg.regions`); the labels were cleaned to match.
+    georef : GeoReference or None
+        The input GeoTIFF's georeferencing, which :meth:`save` copies into its rasters.
     """
 
     image: np.ndarray
@@ -81,6 +86,7 @@ class Segmentation:
     timings: dict[str, float] = field(default_factory=dict)
     algorithm: str = "lloyd"
     regions: np.ndarray | None = None
+    georef: GeoReference | None = None
 
     @property
     def k(self) -> int:

@@ -46,7 +46,9 @@ def save_segmentation(
     Files (``<stem>`` defaults to the input file's name without extension, else ``"image"``):
 
     - ``<stem>_labels.png``: the label map (8-bit, or 16-bit when k > 255); masked pixels hold
-      ``seg.masked_label`` (255 or 65535);
+      ``seg.masked_label`` (255 or 65535). From a GeoTIFF, every raster is a ``.tif`` with the
+      input's georeferencing (CRS, transform), and the label map's GDAL nodata is the masked
+      label;
     - ``<stem>_segmented.png``: each pixel painted with its centre, in the input's bit depth
       (``.tif`` instead for float or multi-band images), transparent where masked;
     - ``<stem>.json``: k, centres (input units and ``#rrggbb``), sizes, compactness, every
@@ -102,11 +104,17 @@ def _plan(
     """Role -> (path, writer) of every image file to write."""
     plan: dict[str, tuple[Path, Callable[[Path], None]]] = {}
 
-    def add_image(role: str, name: str, image: np.ndarray, channels: int, alpha: bool) -> None:
-        path = outdir / (name + (".png" if _fits_png(image.dtype, channels) else ".tif"))
-        plan[role] = (path, lambda p: write_image(p, image, alpha=alpha))
+    def add_image(role: str, name: str, image: np.ndarray, channels: int, alpha: bool,
+                  nodata: int | None = None) -> None:
+        # A GeoTIFF's rasters stay GeoTIFFs, on the input's grid and CRS.
+        geotags = None if seg.georef is None else seg.georef.extratags(nodata)
+        png = _fits_png(image.dtype, channels) and geotags is None
+        path = outdir / (name + (".png" if png else ".tif"))
+        plan[role] = (path, lambda p: write_image(p, image, alpha=alpha, extratags=geotags))
 
-    add_image("labels", f"{stem}_labels", seg.labels, 1, False)
+    masked = seg.valid is not None
+    add_image("labels", f"{stem}_labels", seg.labels, 1, False,
+              nodata=seg.masked_label if masked else None)
     has_alpha = seg.output_alpha() is not None
     add_image("segmented", f"{stem}_segmented", seg.segmented(), seg.centers.shape[1], has_alpha)
     if compare:
@@ -123,7 +131,7 @@ def _plan(
             add_image(f"cutout_{i}", f"{stem}_cutout_{i}", seg.cutout(i), cutout_channels, True)
     if seg.regions is not None:
         ids = seg.regions.astype(np.uint16 if seg.n_regions <= 0xFFFF else np.uint32)
-        add_image("regions", f"{stem}_regions", ids, 1, False)
+        add_image("regions", f"{stem}_regions", ids, 1, False, nodata=0 if masked else None)
         add_image("boundaries", f"{stem}_boundaries", seg.boundaries(), 3, False)
         if region_masks:
             for region in range(1, seg.n_regions + 1):
@@ -161,10 +169,13 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_image(path: Path, image: np.ndarray, *, alpha: bool) -> None:
+def write_image(
+    path: Path, image: np.ndarray, *, alpha: bool, extratags: list | None = None
+) -> None:
     """Write an image losslessly: PNG for 8/16-bit gray or RGB (+ alpha), TIFF otherwise.
 
-    ``alpha`` says whether the last channel is alpha. The format follows ``path``'s suffix.
+    ``alpha`` says whether the last channel is alpha. The format follows ``path``'s suffix;
+    ``extratags`` (TIFF only) are written as given (GeoTIFF tags).
     """
     if path.suffix == ".tif":
         import tifffile
@@ -175,7 +186,8 @@ def write_image(path: Path, image: np.ndarray, *, alpha: bool) -> None:
         extra = channels - (3 if photometric == "rgb" else 1)
         extrasamples = ("unspecified",) * (extra - alpha) + ("unassalpha",) * alpha
         tifffile.imwrite(path, image, photometric=photometric, extrasamples=extrasamples or None,
-                         planarconfig="contig" if image.ndim == 3 else None)
+                         planarconfig="contig" if image.ndim == 3 else None,
+                         extratags=extratags or ())
     elif image.dtype == np.uint16 and image.ndim == 3:
         import imagecodecs
 

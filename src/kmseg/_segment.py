@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -723,6 +724,7 @@ class KMeansSegmenter:
             timings=timings,
             algorithm=result.algorithm,
             regions=region_map,
+            georef=loaded.georef,
         )
 
 
@@ -752,6 +754,7 @@ def segment(
     alpha: bool | None = None,
     frame: int = 0,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    bands: Sequence[int] | None = None,
 ) -> Segmentation:
     """Segment an image by k-means clustering of its pixels.
 
@@ -788,6 +791,8 @@ def segment(
         Frame of an animated file.
     max_pixels : int or None
         Decompression-bomb limit for files (None lifts it).
+    bands : sequence of int, optional
+        Bands of a file to cluster, numbered from 1 (see :func:`kmseg.load_image`).
 
     Returns
     -------
@@ -813,8 +818,10 @@ def segment(
     """
     if isinstance(image, (str, os.PathLike)):
         start = time.perf_counter()
-        image = load_image(image, frame=frame, max_pixels=max_pixels)
+        image = load_image(image, frame=frame, max_pixels=max_pixels, bands=bands)
         read_time = time.perf_counter() - start
+    elif bands is not None:
+        raise ParameterError("bands selects bands of a file; index an array yourself")
     else:
         read_time = 0.0
     if k == "auto":
@@ -926,7 +933,7 @@ def _with_user_mask(loaded: LoadedImage, mask: np.ndarray) -> LoadedImage:
     if mask.dtype != bool:
         raise ParameterError(f"mask must be a boolean array, got dtype {mask.dtype}")
     combined = mask if loaded.mask is None else mask & loaded.mask
-    return LoadedImage(loaded.pixels, loaded.alpha, combined, loaded.source, loaded.description)
+    return replace(loaded, mask=combined)
 
 
 def _channels(pixels: np.ndarray) -> int:

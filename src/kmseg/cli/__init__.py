@@ -71,11 +71,28 @@ def _colour_list(text: str) -> list[str]:
     return colours
 
 
+_BANDS_HELP = ("bands to cluster, numbered from 1 as in GDAL, e.g. 4,3,2 (default: all); a "
+               "GeoTIFF's outputs keep its CRS and transform")
+
+
+def _band_list(text: str) -> list[int]:
+    try:
+        bands = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected band numbers such as 4,3,2, got {text!r}") from None
+    if min(bands) < 1:
+        raise argparse.ArgumentTypeError(f"band numbers start at 1, got {text!r}")
+    return bands
+
+
 def _add_read_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frame", type=_non_negative_int, default=0,
                         help="frame of an animated file")
     parser.add_argument("--max-pixels", type=_non_negative_int, default=None,
                         help="decompression-bomb limit in pixels; 0 lifts it")
+    parser.add_argument("--bands", type=_band_list, default=None, metavar="B,B,...",
+                        help=_BANDS_HELP)
 
 
 def _add_quality_targets(parser: argparse.ArgumentParser) -> None:
@@ -127,6 +144,8 @@ def _add_clustering_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-pixels", type=_non_negative_int, default=None,
                        help="decompression-bomb limit in pixels; 0 lifts it "
                             "(default: Pillow's, 178956970)")
+    group.add_argument("--bands", type=_band_list, default=None, metavar="B,B,...",
+                       help=_BANDS_HELP)
     spatial = parser.add_argument_group(
         "regions and spatial features",
         "--regions turns on the regions preset (coherent regions instead of colour clusters); "

@@ -54,7 +54,7 @@ def segment(args: argparse.Namespace) -> int:
 def sweep(args: argparse.Namespace) -> int:
     from ..plot import sweep as sweep_figure
 
-    loaded = load_image(args.image, frame=args.frame, max_pixels=_max_pixels(args))
+    loaded = load_image(args.image, **_read_options(args))
     options = _clustering(args)
     del options["k"]
     figure = sweep_figure(loaded, ks=tuple(args.k), **options)
@@ -65,7 +65,7 @@ def sweep(args: argparse.Namespace) -> int:
 def colors(args: argparse.Namespace) -> int:
     from ..plot import colors as colors_figure
 
-    loaded = load_image(args.image, frame=args.frame, max_pixels=_max_pixels(args))
+    loaded = load_image(args.image, **_read_options(args))
     figure = colors_figure(loaded, sample=args.sample, seed=args.seed)
     _save_figure(figure, _figure_path(args, "colors"), args.image)
     return 0
@@ -77,7 +77,7 @@ def choose_k(args: argparse.Namespace) -> int:
     from .._save import atomic_write
     from ..plot import choose_k as choose_figure
 
-    loaded = load_image(args.image, frame=args.frame, max_pixels=_max_pixels(args))
+    loaded = load_image(args.image, **_read_options(args))
     choice = choose(loaded, ks=args.k, space=args.space, attempts=args.attempts, seed=args.seed,
                     min_psnr=args.min_psnr, max_error=args.max_error)
     print(choice.table())
@@ -177,12 +177,12 @@ def _segment_one(
 ) -> None:
     mask = _read_mask(args.mask) if args.mask else None
     if palette is not None:
-        loaded = load_image(image, frame=args.frame, max_pixels=_max_pixels(args))
+        loaded = load_image(image, **_read_options(args))
         seg = palette.segment(loaded, mask=mask)
     else:
         seg = segment_image(image, init=init, mask=mask, **_clustering(args),
                             min_psnr=args.min_psnr, max_error=args.max_error,
-                            frame=args.frame, max_pixels=_max_pixels(args))
+                            **_read_options(args))
     if args.save_palette:
         model = KMeansSegmenter.from_segmentation(seg)
         print(f"wrote {model.save(args.save_palette)}")
@@ -214,10 +214,13 @@ def _clustering(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def _max_pixels(args: argparse.Namespace) -> int | None:
+def _read_options(args: argparse.Namespace) -> dict[str, object]:
+    """``load_image`` keyword arguments: --frame, --max-pixels (0 lifts it), --bands."""
     if args.max_pixels is None:
-        return DEFAULT_MAX_PIXELS
-    return None if args.max_pixels == 0 else args.max_pixels
+        max_pixels = DEFAULT_MAX_PIXELS
+    else:
+        max_pixels = None if args.max_pixels == 0 else args.max_pixels
+    return {"frame": args.frame, "max_pixels": max_pixels, "bands": args.bands}
 
 
 def _read_init(value: str) -> str | np.ndarray:
