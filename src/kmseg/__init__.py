@@ -36,6 +36,7 @@ __all__ = [
     "read_image",
     "save_segmentation",
     "segment",
+    "segment_chunked",
 ]
 
 # public name -> module that defines it
@@ -46,6 +47,7 @@ _LAZY = {
     "read_image": "._io",
     "KMeansSegmenter": "._segment",
     "segment": "._segment",
+    "segment_chunked": "._chunked",
     "choose_k": "._choose_k",
     "KChoice": "._choose_k",
     "Segmentation": "._result",
@@ -77,6 +79,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from . import data, metrics, plot
     from ._choose_k import KChoice, choose_k
+    from ._chunked import segment_chunked
     from ._errors import ImageReadError, KmsegError, KmsegWarning, OutputError, ParameterError
     from ._io import DEFAULT_MAX_PIXELS, LoadedImage, load_image, read_image
     from ._result import Segmentation

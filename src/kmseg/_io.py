@@ -604,6 +604,110 @@ def _georeference(page: object) -> GeoReference | None:
     return GeoReference(tags, _gdal_nodata(page))
 
 
+@dataclass(frozen=True)
+class RasterInfo:
+    """What :func:`raster_strips` will read from a TIFF, known without reading any pixel."""
+
+    source: str
+    shape: tuple[int, int]  # rows, columns
+    dtype: np.dtype
+    bands: int
+    georef: GeoReference | None
+    description: str
+
+    @property
+    def pixels(self) -> int:
+        return self.shape[0] * self.shape[1]
+
+
+def raster_info(path: str | os.PathLike[str]) -> RasterInfo | None:
+    """The first page of a TIFF that :func:`raster_strips` can stream, or None when ``path`` is
+    not a TIFF (other formats are read whole).
+
+    Raises
+    ------
+    ImageReadError
+        The TIFF cannot be streamed: unreadable, not gray/RGB/multi-band samples of 8 bits or
+        more, bands stored apart (planar), alpha, or a rotated (Orientation) page.
+    """
+    source = _check_path(path)
+    with _open_file(source) as fh, _read_errors(source):
+        if not fh.read(4).startswith(_TIFF_MAGIC):
+            return None
+        import tifffile
+
+        fh.seek(0)
+        with tifffile.TiffFile(fh) as tif:
+            page = _streamable_page(tif, source)
+            geotiff = _TIFF_GEOKEYS in page.tags
+            return RasterInfo(source, (page.imagelength, page.imagewidth), page.dtype,
+                              page.samplesperpixel, _georeference(page) if geotiff else None,
+                              f"TIFF {page.samplesperpixel}-band {page.dtype}"
+                              + (" (GeoTIFF)" if geotiff else ""))
+
+
+def raster_strips(
+    path: str | os.PathLike[str], *, rows: int, bands: Sequence[int] | None = None
+) -> Iterator[tuple[int, LoadedImage]]:
+    """A TIFF's first page as horizontal strips, top to bottom: ``(first row, strip)``.
+
+    A strip holds about ``rows`` full rows (whole tiles or TIFF strips); only the segments of one
+    strip are decoded at a time (by :meth:`tifffile.TiffPage.segments`, on threads), so memory
+    follows the strip, not the image. Each strip is a :class:`LoadedImage` whose mask leaves out
+    GDAL nodata, with ``bands`` chosen as :func:`load_image` does.
+    """
+    import tifffile
+
+    source = _check_path(path)
+    bands = _check_bands(bands)
+    with _open_file(source) as fh, _read_errors(source):
+        fh.seek(0)
+        with tifffile.TiffFile(fh) as tif:
+            page = _streamable_page(tif, source)
+            height, width = page.imagelength, page.imagewidth
+            segment_rows = page.chunks[0]
+            rows = max(segment_rows, rows // segment_rows * segment_rows)
+            nodata = _gdal_nodata(page)
+            shape = (rows, width, page.samplesperpixel)
+            buffer, top = np.zeros(shape, dtype=page.dtype), 0
+            for data, (_, _, y, x, _), _ in page.segments():
+                if y >= top + rows:  # the segment starts the next strip
+                    yield top, _strip(buffer, source, nodata, bands)
+                    buffer, top = np.zeros(shape, dtype=page.dtype), top + rows
+                if data is None:  # a sparse file's missing segment stays 0
+                    continue
+                h = min(data.shape[1], height - y)
+                w = min(data.shape[2], width - x)
+                buffer[y - top:y - top + h, x:x + w] = data[0, :h, :w]
+            yield top, _strip(buffer[:height - top], source, nodata, bands)
+
+
+def _streamable_page(tif: object, source: str) -> object:
+    if not tif.pages:
+        raise ImageReadError(with_source("truncated or corrupt image data: no image", source))
+    page = tif.pages[0]
+    if (not _tifffile_reads(page) or page.planarconfig != 1 or page.tags.valueof(274, 1) != 1
+            or page.dtype not in (np.uint8, np.uint16, np.float32, np.float64)):
+        raise ImageReadError(with_source(
+            "this TIFF cannot be read in strips (needs gray, RGB or multi-band uint8, uint16 or "
+            "float samples, stored interleaved and upright)", source))
+    if _TIFF_GEOKEYS not in page.tags and any(kind in (1, 2) for kind in page.extrasamples):
+        raise ImageReadError(with_source("a TIFF with alpha cannot be read in strips", source))
+    return page
+
+
+def _strip(
+    data: np.ndarray, source: str, nodata: float | None, bands: tuple[int, ...] | None
+) -> LoadedImage:
+    nodata_hits = _nodata_hits(data, nodata)
+    pixels = _squeeze(data)
+    if bands is not None:
+        pixels = _select_bands(pixels, bands, source)
+    mask = None if nodata_hits is None else np.ascontiguousarray(~nodata_hits)
+    return LoadedImage(np.require(pixels, requirements=("C", "W")), None, mask, source,
+                       "TIFF strip")
+
+
 def _tifffile_reads(page: object) -> bool:
     """Whether tifffile gives this page as image data (gray or RGB, 8 bits a sample or more)."""
     return (

@@ -111,7 +111,7 @@ class Segmentation:
         -------
         (k, C_out) ndarray of the input dtype
         """
-        return _cast_like(self.centers, self.image.dtype)
+        return cast_like(self.centers, self.image.dtype)
 
     @property
     def hex_colors(self) -> list[str] | None:
@@ -286,7 +286,7 @@ class Segmentation:
         return int(label)
 
 
-def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """Float values to an image dtype: rounded and clipped for integers."""
     dtype = np.dtype(dtype)
     if dtype.kind == "u":

@@ -206,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also write <stem>_compare.png (original and segmented side by side)")
     seg.add_argument("--masks", action="store_true",
                      help="also write <stem>_mask_<i>.png and <stem>_cutout_<i>.png per cluster")
+    seg.add_argument("--chunked", action="store_true",
+                     help="read and write a TIFF in strips, one palette for all of it: memory "
+                          "follows the strip, not the raster (automatic above 100 MP; writes "
+                          "tiled BigTIFF labels and painted image)")
     seg.add_argument("--region-masks", action="store_true",
                      help="with regions, also write <stem>_region_<id>.png per region")
     _add_quality_targets(seg)

@@ -175,6 +175,9 @@ def demo(args: argparse.Namespace) -> int:
 def _segment_one(
     image: str, args: argparse.Namespace, init: object, palette: KMeansSegmenter | None
 ) -> None:
+    if args.chunked or _too_large_for_memory(image):
+        _segment_chunked(image, args, init, palette)
+        return
     mask = _read_mask(args.mask) if args.mask else None
     if palette is not None:
         loaded = load_image(image, **_read_options(args))
@@ -193,6 +196,38 @@ def _segment_one(
     print(f"{image}: k={seg.k}{regions} compactness={seg.compactness:.6g} "
           f"iterations={seg.n_iter} ({seconds:.2f} s) -> "
           f"{written['json'].parent}/{Path(written['json']).stem}_*")
+
+
+def _too_large_for_memory(image: str) -> bool:
+    from .._chunked import CHUNKED_FROM
+    from .._io import raster_info
+
+    try:
+        info = raster_info(image)
+    except KmsegError:  # not streamable: the whole-image reader says what is wrong
+        return False
+    return info is not None and info.pixels > CHUNKED_FROM
+
+
+def _segment_chunked(
+    image: str, args: argparse.Namespace, init: object, palette: KMeansSegmenter | None
+) -> None:
+    from .._chunked import segment_chunked
+
+    unsupported = [flag for flag, value in (
+        ("--mask", args.mask), ("--compare", args.compare), ("--masks", args.masks),
+        ("--region-masks", args.region_masks), ("--save-palette", args.save_palette),
+        ("-k auto", args.k == "auto"), ("--init FILE", not isinstance(init, str)),
+    ) if value]
+    if unsupported:
+        raise ParameterError(with_source(
+            f"{', '.join(unsupported)} cannot be used on a raster segmented in strips", image))
+    model = palette or KMeansSegmenter(init=init, **_clustering(args))
+    result = segment_chunked(image, args.outdir, model=model, bands=args.bands,
+                             refit=palette is None, protect=args.images)
+    print(f"{image}: k={model.k} compactness={model.inertia_:.6g} in {result.n_strips} strips "
+          f"({sum(result.timings.values()):.2f} s) -> {result.files['json'].parent}/"
+          f"{result.files['json'].stem}_*")
 
 
 def _clustering(args: argparse.Namespace) -> dict[str, object]:

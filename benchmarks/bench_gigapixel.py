@@ -1,0 +1,162 @@
+"""A gigapixel raster segmented in strips: peak memory and throughput against the whole-image
+path, in one run.
+
+The raster is built here from the real >= 8 MP photos of ../shared/data/corpus/large, cropped to
+cells of 3072 x 4096 pixels, mirrored in turn (none, left-right, up-down, both) and laid out in a
+grid, so that its colours are real photo colours. It is written as a tiled (512 x 512),
+uncompressed BigTIFF in a scratch folder (about 3 GB per gigapixel) and removed afterwards
+unless --keep.
+
+Rows of the table, each a fresh ``kmseg segment`` process, timed from process start to files
+written, peak RSS from ``os.wait4``:
+
+- the whole raster with ``--chunked`` (strips of 16.7 MP);
+- a crop of the raster (default 64 MP) by the whole-image path (labels and painted PNGs);
+- the same crop with ``--chunked``, whose labels are compared with the whole-image ones.
+
+    python benchmarks/bench_gigapixel.py              # 1.0 GP, k = 8
+    python benchmarks/bench_gigapixel.py --gp 0.25    # a quicker look
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+LARGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "corpus" / "large"
+CELL = (3072, 4096)  # rows, columns of one photo crop
+TILE = 512
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gp", type=float, default=1.0, help="raster size in gigapixels")
+    parser.add_argument("--crop-mp", type=float, default=64.0,
+                        help="whole-image comparison crop, in megapixels (default 64)")
+    parser.add_argument("--k", type=int, default=8)
+    parser.add_argument("--scratch", default=None, help="folder for the raster (default: /tmp)")
+    parser.add_argument("--keep", action="store_true", help="keep the raster and outputs")
+    args = parser.parse_args()
+    photos = sorted(LARGE.glob("*.jpg"))
+    if not photos:
+        print(f"no photos in {LARGE}: the shared corpus is needed", file=sys.stderr)
+        return 1
+    scratch = Path(tempfile.mkdtemp(prefix="kmseg-gp-", dir=args.scratch))
+    try:
+        return run(args, photos, scratch)
+    finally:
+        if not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, photos: list[Path], scratch: Path) -> int:
+    import kmseg
+
+    cells = [kmseg.read_image(photo) for photo in photos]
+    columns = 8
+    rows = max(1, round(args.gp * 1e9 / (CELL[0] * CELL[1] * columns)))
+    shape = (rows * CELL[0], columns * CELL[1])
+    raster = scratch / "mosaic.tif"
+    start = time.perf_counter()
+    write_mosaic(raster, cells, rows, columns)
+    build = time.perf_counter() - start
+    side = int(np.sqrt(args.crop_mp * 1e6) // TILE * TILE)
+    crop = scratch / "crop.tif"
+    write_crop(raster, crop, side)
+
+    print("## kmseg gigapixel benchmark\n")
+    print(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print(f"- machine: {platform.system()} {platform.machine()}, os.cpu_count() = "
+          f"{os.cpu_count()}, {_ram_gib():.1f} GiB RAM; Python {platform.python_version()}; "
+          f"kmseg {kmseg.__version__}")
+    print(f"- command: `python benchmarks/{Path(__file__).name} {' '.join(sys.argv[1:])}`")
+    print(f"- raster: {shape[0]} x {shape[1]} RGB uint8 ({shape[0] * shape[1] / 1e6:.0f} MP, "
+          f"{raster.stat().st_size / 2**30:.2f} GiB tiled uncompressed BigTIFF) built from "
+          f"{len(photos)} photos of corpus/large in {build:.0f} s; crop {side} x {side}")
+    print(f"- load average at start: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    print("| input | MP | path | wall (s) | s/MP | peak RSS (MB) | s/MP vs whole-image |")
+    print("|---|---|---|---|---|---|---|")
+    crop_mp = side * side / 1e6
+    whole = timed_segment(crop, scratch / "whole", args.k, chunked=False)
+    crop_chunked = timed_segment(crop, scratch / "crop_chunked", args.k, chunked=True)
+    giga = timed_segment(raster, scratch / "giga", args.k, chunked=True)
+    reference = whole[0] / crop_mp
+    for name, mp, path, (seconds, rss) in (
+        ("crop", crop_mp, "whole image (PNG outputs)", whole),
+        ("crop", crop_mp, "--chunked (tiled BigTIFF)", crop_chunked),
+        ("mosaic", shape[0] * shape[1] / 1e6, "--chunked (tiled BigTIFF)", giga),
+    ):
+        print(f"| {name} | {mp:.0f} | {path} | {seconds:.1f} | {seconds / mp:.4f} | "
+              f"{rss:.0f} | {seconds / mp / reference:.2f}x |")
+    same = np.array_equal(kmseg.read_image(scratch / "whole" / "crop_labels.png"),
+                          kmseg.read_image(scratch / "crop_chunked" / "crop_labels.tif",
+                                           max_pixels=None))
+    print(f"\n- check: crop labels identical whole-image vs --chunked: {same}")
+    print(f"- load average at end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    return 0 if same else 1
+
+
+def write_mosaic(path: Path, cells: list[np.ndarray], rows: int, columns: int) -> None:
+    """Photo crops in a grid, mirrored in turn, written tile row by tile row."""
+    import tifffile
+
+    def tiles():
+        for row in range(rows):
+            band = np.empty((CELL[0], columns * CELL[1], 3), dtype=np.uint8)
+            for column in range(columns):
+                index = row * columns + column
+                photo = cells[index % len(cells)]
+                top = (photo.shape[0] - CELL[0]) // 2
+                left = (photo.shape[1] - CELL[1]) // 2
+                crop = photo[top:top + CELL[0], left:left + CELL[1]]
+                flip = (index // len(cells)) % 4
+                crop = crop[::-1] if flip & 1 else crop
+                crop = crop[:, ::-1] if flip & 2 else crop
+                band[:, column * CELL[1]:(column + 1) * CELL[1]] = crop
+            for top in range(0, CELL[0], TILE):
+                for left in range(0, band.shape[1], TILE):
+                    yield band[top:top + TILE, left:left + TILE]
+
+    with tifffile.TiffWriter(path, bigtiff=True) as writer:
+        writer.write(tiles(), shape=(rows * CELL[0], columns * CELL[1], 3), dtype=np.uint8,
+                     tile=(TILE, TILE), photometric="rgb")
+
+
+def write_crop(raster: Path, crop: Path, side: int) -> None:
+    """The top-left ``side`` x ``side`` pixels of the raster, as a tiled TIFF."""
+    import tifffile
+
+    from kmseg._io import raster_strips
+
+    _, strip = next(raster_strips(raster, rows=side))
+    tifffile.imwrite(crop, strip.pixels[:side, :side], photometric="rgb", tile=(TILE, TILE))
+
+
+def timed_segment(image: Path, outdir: Path, k: int, *, chunked: bool) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one ``kmseg segment`` process."""
+    command = [sys.executable, "-m", "kmseg", "segment", str(image), "-k", str(k), "-o",
+               str(outdir), "--max-pixels", "0", *(["--chunked"] if chunked else [])]
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    if status != 0:
+        raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode()}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def _ram_gib() -> float:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,217 @@
+"""Rasters larger than memory: one palette for the whole raster, read and written in strips.
+
+A TIFF (BigTIFF, tiled or in strips, any band count) is read three times, one horizontal strip
+at a time (:func:`kmseg._io.raster_strips`): the first pass adds up the colour histograms of the
+strips and fits one palette (k-means once, on the exact histogram of the whole raster); the
+second labels every strip by its nearest centre and writes the label raster tile by tile; the
+third paints the labels. Labels are therefore the same in every strip — unlike clustering each
+tile on its own (as Earth Engine's per-tile clusterers do), a colour gets one label everywhere —
+and memory follows the strip size, not the raster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._compress import pool
+from ._errors import ImageReadError, OutputError, ParameterError, with_source
+from ._io import GeoReference, RasterInfo, raster_info, raster_strips
+from ._labels import label_dtype, masked_label
+from ._result import cast_like
+from ._save import atomic_write, output_folder
+from ._segment import KMeansSegmenter
+
+# Above this many pixels a TIFF is segmented in strips even without --chunked: the whole-image
+# path holds the pixels, their codes and the labels at once (~9 bytes a pixel for RGB).
+CHUNKED_FROM = 100_000_000
+# Pixels per strip: ~50 MB of RGB, 16.7 MP -- as many as the largest photos, whose whole-image
+# timings the strips then match.
+STRIP_PIXELS = 1 << 24
+# Output tiles and their compression (zlib level 1: label maps shrink ~20x, at ~1 GB/s).
+_TILE = 256
+_COMPRESSION = ("zlib", {"level": 1})
+
+
+@dataclass
+class ChunkedResult:
+    """What :func:`segment_chunked` did."""
+
+    info: RasterInfo
+    model: KMeansSegmenter
+    sizes: np.ndarray  # (k,) pixels per cluster
+    n_strips: int
+    files: dict[str, Path] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def segment_chunked(
+    source: str | os.PathLike[str],
+    outdir: str | os.PathLike[str],
+    *,
+    model: KMeansSegmenter,
+    bands: Sequence[int] | None = None,
+    refit: bool = True,
+    strip_pixels: int = STRIP_PIXELS,
+    protect: Sequence[str | os.PathLike[str]] = (),
+) -> ChunkedResult:
+    """Segment a TIFF of any size with one palette, strip by strip.
+
+    Files in ``outdir``: ``<stem>_labels.tif`` (tiled BigTIFF, uint8 or uint16 labels, the
+    masked label where the raster has GDAL nodata), ``<stem>_segmented.tif`` (tiled BigTIFF,
+    each pixel painted with its centre) and ``<stem>.json`` (palette, sizes, compactness,
+    timings). A GeoTIFF's georeferencing is copied into both rasters.
+
+    Parameters
+    ----------
+    source : path
+        A TIFF that :func:`kmseg._io.raster_info` accepts.
+    model : KMeansSegmenter
+        Colour-only parameters (no position, texture, smoothing or superpixels); fitted here.
+    bands : sequence of int, optional
+        Band numbers to cluster, from 1.
+    refit : bool
+        False: ``model`` is already fitted (a saved palette); the histogram pass is skipped.
+    strip_pixels : int
+        About how many pixels are read at a time.
+
+    Raises
+    ------
+    ImageReadError
+        ``source`` is not a TIFF that can be read in strips.
+    ParameterError
+        Bad model parameters or bands; k exceeds the raster's distinct colours.
+    OutputError
+        ``outdir`` cannot be written, or an output would replace an input.
+    """
+    start = time.perf_counter()
+    if model._spatial():
+        raise ParameterError(with_source(
+            "a raster segmented in strips takes colour features only (no position, texture, "
+            "smoothing, superpixels or regions)", str(source)))
+    info = raster_info(source)
+    if info is None:
+        raise ImageReadError(with_source("only TIFF files can be segmented in strips",
+                                         str(source)))
+    outdir = output_folder(Path(outdir))
+    stem = Path(source).stem
+    paths = {role: outdir / f"{stem}{suffix}" for role, suffix in
+             (("labels", "_labels.tif"), ("segmented", "_segmented.tif"), ("json", ".json"))}
+    inputs = {Path(p).resolve() for p in (source, *protect)}
+    for path in paths.values():
+        if path.resolve() in inputs:
+            raise OutputError(f"{path}: refusing to overwrite an input file")
+    rows = max(1, strip_pixels // info.shape[1])
+
+    def strips() -> Iterator:
+        return raster_strips(source, rows=rows, bands=bands)
+
+    timings = {}
+    if refit:
+        pooled, like = None, None
+        for _, strip in strips():
+            like = like or strip
+            pooled = pool(pooled, *model.image_histogram(strip, like=like))
+        timings["histogram"] = time.perf_counter() - start
+        model.fit_histogram(*pooled, like=like)
+        timings["cluster"] = time.perf_counter() - start - timings["histogram"]
+
+    sizes = np.zeros(model.k, dtype=np.int64)
+    dtype = label_dtype(model.k)
+
+    n_strips = 0
+
+    def label_strips() -> Iterator[np.ndarray]:
+        nonlocal n_strips
+        for _, strip in strips():
+            n_strips += 1
+            labels = model.predict(strip)
+            valid = labels != masked_label(dtype)
+            sizes[:] += np.bincount(labels[valid], minlength=model.k)
+            yield labels
+
+    atomic_write(paths["labels"], lambda p: _write_tiled(
+        p, _tiles(label_strips()), info.shape, dtype, 1, info.georef, masked_label(dtype)))
+    timings["labels"] = time.perf_counter() - start - sum(timings.values())
+    # Labels to colours by lookup; masked pixels (the largest label) paint 0.
+    palette = np.zeros((masked_label(dtype) + 1, model.centers_.shape[1]), dtype=info.dtype)
+    palette[:model.k] = cast_like(model.centers_, info.dtype)
+
+    painted = (palette[labels.pixels] for _, labels in raster_strips(paths["labels"], rows=rows))
+    atomic_write(paths["segmented"], lambda p: _write_tiled(
+        p, _tiles(painted), info.shape, info.dtype, palette.shape[1], info.georef, None))
+    timings["segmented"] = time.perf_counter() - start - sum(timings.values())
+    result = ChunkedResult(info, model, sizes, n_strips, paths, timings)
+    atomic_write(paths["json"], lambda p: p.write_text(
+        json.dumps(_report(result), indent=2, default=str) + "\n"))
+    return result
+
+
+def _tiles(strips: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """Strips of any heights, top to bottom, cut into output tiles row by row; the rows below
+    the last whole tile row wait for the next strip, and edge tiles are padded."""
+    carry = None
+    for strip in strips:
+        rows = strip if carry is None else np.concatenate([carry, strip])
+        whole = len(rows) // _TILE * _TILE
+        yield from _tile_row_major(rows[:whole])
+        carry = rows[whole:]
+    if carry is not None and len(carry):
+        yield from _tile_row_major(carry)
+
+
+def _tile_row_major(rows: np.ndarray) -> Iterator[np.ndarray]:
+    for top in range(0, rows.shape[0], _TILE):
+        for left in range(0, rows.shape[1], _TILE):
+            tile = rows[top:top + _TILE, left:left + _TILE]
+            if tile.shape[:2] != (_TILE, _TILE):
+                padded = np.zeros((_TILE, _TILE, *rows.shape[2:]), dtype=rows.dtype)
+                padded[:tile.shape[0], :tile.shape[1]] = tile
+                tile = padded
+            yield tile
+
+
+def _write_tiled(
+    path: Path, tiles: Iterator[np.ndarray], shape: tuple[int, int], dtype: np.dtype,
+    channels: int, georef: GeoReference | None, nodata: float | None,
+) -> None:
+    import tifffile
+
+    extratags = (georef or GeoReference((), None)).extratags(nodata)
+    with tifffile.TiffWriter(path, bigtiff=True) as writer:
+        writer.write(tiles, shape=(*shape, channels) if channels > 1 else shape, dtype=dtype,
+                     tile=(_TILE, _TILE), photometric="rgb" if channels == 3 else "minisblack",
+                     planarconfig="contig" if channels > 1 else None,
+                     compression=_COMPRESSION[0], compressionargs=_COMPRESSION[1],
+                     extratags=extratags)
+
+
+def _report(result: ChunkedResult) -> dict:
+    from ._version import __version__
+
+    model = result.model
+    return {
+        "kmseg_version": __version__,
+        "source": result.info.source,
+        "input": {"shape": [*result.info.shape, result.info.bands],
+                  "dtype": str(result.info.dtype), "description": result.info.description},
+        "chunked": {"strips": result.n_strips},
+        "k": model.k,
+        "space": model.space,
+        "params": model.get_params() | {"init": str(model.init)},
+        "centers": model.centers_.tolist(),
+        "feature_centers": model.cluster_centers_.tolist(),
+        "sizes": result.sizes.tolist(),
+        "compactness": model.inertia_,
+        "n_iter": model.n_iter_,
+        "converged": model.converged_,
+        "masked_label": masked_label(label_dtype(model.k)),
+        "timings_s": result.timings,
+        "files": {role: path.name for role, path in result.files.items()},
+    }
