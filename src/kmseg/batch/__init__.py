@@ -42,6 +42,7 @@ class BatchReport:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    startup_seconds: float = 0.0  # of those, starting the workers (a Dask LocalCluster)
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,11 @@ def run_batch(
     model = KMeansSegmenter.load(palette) if palette is not None else None
     outdir = output_folder(Path(outdir))
     _remove_stale_temporaries(outdir)
+    started = time.perf_counter()
     with _executor(scheduler, workers) as pool:
+        startup = time.perf_counter() - started
         report = _run(pool, images, outdir, model, shared_palette, progress, segment_kwargs)
-    report.seconds = time.perf_counter() - start
+    report.seconds, report.startup_seconds = time.perf_counter() - start, startup
     return report
 
 
@@ -296,9 +299,9 @@ def _executor(scheduler: str | None, workers: int | None) -> Iterator[_Pool]:
     if scheduler is None:
         from concurrent.futures import as_completed
 
-        # Several processes keep the cores busy: each runs its kernels on one thread.
-        with ProcessPoolExecutor(workers, initializer=_one_thread if workers > 1 else None) \
-                as executor:
+        # A worker is one process on one core: its kernels and BLAS run on one thread (the
+        # processes keep the cores busy; --workers 1 leaves the other cores free).
+        with ProcessPoolExecutor(workers, initializer=_one_thread) as executor:
             yield _Pool(executor.submit, as_completed)
         return
     try:
@@ -325,8 +328,8 @@ def _executor(scheduler: str | None, workers: int | None) -> Iterator[_Pool]:
 
 
 def _one_thread() -> None:
-    """Worker set-up when the pool has several processes: kmseg's kernels on one thread, and
-    BLAS too (OpenBLAS's idle threads spin: on 60 BSDS photos, 17 s of CPU for 8 s of work)."""
+    """Worker set-up: kmseg's kernels on one thread, and BLAS too (OpenBLAS's idle threads
+    spin: on 60 BSDS photos, 17 s of CPU for 8 s of work)."""
     from threadpoolctl import threadpool_limits
 
     os.environ["KMSEG_THREADS"] = "1"

@@ -290,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="fit one palette on all images (summed histograms), then label "
                                "each with it")
     batch.add_argument("--workers", type=_positive_int, default=None,
-                       help="processes (default: one per core)")
+                       help="processes, each on one core (default: one per core)")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
     batch.add_argument("--scheduler", metavar="ADDRESS",
                        default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
