@@ -61,7 +61,9 @@ def main() -> int:
 def run(args: argparse.Namespace, photos: list[Path], scratch: Path) -> int:
     import kmseg
 
-    cells = [kmseg.read_image(photo) for photo in photos]
+    # Landscape, so that every photo holds a 3072 x 4096 crop.
+    cells = [image if image.shape[0] <= image.shape[1] else np.ascontiguousarray(np.rot90(image))
+             for image in map(kmseg.read_image, photos)]
     columns = 8
     rows = max(1, round(args.gp * 1e9 / (CELL[0] * CELL[1] * columns)))
     shape = (rows * CELL[0], columns * CELL[1])

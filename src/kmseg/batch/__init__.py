@@ -323,6 +323,7 @@ def _executor(scheduler: str | None, workers: int | None) -> Iterator[_Pool]:
             raise ParameterError(f"cannot reach the Dask scheduler at {address} "
                                  f"({error})") from None
         client.run(_one_thread)
+        client.run(_warm_up)  # imports and compiled kernels loaded: part of the start-up
         yield _Pool(lambda f, item: client.submit(f, item, pure=False),
                     lambda futures: as_completed(list(futures)))
 
@@ -334,6 +335,16 @@ def _one_thread() -> None:
 
     os.environ["KMSEG_THREADS"] = "1"
     threadpool_limits(1)
+
+
+def _warm_up() -> None:
+    """Import kmseg's stages and load its compiled kernels in a new worker process (a forked
+    pool worker inherits the parent's imports; a Dask worker starts from a fresh interpreter)."""
+    import numpy as np
+
+    from .._segment import segment
+
+    segment(np.arange(48, dtype=np.uint8).reshape(4, 4, 3), k=2)
 
 
 def _name(item: Any) -> str:
