@@ -2,7 +2,7 @@
 path, in one run.
 
 The raster is built here from the real >= 8 MP photos of ../shared/data/corpus/large, cropped to
-cells of 3072 x 4096 pixels, mirrored in turn (none, left-right, up-down, both) and laid out in a
+cells of 2560 x 4096 pixels, mirrored in turn (none, left-right, up-down, both) and laid out in a
 grid, so that its colours are real photo colours. It is written as a tiled (512 x 512),
 uncompressed BigTIFF in a scratch folder (about 3 GB per gigapixel) and removed afterwards
 unless --keep.
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 LARGE = Path(__file__).resolve().parents[2] / "shared" / "data" / "corpus" / "large"
-CELL = (3072, 4096)  # rows, columns of one photo crop
+CELL = (2560, 4096)  # rows, columns of one photo crop (whole 512-pixel tiles)
 TILE = 512
 
 
@@ -61,7 +61,7 @@ def main() -> int:
 def run(args: argparse.Namespace, photos: list[Path], scratch: Path) -> int:
     import kmseg
 
-    # Landscape, so that every photo holds a 3072 x 4096 crop.
+    # Landscape, so that every photo holds a 2560 x 4096 crop.
     cells = [image if image.shape[0] <= image.shape[1] else np.ascontiguousarray(np.rot90(image))
              for image in map(kmseg.read_image, photos)]
     columns = 8
