@@ -8,7 +8,7 @@ uncompressed BigTIFF in a scratch folder (about 3 GB per gigapixel) and removed 
 unless --keep.
 
 Rows of the table, each a fresh ``kmseg segment`` process, timed from process start to files
-written, peak RSS from ``os.wait4``:
+written, peak RSS its VmHWM:
 
 - the whole raster with ``--chunked`` (strips of 16.7 MP);
 - a crop of the raster (default 64 MP) by the whole-image path (labels and painted PNGs);
@@ -144,16 +144,28 @@ def write_crop(raster: Path, crop: Path, side: int) -> None:
 
 
 def timed_segment(image: Path, outdir: Path, k: int, *, chunked: bool) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one ``kmseg segment`` process."""
+    """Wall seconds and peak RSS (MB) of one ``kmseg segment`` process.
+
+    The peak is the child's VmHWM, read every 20 ms until it exits (``ru_maxrss`` would not
+    do: Linux keeps across exec the RSS the child inherited from this large parent).
+    """
     command = [sys.executable, "-m", "kmseg", "segment", str(image), "-k", str(k), "-o",
                str(outdir), "--max-pixels", "0", *(["--chunked"] if chunked else [])]
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    peak = 0
+    status = Path(f"/proc/{process.pid}/status")
+    while process.poll() is None:
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
+            peak = max(peak, int(fields.get("VmHWM", "0 kB").split()[0]))
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.02)
     seconds = time.perf_counter() - start
-    if status != 0:
+    if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode()}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, peak / 1024
 
 
 def _ram_gib() -> float:
