@@ -97,6 +97,8 @@ _TIFF_GEOKEYS, _TIFF_GDAL_NODATA = 34735, 42113
 # ModelPixelScale, ModelTiepoint, ModelTransformation, GeoKeyDirectory, GeoDoubleParams,
 # GeoAsciiParams: the CRS and the pixel-to-map transform.
 _TIFF_GEOTAGS = (33550, 33922, 34264, 34735, 34736, 34737)
+# Bytes of segments raster_strips reads (and decodes) at a time.
+_STRIP_READ_BYTES = 1 << 24
 
 _PILLOW_LIMIT_LOCK = threading.RLock()
 
@@ -670,7 +672,8 @@ def raster_strips(
             nodata = _gdal_nodata(page)
             shape = (rows, width, page.samplesperpixel)
             buffer, top = np.zeros(shape, dtype=page.dtype), 0
-            for data, (_, _, y, x, _), _ in page.segments():
+            # Decoded a few segments at a time (tifffile reads 256 MB ahead by default).
+            for data, (_, _, y, x, _), _ in page.segments(buffersize=_STRIP_READ_BYTES):
                 if y >= top + rows:  # the segment starts the next strip
                     yield top, _strip(buffer, source, nodata, bands)
                     buffer, top = np.zeros(shape, dtype=page.dtype), top + rows
