@@ -108,7 +108,7 @@ def _plan(
                   nodata: int | None = None) -> None:
         # A GeoTIFF's rasters stay GeoTIFFs, on the input's grid and CRS.
         geotags = None if seg.georef is None else seg.georef.extratags(nodata)
-        png = _fits_png(image.dtype, channels) and geotags is None
+        png = fits_png(image.dtype, channels) and geotags is None
         path = outdir / (name + (".png" if png else ".tif"))
         plan[role] = (path, lambda p: write_image(p, image, alpha=alpha, extratags=geotags))
 
@@ -213,7 +213,7 @@ def output_folder(folder: Path) -> Path:
     return folder
 
 
-def _fits_png(dtype: np.dtype, colour_channels: int) -> bool:
+def fits_png(dtype: np.dtype, colour_channels: int) -> bool:
     return dtype in (np.uint8, np.uint16) and colour_channels in (1, 3)
 
 

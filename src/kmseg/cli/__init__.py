@@ -337,6 +337,21 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--quiet", action="store_true", help="print the means only")
     evaluate.set_defaults(run="evaluate")
 
+    serve = commands.add_parser(
+        "serve", help="a local web app: drop a photo, drag k, see the segments, export",
+        description="Start a local web server with an interactive page for kmseg (the 'serve' "
+                    "extra: FastAPI and uvicorn). Uploads stay in a temporary folder deleted "
+                    "on exit. The JSON API is described at /docs.",
+    )
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: %(default)s, this machine only)")
+    serve.add_argument("--port", type=_positive_int, default=8765,
+                       help="port (default: %(default)s)")
+    serve.add_argument("--open", action="store_true", help="open the page in a browser")
+    serve.add_argument("--max-upload-mb", type=_positive_int, default=50,
+                       help="largest upload in MB (default: %(default)s)")
+    serve.set_defaults(run="serve")
+
     demo = commands.add_parser(
         "demo", help="run the whole recipe on the bundled sample photo",
         description="Segment the bundled photo (k = 4) and write every output and figure.",

@@ -154,6 +154,15 @@ def evaluate(args: argparse.Namespace) -> int:
     return 2 if problems else 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    """``kmseg serve``: the web app, until Ctrl+C."""
+    from ..serve import serve as run_server
+
+    run_server(args.host, args.port, open_browser=args.open,
+               max_upload_bytes=args.max_upload_mb * 1024 * 1024)
+    return 0
+
+
 def demo(args: argparse.Namespace) -> int:
     """The recipe end to end on the bundled photo: k = 4 with extras, a k sweep, the colours."""
     from ..plot import colors as colors_figure

@@ -1,0 +1,472 @@
+"""The web app: a JSON API over kmseg and the static page that uses it.
+
+Endpoints (also listed at ``/docs``; the schema is at ``/openapi.json``):
+
+- ``POST /api/images`` (multipart ``file``) and ``POST /api/sample``: store an image, get its id;
+- ``GET /api/images/{id}`` and ``GET /api/images/{id}/preview.png``;
+- ``POST /api/images/{id}/segment``: segment the preview (at most ``preview_pixels``) with the
+  given k, colour space, attempts, seed, regions on/off or k = "auto": labels as a PNG data URL,
+  the palette and each cluster's share;
+- ``POST /api/images/{id}/choose-k``: the choose-k scores on the preview;
+- ``GET /api/images/{id}/colors``: a sample of the preview's colours (the distribution chart);
+- ``POST /api/images/{id}/export``: labels PNG, segmented image, one cluster's cut-out or the
+  JSON report, computed at full resolution with the palette fitted on the preview.
+
+Work runs on a bounded thread pool: past ``max_pending`` queued requests the answer is a 503.
+A client that sends ``client`` and an increasing ``seq`` with its segment requests has a queued
+request dropped (409) once a newer one of it for the same image has started: a dragged slider
+never makes the server work through stale k values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import html
+import io
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from typing import Any, Literal
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from .._errors import ImageReadError, KmsegError
+from ._store import ImageStore, StoredImage
+
+STATIC = files("kmseg.serve") / "static"
+
+
+class SegmentParams(BaseModel):
+    """Parameters of a segmentation (``client``/``seq``: see the module docstring)."""
+
+    k: int | Literal["auto"] = Field(4, description="clusters, 2-32, or 'auto'")
+    space: Literal["rgb", "gray", "lab", "oklab"] = "rgb"
+    attempts: int = Field(10, ge=1, le=50)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    regions: bool = False
+    client: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_-]*$")
+    seq: int = Field(0, ge=0)
+
+
+class ExportParams(SegmentParams):
+    """A segmentation's parameters and what to export (``cluster``: for the cut-out)."""
+
+    what: Literal["labels", "segmented", "cutout", "report"] = "labels"
+    cluster: int = Field(0, ge=0, le=255)
+
+
+class ChooseParams(BaseModel):
+    """Colour space, seed and largest k of the choose-k scores."""
+
+    space: Literal["rgb", "gray", "lab", "oklab"] = "rgb"
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+    k_max: int = Field(12, ge=3, le=32)
+
+
+# Fitted palettes kept per image (parameters -> segmenter), most recent last.
+_FITS_PER_IMAGE = 16
+
+
+def create_app(
+    *,
+    max_upload_bytes: int = 50 * 1024 * 1024,
+    max_pixels: int = 100_000_000,
+    preview_pixels: int = 1_000_000,
+    capacity: int = 16,
+    workers: int = 2,
+    max_pending: int = 16,
+):
+    """The FastAPI application (its image store lives as long as the app's lifespan).
+
+    Parameters
+    ----------
+    max_upload_bytes : int
+        Largest upload accepted (413 above).
+    max_pixels : int
+        Decompression-bomb limit: images with more pixels are rejected (413) before decoding.
+    preview_pixels : int
+        Live segmentation runs on a copy of at most this many pixels; exports are full size.
+    capacity : int
+        Images kept; the least recently used is deleted past that.
+    workers, max_pending : int
+        Threads computing at once; requests waiting beyond ``max_pending`` get a 503.
+    """
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        store = ImageStore(capacity, preview_pixels, max_pixels)
+        state.update(store=store, pool=_Pool(workers, max_pending), latest={})
+        app.state.store = store
+        await state["pool"].run(_warm_up)  # the first slider move should not wait for it
+        try:
+            yield
+        finally:
+            state["pool"].close()
+            store.close()
+
+    app = FastAPI(title="kmseg", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description=__doc__.split("\n\n", 1)[1])
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+
+    def stored_or_404(image_id: str) -> StoredImage:
+        stored = state["store"].get(image_id)
+        if stored is None:
+            raise HTTPException(404, "no such image (unknown id, or forgotten: upload it again)")
+        return stored
+
+    async def compute(function: Callable[[], Any]) -> Any:
+        try:
+            return await state["pool"].run(function)
+        except _Busy:
+            raise HTTPException(503, "busy: too many requests waiting, try again") from None
+        except _Superseded:
+            raise HTTPException(409, "superseded by a newer request of this client") from None
+        except KmsegError as error:
+            raise HTTPException(422, str(error)) from None
+
+    @app.get("/", include_in_schema=False)
+    async def index():
+        return FileResponse(str(STATIC / "index.html"))
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return HTMLResponse(_docs_page(app.openapi()))
+
+    @app.post("/api/images", status_code=201, summary="Upload an image")
+    async def upload(request: Request, file: UploadFile):
+        """Store an uploaded image (JPEG, PNG, TIFF, WebP, ...: recognised from its content,
+        not its name) and return its id and sizes."""
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > max_upload_bytes + 65536:
+            raise HTTPException(413, f"upload larger than {max_upload_bytes:,} bytes")
+        data = await file.read(max_upload_bytes + 1)
+        if len(data) > max_upload_bytes:
+            raise HTTPException(413, f"upload larger than {max_upload_bytes:,} bytes")
+        if not data:
+            raise HTTPException(422, "empty upload")
+        return await add_image(data, file.filename or "image")
+
+    @app.post("/api/sample", status_code=201, summary="Use the bundled sample photo")
+    async def sample():
+        from ..data import sample_path
+
+        with open(sample_path(), "rb") as handle:
+            return await add_image(handle.read(), "coffee.jpg")
+
+    async def add_image(data: bytes, name: str) -> dict:
+        store: ImageStore = state["store"]
+        try:
+            stored = await state["pool"].run(lambda: store.add(data, name))
+        except _Busy:
+            raise HTTPException(503, "busy: too many requests waiting, try again") from None
+        except ImageReadError as error:
+            message = str(error).split(": ", 1)[-1]  # the temporary path means nothing here
+            status = 413 if "decompression-bomb" in message else 415
+            raise HTTPException(status, f"{name}: {message}") from None
+        return _describe(stored)
+
+    @app.get("/api/images/{image_id}", summary="Image metadata")
+    async def image_info(image_id: str):
+        return _describe(stored_or_404(image_id))
+
+    @app.get("/api/images/{image_id}/preview.png", summary="The preview, as PNG")
+    async def preview(image_id: str):
+        stored = stored_or_404(image_id)
+        data = await compute(lambda: _png(_display_rgba(stored.preview)))
+        return Response(data, media_type="image/png")
+
+    @app.post("/api/images/{image_id}/segment", summary="Segment the preview")
+    async def segment_preview(image_id: str, params: SegmentParams):
+        """Labels of the preview (a PNG data URL: gray level = cluster, 255 = masked), the
+        palette (display colour and share of each cluster) and timings."""
+        stored = stored_or_404(image_id)
+        _check_k(params.k)
+        latest = state["latest"]
+        if params.client:
+            key = (image_id, params.client)
+            latest[key] = max(latest.get(key, -1), params.seq)
+
+        def work():
+            if params.client and params.seq < latest[(image_id, params.client)]:
+                raise _Superseded
+            start = time.perf_counter()
+            seg = _segment(stored, params)
+            labels_png = _png(seg.labels)
+            return _result(seg, labels_png, params, time.perf_counter() - start)
+
+        return await compute(work)
+
+    @app.post("/api/images/{image_id}/choose-k", summary="Scores for choosing k")
+    async def choose(image_id: str, params: ChooseParams):
+        stored = stored_or_404(image_id)
+
+        def work():
+            from .._choose_k import choose_k
+
+            choice = choose_k(stored.preview, ks=range(2, params.k_max + 1), space=params.space,
+                              seed=params.seed)
+            return {"ks": choice.ks.tolist(), "sse": choice.sse.tolist(),
+                    "psnr": choice.psnr.tolist(), "knee": choice.knee, "k": choice.k,
+                    "reason": choice.reason}
+
+        return await compute(work)
+
+    @app.get("/api/images/{image_id}/colors", summary="A sample of the preview's colours")
+    async def colors(image_id: str, n: int = 3000):
+        stored = stored_or_404(image_id)
+        n = max(1, min(int(n), 20_000))
+        return await compute(lambda: {"colors": _colour_sample(stored, n)})
+
+    @app.post("/api/images/{image_id}/export", summary="A full-resolution export")
+    async def export(image_id: str, params: ExportParams):
+        """``labels`` (PNG), ``segmented`` (PNG, or TIFF for multi-band / float images),
+        ``cutout`` (RGBA PNG of cluster ``cluster``) or ``report`` (JSON), computed on the
+        full image with the palette fitted on the preview."""
+        stored = stored_or_404(image_id)
+        _check_k(params.k)
+
+        def work():
+            full = state["store"].full(stored)
+            seg = _segment(stored, params, full=full)
+            if params.what == "report":
+                body = json.dumps(seg.summary() | {"source": stored.name}, indent=2)
+                return body.encode(), "application/json", "json"
+            if params.what == "cutout":
+                if params.cluster >= seg.k:
+                    raise _BadRequest(f"cluster {params.cluster} does not exist (k = {seg.k})")
+                cutout = _display_rgba_cutout(seg, params.cluster, full)
+                return _png(cutout), "image/png", "png"
+            image = seg.labels if params.what == "labels" else seg.segmented()
+            return _encoded(image, state["store"].folder, alpha=(
+                params.what == "segmented" and seg.output_alpha() is not None))
+
+        try:
+            data, media, suffix = await compute(work)
+        except _BadRequest as error:
+            raise HTTPException(422, str(error)) from None
+        suffix_name = {"labels": "labels", "segmented": "segmented", "report": "report",
+                       "cutout": f"cutout_{params.cluster}"}[params.what]
+        return Response(data, media_type=media, headers={
+            "Content-Disposition": f'attachment; filename="{stored.name}_{suffix_name}.{suffix}"'})
+
+    @app.exception_handler(Exception)
+    async def unexpected(request, error):  # never a traceback to the client
+        return JSONResponse({"detail": f"internal error: {type(error).__name__}"}, 500)
+
+    return app
+
+
+class _Busy(Exception):
+    pass
+
+
+class _Superseded(Exception):
+    pass
+
+
+class _BadRequest(Exception):
+    pass
+
+
+class _Pool:
+    """A thread pool that refuses work past a queue bound instead of piling it up."""
+
+    def __init__(self, workers: int, max_pending: int) -> None:
+        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="kmseg-serve")
+        self._max_pending = max_pending
+        self._pending = 0
+        self._lock = threading.Lock()
+
+    async def run(self, function: Callable[[], Any]) -> Any:
+        with self._lock:
+            if self._pending >= self._max_pending:
+                raise _Busy
+            self._pending += 1
+        try:
+            return await asyncio.wrap_future(self._executor.submit(function))
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _warm_up() -> None:
+    """Imports and compiled kernels loaded before the first request."""
+    from .._segment import segment
+
+    segment(np.arange(48, dtype=np.uint8).reshape(4, 4, 3), k=2)
+
+
+def _check_k(k: int | str) -> None:
+    if k != "auto" and not 2 <= k <= 32:
+        raise HTTPException(422, f"k must be from 2 to 32 or 'auto', got {k}")
+
+
+def _segment(stored: StoredImage, params, full=None):
+    """The segmentation of the preview (or of ``full`` with the preview's palette)."""
+    from .._segment import KMeansSegmenter, segment
+
+    k = params.k
+    if k == "auto":
+        k = _fitted(stored, ("auto", params.space, params.seed), lambda: _auto_k(stored, params))
+    if params.regions:  # spatial features: recomputed on whatever image is asked for
+        return segment(stored.preview if full is None else full, k=k, space=params.space,
+                       attempts=params.attempts, seed=params.seed, regions=True)
+
+    def fit():
+        model = KMeansSegmenter(k=k, space=params.space, attempts=params.attempts,
+                                seed=params.seed)
+        values, counts = _fitted(stored, ("histogram",),
+                                 lambda: model.image_histogram(stored.preview))
+        return model.fit_histogram(values, counts, like=stored.preview)
+
+    model = _fitted(stored, (k, params.space, params.attempts, params.seed), fit)
+    return model.segment(stored.preview if full is None else full)
+
+
+def _auto_k(stored: StoredImage, params) -> int:
+    from .._choose_k import choose_k
+
+    return choose_k(stored.preview, space=params.space, seed=params.seed).k
+
+
+def _fitted(stored: StoredImage, key: tuple, make: Callable[[], Any]) -> Any:
+    """A cached per-image value (the colour histogram, fitted palettes, the auto k)."""
+    with stored.lock:
+        if key in stored.fits:
+            stored.fits.move_to_end(key)
+            return stored.fits[key]
+    value = make()
+    with stored.lock:
+        stored.fits[key] = value
+        while len(stored.fits) > _FITS_PER_IMAGE:
+            oldest = next(iter(stored.fits))
+            if oldest == ("histogram",):  # the histogram stays
+                stored.fits.move_to_end(oldest)
+                oldest = next(iter(stored.fits))
+            del stored.fits[oldest]
+    return value
+
+
+def _describe(stored: StoredImage) -> dict:
+    return {"id": stored.id, "name": stored.name, "width": stored.width,
+            "height": stored.height, "description": stored.description,
+            "preview_width": stored.preview.pixels.shape[1],
+            "preview_height": stored.preview.pixels.shape[0]}
+
+
+def _result(seg, labels_png: bytes, params, seconds: float) -> dict:
+    valid = int(seg.sizes.sum())
+    colours = _swatch_hex(seg)
+    return {
+        "k": seg.k,
+        "space": seg.space,
+        "seq": params.seq,
+        "width": seg.labels.shape[1],
+        "height": seg.labels.shape[0],
+        "labels_png": "data:image/png;base64," + base64.b64encode(labels_png).decode(),
+        "masked_label": seg.masked_label,
+        "palette": [{"label": i, "hex": colours[i], "share": int(seg.sizes[i]) / max(valid, 1),
+                     "center": seg.centers[i].tolist()} for i in range(seg.k)],
+        "compactness": seg.compactness,
+        "n_regions": seg.n_regions,
+        "server_ms": round(seconds * 1000, 1),
+    }
+
+
+def _swatch_hex(seg) -> list[str]:
+    """Display colours of the centres: their own for gray/RGB, false colour otherwise."""
+    if seg.hex_colors is not None:
+        return seg.hex_colors
+    from .._display import to_display
+    from .._result import cast_like
+
+    shown = to_display(cast_like(seg.centers, seg.image.dtype)[:, None, :])
+    rgb = np.clip(np.rint(np.atleast_3d(shown)[:, 0, :3] * 255), 0, 255).astype(int)
+    rgb = np.repeat(rgb[:, :1], 3, axis=1) if rgb.shape[1] == 1 else rgb
+    return ["#{:02x}{:02x}{:02x}".format(*row) for row in rgb]
+
+
+def _display_rgba(loaded, keep: np.ndarray | None = None) -> np.ndarray:
+    """Any image as 8-bit RGBA, opaque where ``keep`` (default: the clustered pixels)."""
+    from .._display import to_display
+
+    shown = to_display(loaded.pixels)
+    rgb = np.repeat(shown[..., None], 3, axis=2) if shown.ndim == 2 else shown[..., :3]
+    if rgb.shape[2] < 3:
+        rgb = np.concatenate([rgb, np.zeros((*rgb.shape[:2], 3 - rgb.shape[2]))], axis=2)
+    if keep is None:
+        keep = np.ones(rgb.shape[:2], bool) if loaded.mask is None else loaded.mask
+    return np.rint(np.dstack([rgb, keep]) * 255).astype(np.uint8)
+
+
+def _display_rgba_cutout(seg, cluster: int, full) -> np.ndarray:
+    """The cluster's own pixels of the image (as displayed), transparent elsewhere."""
+    return _display_rgba(full, keep=seg.labels == cluster)
+
+
+def _colour_sample(stored: StoredImage, n: int) -> list[str]:
+    rgba = _display_rgba(stored.preview).reshape(-1, 4)
+    rgba = rgba[rgba[:, 3] > 0]
+    picked = rgba[np.random.default_rng(0).choice(len(rgba), size=min(n, len(rgba)),
+                                                  replace=False)]
+    return ["#{:02x}{:02x}{:02x}".format(*row[:3]) for row in picked.tolist()]
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+def _encoded(image: np.ndarray, folder, *, alpha: bool) -> tuple[bytes, str, str]:
+    """An image as the bytes kmseg would save (PNG, or TIFF beyond PNG's reach)."""
+    import tempfile
+    from pathlib import Path
+
+    from .._save import fits_png, write_image
+
+    channels = image.shape[2] - alpha if image.ndim == 3 else 1
+    suffix = "png" if fits_png(image.dtype, channels) else "tif"
+    handle, name = tempfile.mkstemp(suffix=f".{suffix}", dir=folder)
+    path = Path(name)
+    try:
+        with open(handle, "wb"):
+            pass
+        write_image(path, image, alpha=alpha)
+        return path.read_bytes(), f"image/{'png' if suffix == 'png' else 'tiff'}", suffix
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _docs_page(schema: dict) -> str:
+    """The API reference as plain HTML (Swagger UI would need a CDN)."""
+    rows = []
+    for path, methods in schema.get("paths", {}).items():
+        for method, operation in methods.items():
+            body = operation.get("requestBody", {}).get("content", {})
+            rows.append(
+                f"<h3><code>{method.upper()} {html.escape(path)}</code> — "
+                f"{html.escape(operation.get('summary', ''))}</h3>"
+                f"<p>{html.escape(operation.get('description', ''))}</p>"
+                + (f"<p>Body: {', '.join(html.escape(t) for t in body)}</p>" if body else ""))
+    models = json.dumps(schema.get("components", {}).get("schemas", {}), indent=2)
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>kmseg API</title>"
+        "<link rel='stylesheet' href='/static/app.css'></head><body class='docs'>"
+        f"<h1>kmseg API</h1><p>{html.escape(schema['info'].get('description', ''))}</p>"
+        f"{''.join(rows)}<h2>Schemas</h2><pre>{html.escape(models)}</pre>"
+        "<p>Machine-readable: <a href='/openapi.json'>/openapi.json</a></p></body></html>")
