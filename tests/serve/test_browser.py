@@ -1,0 +1,123 @@
+"""The page in a real browser: Playwright driving Debian's Chromium against a live server.
+
+Upload the sample, move the k slider from 4 to 6, check the palette shows 6 swatches, click one,
+download the labels PNG and check its values, save a screenshot. ``.ci/run`` installs Chromium
+when it is missing; the test skips (saying why) only without it. With
+``KMSEG_UPDATE_SCREENSHOT=1`` the screenshot also replaces ``docs/serve.png`` (the README's).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kmseg
+
+pytest.importorskip("fastapi", reason="the web app needs the 'serve' extra")
+playwright_api = pytest.importorskip("playwright.sync_api",
+                                     reason="playwright (the test extra) drives the browser")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None:
+    pytest.skip("no Chromium (apt-get install chromium; .ci/run does it)",
+                allow_module_level=True)
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+@pytest.fixture(scope="module")
+def server():
+    """A live kmseg server on a free loopback port, stopped after the module."""
+    import uvicorn
+
+    from kmseg.serve import create_app
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    live = uvicorn.Server(config)
+    thread = threading.Thread(target=live.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not live.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    live.should_exit = True
+    thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM,
+                                              args=["--headless=new", "--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def test_slider_palette_isolate_download_screenshot(server, browser, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 820}, accept_downloads=True)
+    page.goto(server + "/")
+    page.click("#sample")
+    page.wait_for_selector("body[data-shown-k='4']", timeout=60_000)
+    assert page.locator(".swatch").count() == 4
+    slider = page.locator("#k")
+    slider.focus()
+    for _ in range(2):  # 4 -> 5 -> 6, as a drag would
+        page.keyboard.press("ArrowRight")
+    page.wait_for_selector("body[data-shown-k='6']", timeout=60_000)
+    assert page.locator("#k-value").inner_text() == "6"
+    assert page.locator(".swatch").count() == 6
+    page.locator(".swatch").nth(2).click()
+    assert "selected" in page.locator(".swatch").nth(2).get_attribute("class")
+    assert page.locator("[data-what=cutout]").is_enabled()
+    with page.expect_download(timeout=60_000) as download_info:
+        page.click("[data-what=labels]")
+    download = download_info.value
+    assert download.suggested_filename == "coffee_labels.png"
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    with Image.open(saved) as image:
+        labels = np.asarray(image)
+    expected = kmseg.segment(kmseg.data.sample_path(), k=6).labels
+    np.testing.assert_array_equal(labels, expected)
+    latencies = page.evaluate("window.kmseg.latencies")
+    assert [entry["k"] for entry in latencies][-1] == 6
+    page.click("#choose")
+    page.wait_for_selector("#choose-chart polyline", timeout=60_000)
+    shot = tmp_path / "serve.png"
+    page.screenshot(path=str(shot))
+    with Image.open(shot) as image:
+        assert image.size == (1400, 820)
+    if os.environ.get("KMSEG_UPDATE_SCREENSHOT") == "1":
+        shutil.copy(shot, DOCS / "serve.png")
+    page.close()
+
+
+def test_an_older_answer_never_replaces_a_newer_k(server, browser):
+    """Drag fast through k = 2..12: the view ends on 12, whatever order answers came in."""
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.click("#sample")
+    page.wait_for_selector("body[data-shown-k='4']", timeout=60_000)
+    page.evaluate("""() => {
+        const slider = document.getElementById('k');
+        for (let k = 2; k <= 12; k++) {
+            slider.value = k;
+            slider.dispatchEvent(new Event('input'));
+        }
+    }""")
+    page.wait_for_selector("body[data-shown-k='12']", timeout=60_000)
+    page.wait_for_timeout(1500)  # any late answer for an older k would land by now
+    assert page.locator("body").get_attribute("data-shown-k") == "12"
+    assert page.locator(".swatch").count() == 12
+    page.close()
