@@ -463,9 +463,9 @@ def _distinct_seed(X: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Ge
 def _grid_coreset(X: np.ndarray, weights: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
     """Weighted means of the points in each occupied cell of a regular grid, and cell weights.
 
-    The grid starts at _GRID_CELLS cells per axis (fewer above 3 features) and is refined (x2,
-    up to 8x) until at least ``target`` cells are occupied: data whose range is stretched by a
-    few outliers (satellite bands) fill few cells of a coarse grid.
+    The grid starts at _GRID_CELLS cells per axis (fewer above 3 features) and is refined
+    (up to 8x per axis) until at least ``target`` cells are occupied: data whose range is
+    stretched by a few outliers (satellite bands) fill few cells of a coarse grid.
     """
     low = X.min(axis=0)
     span = X.max(axis=0) - low
@@ -474,7 +474,10 @@ def _grid_coreset(X: np.ndarray, weights: np.ndarray, target: int) -> tuple[np.n
     # texture) start coarser (5 features: 8 per axis; on a BSDS photo with Lab + position the
     # 32-cell grid took 0.57 s to index and kept a third of the 154 k pixels).
     first = max(2, round(_GRID_CELLS ** (3 / max(3, X.shape[1]))))
-    for cells in first * 2 ** np.arange(4):
+    # Refined in steps of 2**(1/4) per axis (1.7x the cells), not 2 (8x): a target just
+    # above one grid's count then costs a grid just above it (on the 0.24 MP sample, k = 9
+    # jumped from 2 139 to 9 987 cells, and its k-means from 85 to 174 ms).
+    for cells in np.unique(np.rint(first * 2 ** (np.arange(13) / 4))).astype(int):
         cell_of_point = _cell_index(np.minimum(((X - low) * (cells / span)).astype(np.int64),
                                                cells - 1), int(cells))
         n_cells = int(cell_of_point.max()) + 1

@@ -28,7 +28,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from typing import Any, Literal
@@ -81,8 +81,8 @@ def create_app(
     *,
     max_upload_bytes: int = 50 * 1024 * 1024,
     max_pixels: int = 100_000_000,
-    preview_pixels: int = 1_000_000,
-    capacity: int = 16,
+    preview_pixels: int = 500_000,
+    capacity: int = 64,
     workers: int = 2,
     max_pending: int = 16,
 ):
@@ -106,13 +106,16 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app):
         store = ImageStore(capacity, preview_pixels, max_pixels)
-        state.update(store=store, pool=_Pool(workers, max_pending), latest={})
+        # Uploads queue apart: a flood of segment requests must not lock new users out.
+        state.update(store=store, pool=_Pool(workers, max_pending),
+                     uploads=_Pool(1, max_pending), latest={})
         app.state.store = store
         await state["pool"].run(_warm_up)  # the first slider move should not wait for it
         try:
             yield
         finally:
             state["pool"].close()
+            state["uploads"].close()
             store.close()
 
     app = FastAPI(title="kmseg", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -167,7 +170,7 @@ def create_app(
     async def add_image(data: bytes, name: str) -> dict:
         store: ImageStore = state["store"]
         try:
-            stored = await state["pool"].run(lambda: store.add(data, name))
+            stored = await state["uploads"].run(lambda: store.add(data, name))
         except _Busy:
             raise HTTPException(503, "busy: too many requests waiting, try again") from None
         except ImageReadError as error:
@@ -344,21 +347,31 @@ def _auto_k(stored: StoredImage, params) -> int:
 
 
 def _fitted(stored: StoredImage, key: tuple, make: Callable[[], Any]) -> Any:
-    """A cached per-image value (the colour histogram, fitted palettes, the auto k)."""
+    """A cached per-image value (the colour histogram, fitted palettes, the auto k); a value
+    another request is computing is waited for, not computed twice."""
     with stored.lock:
-        if key in stored.fits:
+        entry = stored.fits.get(key)
+        owner = entry is None
+        if owner:
+            entry = stored.fits[key] = Future()
+            _forget_oldest(stored)
+        else:
             stored.fits.move_to_end(key)
-            return stored.fits[key]
-    value = make()
-    with stored.lock:
-        stored.fits[key] = value
-        while len(stored.fits) > _FITS_PER_IMAGE:
-            oldest = next(iter(stored.fits))
-            if oldest == ("histogram",):  # the histogram stays
-                stored.fits.move_to_end(oldest)
-                oldest = next(iter(stored.fits))
-            del stored.fits[oldest]
-    return value
+    if owner:
+        try:
+            entry.set_result(make())
+        except BaseException as error:
+            entry.set_exception(error)
+            with stored.lock:
+                stored.fits.pop(key, None)
+            raise
+    return entry.result()
+
+
+def _forget_oldest(stored: StoredImage) -> None:
+    while len(stored.fits) > _FITS_PER_IMAGE:
+        oldest = next(key for key in stored.fits if key != ("histogram",))
+        del stored.fits[oldest]
 
 
 def _describe(stored: StoredImage) -> dict:
