@@ -282,3 +282,58 @@ def test_the_host_warning_and_the_cli(capsys):
     args = build_parser().parse_args(["serve"])
     assert (args.host, args.port, args.open) == ("127.0.0.1", 8765, False)
     assert json.dumps(vars(args), default=str)
+
+
+def test_the_command_serves_warns_off_loopback_and_stops_cleanly(tmp_path):
+    """``kmseg serve`` as a user starts it: answers, warns when not on loopback, stops on
+    Ctrl+C (SIGINT) with status 0 and deletes its uploads."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    process = subprocess.Popen([sys.executable, "-m", "kmseg", "serve", "--host", "0.0.0.0",
+                                "--port", str(port)], stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+                    assert page.status == 200
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/sample", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            assert answer.status == 201
+        assert len(list(tmp_path.glob("kmseg-serve-*/*"))) == 1
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "warning: listening on 0.0.0.0, not a loopback address" in err
+    assert not list(tmp_path.glob("kmseg-serve-*"))
+
+
+def test_a_busy_port_is_one_clear_error():
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "kmseg", "serve", "--port", str(port)],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"kmseg: error: cannot listen on 127.0.0.1:{port} (Address already in use)"]

@@ -33,6 +33,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, *, open_browser: bool = Fal
     _check_installed()
     import uvicorn
 
+    _check_free(host, port)
     if not _is_loopback(host):
         print(f"kmseg serve: warning: listening on {host}, not a loopback address: anyone who "
               "can reach this machine can upload images to it", file=sys.stderr)
@@ -44,6 +45,20 @@ def serve(host: str = "127.0.0.1", port: int = 8765, *, open_browser: bool = Fal
 
         threading.Timer(1.0, webbrowser.open, args=(url,)).start()
     uvicorn.run(create_app(**options), host=host, port=port, log_level="warning")
+
+
+def _check_free(host: str, port: int) -> None:
+    """One clear error, before uvicorn starts, when the address cannot be listened on."""
+    import socket
+
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as error:
+        raise ParameterError(f"cannot listen on {host}:{port} ({error.strerror or error})") \
+            from None
 
 
 def _is_loopback(host: str) -> bool:
