@@ -138,10 +138,14 @@ def test_restart_removes_half_written_temporaries(tmp_path):
 def test_dask_local_cluster_gives_the_pool_results(tmp_path):
     pytest.importorskip("distributed", reason="the dask extra is not installed")
     paths = make_inputs(tmp_path / "in", 5)
+    bad = tmp_path / "in" / "broken.png"  # in the same Dask task as good files
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     pool = run_batch([tmp_path / "in"], tmp_path / "pool", workers=2, progress=False, k=3)
     dask = run_batch([tmp_path / "in"], tmp_path / "dask", workers=2, progress=False, k=3,
                      scheduler="local")
     assert sorted(dask.done) == sorted(pool.done) == sorted(map(str, paths))
+    assert list(dask.failed) == list(pool.failed) == [str(bad)]
+    assert dask.failed[str(bad)] == pool.failed[str(bad)]
     for path in paths:
         sub = path.parent.relative_to(tmp_path / "in")
         np.testing.assert_array_equal(
@@ -149,7 +153,7 @@ def test_dask_local_cluster_gives_the_pool_results(tmp_path):
             read_png(tmp_path / "pool" / sub / f"{path.stem}_labels.png"))
     shared = run_batch([tmp_path / "in"], tmp_path / "shared", workers=2, progress=False, k=3,
                        shared_palette=True, scheduler="local")
-    assert len(shared.done) == 5
+    assert len(shared.done) == 5 and list(shared.failed) == [str(bad)]
 
 
 def test_unreachable_scheduler_is_one_clear_error(tmp_path):

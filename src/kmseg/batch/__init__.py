@@ -264,33 +264,56 @@ def _fit_shared(model, sources: list[str], pool, report: BatchReport, progress: 
 def _map(function: Callable, items: list, pool, what: str,
          progress: bool = True) -> Iterable[tuple[Any, Any, str | None]]:
     """``(item, result, None)`` or ``(item, None, error)`` for each item, as they finish, from
-    ``function`` on the pool (processes or Dask); a progress bar on stderr."""
+    ``function`` on the pool (processes or Dask), ``pool.chunk`` items per task; a progress bar
+    on stderr."""
     if not items:
         return
     bar = _progress_bar(len(items), what) if progress else None
+    chunks = [items[i:i + pool.chunk] for i in range(0, len(items), pool.chunk)]
     try:
-        futures = {pool.submit(function, item): item for item in items}
+        futures = {pool.submit(_run_chunk, (function, chunk)): chunk for chunk in chunks}
         for future in pool.as_completed(futures):
-            item = futures[future]
+            chunk = futures[future]
             try:
-                yield item, future.result(), None
-            except KmsegError as error:
-                yield item, None, str(error)
-            except Exception as error:  # a crashed worker: report that item, go on
-                yield item, None, f"{_name(item)}: worker failed ({error!r})"
+                outcomes = future.result()
+            except Exception as error:  # a crashed worker: report its items, go on
+                outcomes = [(None, f"{_name(item)}: worker failed ({error!r})")
+                            for item in chunk]
+            for item, (result, error) in zip(chunk, outcomes, strict=True):
+                yield item, result, error
             if bar is not None:
-                bar.update(1)
+                bar.update(len(chunk))
     finally:
         if bar is not None:
             bar.close()
 
 
-class _Pool:
-    """``submit`` and ``as_completed`` over a process pool or a Dask client."""
+def _run_chunk(args: tuple[Callable, list]) -> list[tuple[Any, str | None]]:
+    """``function`` on each item of a chunk, in a worker: ``(result, None)`` or ``(None,
+    error)`` per item, so that one bad file does not fail its neighbours."""
+    function, chunk = args
+    outcomes: list[tuple[Any, str | None]] = []
+    for item in chunk:
+        try:
+            outcomes.append((function(item), None))
+        except KmsegError as error:
+            outcomes.append((None, str(error)))
+        except Exception as error:
+            outcomes.append((None, f"{_name(item)}: worker failed ({error!r})"))
+    return outcomes
 
-    def __init__(self, submit: Callable, as_completed: Callable) -> None:
+
+class _Pool:
+    """``submit`` and ``as_completed`` over a process pool or a Dask client, and how many items
+    go in one task."""
+
+    def __init__(self, submit: Callable, as_completed: Callable, chunk: int = 1) -> None:
         self.submit = submit
         self.as_completed = as_completed
+        self.chunk = chunk
+
+
+_DASK_CHUNK = 8
 
 
 @contextlib.contextmanager
@@ -324,8 +347,9 @@ def _executor(scheduler: str | None, workers: int | None) -> Iterator[_Pool]:
                                  f"({error})") from None
         client.run(_one_thread)
         client.run(_warm_up)  # imports and compiled kernels loaded: part of the start-up
+        # Dask spends ~10 ms on each task: a BSDS photo takes ~25 ms, so tasks carry several.
         yield _Pool(lambda f, item: client.submit(f, item, pure=False),
-                    lambda futures: as_completed(list(futures)))
+                    lambda futures: as_completed(list(futures)), chunk=_DASK_CHUNK)
 
 
 def _one_thread() -> None:
