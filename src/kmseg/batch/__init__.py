@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import json
+import logging
 import os
 import re
 import sys
@@ -334,9 +335,11 @@ def _executor(scheduler: str | None, workers: int | None) -> Iterator[_Pool]:
                              "'kmseg[dask]'") from None
     with contextlib.ExitStack() as stack:
         if scheduler == "local":
+            # Its workers' own logs stay quiet: a heartbeat racing the shutdown would print a
+            # traceback after a batch that went fine.
             cluster = stack.enter_context(LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True,
-                host="127.0.0.1", dashboard_address=None))
+                host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL))
             address = cluster.scheduler_address
         else:
             address = scheduler
