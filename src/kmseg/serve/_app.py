@@ -40,7 +40,7 @@ from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from pydantic import BaseModel, Field
 
-from .._errors import ImageReadError, KmsegError
+from .._errors import ImageReadError, KmsegError, ParameterError
 from ._store import ImageStore, StoredImage
 
 STATIC = files("kmseg.serve") / "static"
@@ -247,17 +247,14 @@ def create_app(
                 return body.encode(), "application/json", "json"
             if params.what == "cutout":
                 if params.cluster >= seg.k:
-                    raise _BadRequest(f"cluster {params.cluster} does not exist (k = {seg.k})")
+                    raise ParameterError(f"cluster {params.cluster} does not exist (k = {seg.k})")
                 cutout = _display_rgba_cutout(seg, params.cluster, full)
                 return _png(cutout), "image/png", "png"
             image = seg.labels if params.what == "labels" else seg.segmented()
             return _encoded(image, state["store"].folder, alpha=(
                 params.what == "segmented" and seg.output_alpha() is not None))
 
-        try:
-            data, media, suffix = await compute(work)
-        except _BadRequest as error:
-            raise HTTPException(422, str(error)) from None
+        data, media, suffix = await compute(work)
         suffix_name = {"labels": "labels", "segmented": "segmented", "report": "report",
                        "cutout": f"cutout_{params.cluster}"}[params.what]
         return Response(data, media_type=media, headers={
@@ -275,10 +272,6 @@ class _Busy(Exception):
 
 
 class _Superseded(Exception):
-    pass
-
-
-class _BadRequest(Exception):
     pass
 
 
