@@ -74,18 +74,8 @@ def histogram(values: np.ndarray) -> Histogram:
         return _table_histogram(values)
     if not _repeats_enough(values):
         return Histogram(values, np.ones(len(values)), None, None)
-    if values.dtype.kind == "u" and values.dtype.itemsize * values.shape[1] <= 8:
-        # One integer per pixel sorts far faster than rows (4-band 0.7 MP: 0.9 -> 0.06 s).
-        shifts = (8 * values.dtype.itemsize * np.arange(values.shape[1] - 1, -1, -1)).astype(
-            np.uint64)
-        codes = np.bitwise_or.reduce(values.astype(np.uint64) << shifts, axis=1)
-        present, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
-        mask = np.uint64(np.iinfo(values.dtype).max)
-        distinct = ((present[:, None] >> shifts) & mask).astype(values.dtype)
-    else:
-        distinct, inverse, counts = np.unique(values, axis=0, return_inverse=True,
-                                              return_counts=True)
-    return Histogram(distinct, counts.astype(np.float64), inverse.ravel(), None)
+    distinct, inverse, counts = _unique_rows(values)
+    return Histogram(distinct, counts.astype(np.float64), inverse, None)
 
 
 def pool(
@@ -96,15 +86,35 @@ def pool(
     if first is not None:
         values = np.concatenate([first[0], values])
         counts = np.concatenate([first[1], counts])
-    if values.dtype == np.uint8 and values.shape[1] <= 3:
-        # One packed integer per colour sorts far faster than rows.
-        shifts = 8 * np.arange(values.shape[1] - 1, -1, -1, dtype=np.uint32)
-        codes = (values.astype(np.uint32) << shifts).sum(axis=1, dtype=np.uint32)
-        present, inverse = np.unique(codes, return_inverse=True)
-        distinct = ((present[:, None] >> shifts) & 0xFF).astype(np.uint8)
-    else:
-        distinct, inverse = np.unique(values, axis=0, return_inverse=True)
-    return distinct, np.bincount(inverse.ravel(), weights=counts, minlength=len(distinct))
+    distinct, inverse, _ = _unique_rows(values)
+    return distinct, np.bincount(inverse, weights=counts, minlength=len(distinct))
+
+
+def _unique_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``np.unique(values, axis=0, return_inverse=True, return_counts=True)`` (inverse flat),
+    through one integer per row when a row fits in 64 bits: sorting integers is far faster
+    than sorting rows (4-band 0.7 MP: 0.9 -> 0.06 s)."""
+    n_channels = values.shape[1]
+    if values.dtype.kind != "u" or values.dtype.itemsize * n_channels > 8:
+        distinct, inverse, counts = np.unique(values, axis=0, return_inverse=True,
+                                              return_counts=True)
+        return distinct, inverse.ravel(), counts
+    shifts = _shifts(n_channels, values.dtype)
+    codes = np.bitwise_or.reduce(values.astype(np.uint64) << shifts, axis=1)
+    present, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+    return _unpack(present, n_channels, values.dtype), inverse, counts
+
+
+def _shifts(n_channels: int, dtype: np.dtype) -> np.ndarray:
+    """Bit offset of each channel in a packed code, the first channel most significant."""
+    return (8 * np.dtype(dtype).itemsize * np.arange(n_channels - 1, -1, -1)).astype(np.uint64)
+
+
+def _unpack(codes: np.ndarray, n_channels: int, dtype: np.dtype) -> np.ndarray:
+    """Packed codes back to ``(m, n_channels)`` rows of ``dtype``."""
+    mask = np.uint64(np.iinfo(dtype).max)
+    shifts = _shifts(n_channels, dtype)
+    return ((codes.astype(np.uint64)[:, None] >> shifts) & mask).astype(dtype)
 
 
 def _repeats_enough(values: np.ndarray) -> bool:
@@ -167,9 +177,7 @@ def _table_histogram(values: np.ndarray) -> Histogram:
         for table, new in zip(tables, seen, strict=True):
             weights += table[present]
             table[new] = 0
-    shifts = 8 * np.arange(n_channels - 1, -1, -1, dtype=np.uint32)
-    distinct = ((present[:, None] >> shifts) & 0xFF).astype(np.uint8)
-    return Histogram(distinct, weights, codes, present)
+    return Histogram(_unpack(present, n_channels, values.dtype), weights, codes, present)
 
 
 # SLIC's compactness in CIE Lab units (scikit-image's suggested 10); scaled to the features'

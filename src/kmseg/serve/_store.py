@@ -13,7 +13,7 @@ import shutil
 import tempfile
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .._features import shrink
@@ -82,9 +82,7 @@ class ImageStore:
 
     def full(self, stored: StoredImage) -> LoadedImage:
         """The full-resolution image, read again from the stored upload."""
-        loaded = load_image(stored.path, max_pixels=self.max_pixels)
-        return LoadedImage(loaded.pixels, loaded.alpha, loaded.mask, stored.name,
-                           loaded.description, loaded.georef)
+        return replace(load_image(stored.path, max_pixels=self.max_pixels), source=stored.name)
 
     def __len__(self) -> int:
         return len(self._images)
