@@ -241,6 +241,47 @@ def test_nearest_two_kernel_matches_its_numpy_reference(rng):
     np.testing.assert_allclose(results[0][2], results[1][2], rtol=1e-12)
 
 
+@pytest.mark.parametrize(("d", "per_axis"), [(1, 7), (3, 32), (3, 45), (4, 8)])
+def test_grid_kernels_match_their_numpy_references(rng, d, per_axis):
+    from kmseg._kernels import _reference, cell_means, grid_keys
+
+    X = rng.normal(100, 40, size=(5000, d))
+    X[:40] = X[40:80]  # points sharing a cell
+    weights = rng.integers(1, 9, size=len(X)).astype(float)
+    low = X.min(axis=0)
+    scale = per_axis / np.ptp(X, axis=0)  # the maximum lands on per_axis: clipped
+    found = []
+    for kernel in (grid_keys, _reference.grid_keys):
+        out = (np.empty(len(X), np.int64), np.zeros(per_axis**d, np.int32),
+               np.empty(len(X), np.int64))
+        found.append((kernel(X, low, scale, per_axis, *out), *out))
+    assert found[0][0] == found[1][0] > 1
+    for mine, theirs in zip(found[0][1:], found[1][1:], strict=True):
+        np.testing.assert_array_equal(mine[: found[0][0]], theirs[: found[0][0]])
+    cell_of_point = np.unique(found[0][1], return_inverse=True)[1].astype(np.int32)
+    n_cells = found[0][0]
+    mine, theirs = (kernel(X, weights, cell_of_point, n_cells)
+                    for kernel in (cell_means, _reference.cell_means))
+    np.testing.assert_allclose(mine[0], theirs[0], rtol=1e-12)
+    np.testing.assert_array_equal(mine[1], theirs[1])
+
+
+def test_grid_coreset_by_brute_force(rng):
+    from kmseg._kmeans import _grid_coreset
+
+    X = rng.uniform(0, 255, size=(20_000, 3))
+    weights = rng.integers(1, 5, size=len(X)).astype(float)
+    means, cell_weights = _grid_coreset(X, weights, 1000)
+    # The first grid of the sequence 32, 38, 45... per axis with at least 1000 cells is 32.
+    cell = np.minimum(np.floor((X - X.min(0)) * (32 / np.ptp(X, axis=0))), 31) @ [1024, 32, 1]
+    occupied = np.unique(cell)
+    assert len(means) == len(occupied) >= 1000
+    for j in rng.choice(len(occupied), 20, replace=False):
+        inside = cell == occupied[j]  # cells are numbered in order
+        assert cell_weights[j] == weights[inside].sum()
+        np.testing.assert_allclose(means[j], np.average(X[inside], axis=0, weights=weights[inside]))
+
+
 @pytest.mark.parametrize("n", [3000, 70_000])  # all points, and the coreset path
 def test_threads_change_nothing(n, monkeypatch):
     from kmseg import _parallel

@@ -4,12 +4,15 @@ Only the engine stages (``_compress``, ``_kmeans``) import this package. Each ke
 plain-NumPy reference in :mod:`._reference` that the tests compare it with.
 """
 
+from ._grid import cell_means, grid_keys
 from ._histogram import lookup, pack_and_count
 from ._lloyd import lloyd_bounded, lloyd_step, nearest_two
 from ._optimal_1d import optimal_1d_splits
 from ._seeding import kmeans_plusplus_indices
 
 __all__ = [
+    "cell_means",
+    "grid_keys",
     "kmeans_plusplus_indices",
     "lloyd_bounded",
     "lloyd_step",

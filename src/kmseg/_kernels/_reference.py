@@ -55,3 +55,24 @@ def kmeans_plusplus_indices(X, weights, first, draws):
         chosen.append(int(candidates[best]))
         closest = distances[best]
     return np.array(chosen)
+
+
+def grid_keys(X, low, scale, per_axis, keys, marks, occupied):
+    """Cells by ravel_multi_index, first occurrences by np.unique."""
+    cells = np.minimum(((X - low) * scale).astype(np.int64), per_axis - 1)
+    keys[:] = np.ravel_multi_index(tuple(cells.T), (per_axis,) * X.shape[1])
+    distinct, first = np.unique(keys, return_index=True)
+    in_order = distinct[np.argsort(first)]
+    marks[in_order] = 1
+    occupied[: len(in_order)] = in_order
+    return len(in_order)
+
+
+def cell_means(X, weights, cell_of_point, n_cells):
+    totals = np.bincount(cell_of_point, weights=weights, minlength=n_cells)
+    sums = np.stack(
+        [np.bincount(cell_of_point, weights=weights * X[:, j], minlength=n_cells)
+         for j in range(X.shape[1])],
+        axis=1,
+    )
+    return sums / totals[:, None], totals
