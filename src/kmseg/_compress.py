@@ -33,31 +33,33 @@ _MAX_DISTINCT_SHARE = 0.5
 class Histogram:
     """Distinct values of ``n`` pixels, their counts, and how to find each pixel's value.
 
-    ``codes[i]`` locates pixel ``i``: for 8-bit data it is the packed value (``r << 16 |
-    g << 8 | b``) and ``present`` lists the codes that occur, in the order of ``values``;
-    otherwise ``codes`` is the row of ``values`` itself and ``present`` is None. When the
-    values hardly repeat, ``values`` are the pixels themselves, with unit counts and no codes.
+    8-bit data: ``pixels`` are the ``(n, C)`` pixel values themselves and ``present`` the
+    packed codes (``r << 16 | g << 8 | b``) of ``values``, in their order; a pixel's value is
+    found by packing it. Other data: ``inverse[i]`` is the row of ``values`` of pixel ``i``.
+    When the values hardly repeat, ``values`` are the pixels themselves, with unit counts and
+    neither.
     """
 
     values: np.ndarray  # (m, C) distinct values, input dtype (superpixels: mean features)
     counts: np.ndarray  # (m,) float64 pixel counts (the engine's weights)
-    codes: np.ndarray | None  # (n,) uint32 packed values, intp rows of ``values``, or None
-    present: np.ndarray | None  # (m,) uint32 codes of ``values``, or None
+    inverse: np.ndarray | None = None  # (n,) intp rows of ``values``
+    pixels: np.ndarray | None = None  # (n, C) uint8 pixel values, looked up by their codes
+    present: np.ndarray | None = None  # (m,) uint32 codes of ``values``
 
     def expand(self, labels: np.ndarray) -> np.ndarray:
         """Per-pixel labels from per-value labels (integers below 2**32), by lookup."""
-        if self.codes is None:
+        if self.inverse is not None:
+            return labels[self.inverse]
+        if self.pixels is None:
             return labels
-        if self.present is None:
-            return labels[self.codes]
         # A table over every code costs no per-pixel index array (4 bytes per pixel, 72 MB at
         # 18 MP); it is one of the reusable zeroed tables, cleared again after.
         from ._kernels import lookup
 
-        out = np.empty(len(self.codes), dtype=labels.dtype)
+        out = np.empty(len(self.pixels), dtype=labels.dtype)
         with _TABLES.borrow(self.values.shape[1]) as table:
             table[self.present] = labels
-            _parallel.run([lambda p=p: lookup(self.codes[p], table, out[p])
+            _parallel.run([lambda p=p: lookup(self.pixels[p], table, out[p])
                            for p in _parallel.split(len(out), _THREAD_MIN)])
             table[self.present] = 0
         return out
@@ -73,9 +75,9 @@ def histogram(values: np.ndarray) -> Histogram:
     if values.dtype == np.uint8 and values.shape[1] <= 3:
         return _table_histogram(values)
     if not _repeats_enough(values):
-        return Histogram(values, np.ones(len(values)), None, None)
+        return Histogram(values, np.ones(len(values)))
     distinct, inverse, counts = _unique_rows(values)
-    return Histogram(distinct, counts.astype(np.float64), inverse, None)
+    return Histogram(distinct, counts.astype(np.float64), inverse=inverse)
 
 
 def pool(
@@ -161,13 +163,12 @@ def _table_histogram(values: np.ndarray) -> Histogram:
     from ._kernels import pack_and_count
 
     n_channels = values.shape[1]
-    codes = np.empty(len(values), dtype=np.uint32)
     parts = _parallel.split(len(values), _THREAD_MIN)
     with contextlib.ExitStack() as stack:
         # One count table per thread, added up over the codes present only.
         tables = [stack.enter_context(_TABLES.borrow(n_channels)) for _ in parts]
         seen = _parallel.run([
-            lambda p=p, t=t: pack_and_count(values[p], codes[p], t)
+            lambda p=p, t=t: pack_and_count(values[p], t)
             for p, t in zip(parts, tables, strict=True)
         ])
         present = np.sort(np.concatenate(seen))
@@ -177,7 +178,8 @@ def _table_histogram(values: np.ndarray) -> Histogram:
         for table, new in zip(tables, seen, strict=True):
             weights += table[present]
             table[new] = 0
-    return Histogram(_unpack(present, n_channels, values.dtype), weights, codes, present)
+    return Histogram(_unpack(present, n_channels, values.dtype), weights, pixels=values,
+                     present=present)
 
 
 # SLIC's compactness in CIE Lab units (scikit-image's suggested 10); scaled to the features'
@@ -238,7 +240,7 @@ def superpixels(
     counts = np.bincount(codes, minlength=len(present)).astype(np.float64)
     means = np.stack([np.bincount(codes, weights=column, minlength=len(present))
                       for column in features.T], axis=1) / counts[:, None]
-    return Histogram(np.ascontiguousarray(means), counts, codes.astype(np.intp), None)
+    return Histogram(np.ascontiguousarray(means), counts, inverse=codes.astype(np.intp))
 
 
 def _superpixel_map(

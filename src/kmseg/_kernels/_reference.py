@@ -5,10 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def pack_and_count(values: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    codes[:] = 0
+def pack(values: np.ndarray) -> np.ndarray:
+    codes = np.zeros(len(values), dtype=np.uint32)
     for j in range(values.shape[1]):
-        codes[:] = (codes << np.uint32(8)) | values[:, j].astype(np.uint32)
+        codes = (codes << np.uint32(8)) | values[:, j].astype(np.uint32)
+    return codes
+
+
+def pack_and_count(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    codes = pack(values)
     distinct, first = np.unique(codes, return_index=True)
     in_order = distinct[np.argsort(first)]
     new = in_order[counts[in_order] == 0]
@@ -16,8 +21,8 @@ def pack_and_count(values: np.ndarray, codes: np.ndarray, counts: np.ndarray) ->
     return new
 
 
-def lookup(codes: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
-    out[:] = table[codes]
+def lookup(values: np.ndarray, table: np.ndarray, out: np.ndarray) -> None:
+    out[:] = table[pack(values)]
 
 
 def lloyd_step(X, weights, centers, labels, dist2):
