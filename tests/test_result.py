@@ -44,6 +44,30 @@ def test_cutout_of_gray_and_multiband():
     assert kmseg.segment(bands, k=2).cutout(0).shape == (5, 6, 7)
 
 
+@pytest.mark.parametrize("kind", ["rgb", "gray", "rgb16", "masked", "bands"])
+def test_segmented_paints_each_pixel_with_its_colour(rng, kind):
+    image = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    if kind == "gray":
+        image = image[..., 0]
+    elif kind == "rgb16":
+        image = image.astype(np.uint16) * 257
+    elif kind == "bands":
+        image = np.dstack([image, rng.integers(0, 256, (30, 40), dtype=np.uint8)])
+    mask = rng.random((30, 40)) < 0.8 if kind == "masked" else None
+    seg = kmseg.segment(image, k=5, mask=mask)
+    painted = seg.segmented()
+    expected = seg.colors[seg.labels.clip(0, 4)]
+    if kind == "gray":
+        expected = expected[..., 0]
+    colour = painted[..., :3] if kind == "masked" else painted
+    valid = np.ones((30, 40), bool) if mask is None else mask
+    np.testing.assert_array_equal(colour[valid], expected[valid])
+    assert (colour[~valid] == 0).all() and painted.dtype == image.dtype
+    if kind == "masked":
+        np.testing.assert_array_equal(painted[..., 3], np.where(mask, 255, 0))
+    painted[0, 0] = 0  # a new, writeable array
+
+
 @pytest.mark.parametrize("label", [-1, 2, 1.0, True])
 def test_bad_cluster_id(two_tone, label):
     seg = kmseg.segment(two_tone, k=2)

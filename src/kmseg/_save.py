@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
 from ._errors import OutputError
 
 # zlib level 1: a 14 MP label map and painted image encode in ~0.3 s instead of 1.9 s at
-# Pillow's default 6, for files ~20% larger.
+# level 6, for files ~20% larger.
 _PNG_LEVEL = 1
 
 if TYPE_CHECKING:
@@ -106,11 +105,13 @@ def _plan(
 
     def add_image(role: str, name: str, image: np.ndarray, channels: int, alpha: bool,
                   nodata: int | None = None) -> None:
+        flat = not role.startswith("cutout")
         # A GeoTIFF's rasters stay GeoTIFFs, on the input's grid and CRS.
         geotags = None if seg.georef is None else seg.georef.extratags(nodata)
         png = fits_png(image.dtype, channels) and geotags is None
         path = outdir / (name + (".png" if png else ".tif"))
-        plan[role] = (path, lambda p: write_image(p, image, alpha=alpha, extratags=geotags))
+        plan[role] = (path, lambda p: write_image(p, image, alpha=alpha, extratags=geotags,
+                                                  flat=flat))
 
     masked = seg.valid is not None
     add_image("labels", f"{stem}_labels", seg.labels, 1, False,
@@ -170,12 +171,15 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_image(
-    path: Path, image: np.ndarray, *, alpha: bool, extratags: list | None = None
+    path: Path, image: np.ndarray, *, alpha: bool, extratags: list | None = None,
+    flat: bool = False,
 ) -> None:
     """Write an image losslessly: PNG for 8/16-bit gray or RGB (+ alpha), TIFF otherwise.
 
     ``alpha`` says whether the last channel is alpha. The format follows ``path``'s suffix;
-    ``extratags`` (TIFF only) are written as given (GeoTIFF tags).
+    ``extratags`` (TIFF only) are written as given (GeoTIFF tags). ``flat`` says the image is
+    made of uniform areas (labels, painted segments, masks), which PNG compresses best and
+    fastest unfiltered.
     """
     if path.suffix == ".tif":
         import tifffile
@@ -188,12 +192,13 @@ def write_image(
         tifffile.imwrite(path, image, photometric=photometric, extrasamples=extrasamples or None,
                          planarconfig="contig" if image.ndim == 3 else None,
                          extratags=extratags or ())
-    elif image.dtype == np.uint16 and image.ndim == 3:
+    else:
         import imagecodecs
 
-        path.write_bytes(imagecodecs.png_encode(image, level=_PNG_LEVEL))
-    else:
-        Image.fromarray(image).save(path, format="PNG", compress_level=_PNG_LEVEL)
+        # No PNG filter for flat images: on a 21 MP photo's painted image 0.20 s and 4.9 MB,
+        # against 0.58 s and 5.7 MB for Pillow's adaptive filters (labels: 0.11 against 0.26 s).
+        options = {"filter": imagecodecs.PNG.FILTER.NONE} if flat else {}
+        path.write_bytes(imagecodecs.png_encode(image, level=_PNG_LEVEL, **options))
 
 
 @functools.cache

@@ -150,9 +150,11 @@ def segment_video(
         seg = model.segment(pixels)
         labels_path = outdir / f"{stem}_labels_{i:05d}.png"
         painted_path = outdir / f"{stem}_segmented_{i:05d}.png"
-        atomic_write(labels_path, lambda p, s=seg: write_image(p, s.labels, alpha=False))
+        atomic_write(labels_path, lambda p, s=seg: write_image(p, s.labels, alpha=False,
+                                                                  flat=True))
         painted = seg.segmented()
-        atomic_write(painted_path, lambda p, im=painted: write_image(p, im, alpha=False))
+        atomic_write(painted_path, lambda p, im=painted: write_image(p, im, alpha=False,
+                                                                   flat=True))
         painted_frames.append(painted if painted.dtype == np.uint8 else None)
         result.sse.append(seg.compactness)
         result.n_frames = i + 1

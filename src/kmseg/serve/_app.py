@@ -439,7 +439,8 @@ def _png(array: np.ndarray) -> bytes:
 
 
 def _encoded(image: np.ndarray, folder, *, alpha: bool) -> tuple[bytes, str, str]:
-    """An image as the bytes kmseg would save (PNG, or TIFF beyond PNG's reach)."""
+    """A label map or painted image as the bytes kmseg would save (PNG, or TIFF beyond
+    PNG's reach)."""
     import tempfile
     from pathlib import Path
 
@@ -452,7 +453,7 @@ def _encoded(image: np.ndarray, folder, *, alpha: bool) -> tuple[bytes, str, str
     try:
         with open(handle, "wb"):
             pass
-        write_image(path, image, alpha=alpha)
+        write_image(path, image, alpha=alpha, flat=True)
         return path.read_bytes(), f"image/{'png' if suffix == 'png' else 'tiff'}", suffix
     finally:
         path.unlink(missing_ok=True)
