@@ -156,6 +156,19 @@ def test_dask_local_cluster_gives_the_pool_results(tmp_path):
     assert len(shared.done) == 5 and list(shared.failed) == [str(bad)]
 
 
+def test_local_cluster_workers_are_set_up_like_the_pool():
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    from kmseg.batch import _executor
+
+    ours = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    with _executor("local", 1) as pool:
+        threads = pool.submit(os.getenv, "KMSEG_THREADS").result()
+        trim = pool.submit(os.getenv, "MALLOC_TRIM_THRESHOLD_").result()
+    assert threads == "1"
+    # Not Dask's 65536 (freed memory handed back at once; each photo faults its pages anew).
+    assert trim == ours
+
+
 def test_unreachable_scheduler_is_one_clear_error(tmp_path):
     pytest.importorskip("distributed", reason="the dask extra is not installed")
     make_inputs(tmp_path / "in", 1)
