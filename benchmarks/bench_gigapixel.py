@@ -12,7 +12,11 @@ written, peak RSS its VmHWM:
 
 - the whole raster with ``--chunked`` (strips of 16.7 MP);
 - a crop of the raster (default 64 MP) by the whole-image path (labels and painted PNGs);
-- the same crop with ``--chunked``, whose labels are compared with the whole-image ones.
+- the same crop with ``--chunked``, whose labels are compared with the whole-image ones;
+- the whole raster with ``--chunked --zarr`` (strips on a pool of one process per core, zarr
+  outputs) and with ``--chunked --scheduler local`` (a Dask LocalCluster of one worker per
+  core), whose labels are compared with the BigTIFF ones. Their peak RSS is the largest sum
+  over the process tree (sampled every 20 ms), start-up included in the wall time.
 
     python benchmarks/bench_gigapixel.py              # 1.0 GP, k = 8
     python benchmarks/bench_gigapixel.py --gp 0.25    # a quicker look
@@ -91,11 +95,17 @@ def run(args: argparse.Namespace, photos: list[Path], scratch: Path) -> int:
     whole = timed_segment(crop, scratch / "whole", args.k, chunked=False)
     crop_chunked = timed_segment(crop, scratch / "crop_chunked", args.k, chunked=True)
     giga = timed_segment(raster, scratch / "giga", args.k, chunked=True)
+    giga_zarr = timed_segment(raster, scratch / "zarr", args.k, chunked=True, extra=["--zarr"])
+    giga_dask = timed_segment(raster, scratch / "dask", args.k, chunked=True,
+                              extra=["--scheduler", "local"])
     reference = whole[0] / crop_mp
+    mosaic_mp = shape[0] * shape[1] / 1e6
     for name, mp, path, (seconds, rss) in (
         ("crop", crop_mp, "whole image (PNG outputs)", whole),
         ("crop", crop_mp, "--chunked (tiled BigTIFF)", crop_chunked),
-        ("mosaic", shape[0] * shape[1] / 1e6, "--chunked (tiled BigTIFF)", giga),
+        ("mosaic", mosaic_mp, "--chunked (tiled BigTIFF)", giga),
+        ("mosaic", mosaic_mp, "--chunked --zarr (process pool)", giga_zarr),
+        ("mosaic", mosaic_mp, "--chunked --scheduler local (Dask)", giga_dask),
     ):
         print(f"| {name} | {mp:.0f} | {path} | {seconds:.1f} | {seconds / mp:.4f} | "
               f"{rss:.0f} | {seconds / mp / reference:.2f}x |")
@@ -103,6 +113,9 @@ def run(args: argparse.Namespace, photos: list[Path], scratch: Path) -> int:
                           kmseg.read_image(scratch / "crop_chunked" / "crop_labels.tif",
                                            max_pixels=None))
     print(f"\n- check: crop labels identical whole-image vs --chunked: {same}")
+    same_zarr = same_labels_as_tiff(raster, scratch)
+    print(f"- check: mosaic labels identical BigTIFF vs zarr (pool, Dask): {same_zarr}")
+    same = same and all(same_zarr)
     print(f"- load average at end: {' / '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0 if same else 1
 
@@ -143,29 +156,71 @@ def write_crop(raster: Path, crop: Path, side: int) -> None:
     tifffile.imwrite(crop, strip.pixels[:side, :side], photometric="rgb", tile=(TILE, TILE))
 
 
-def timed_segment(image: Path, outdir: Path, k: int, *, chunked: bool) -> tuple[float, float]:
+def timed_segment(image: Path, outdir: Path, k: int, *, chunked: bool,
+                  extra: list[str] = ()) -> tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one ``kmseg segment`` process.
 
     The peak is the child's VmHWM, read every 20 ms until it exits (``ru_maxrss`` would not
-    do: Linux keeps across exec the RSS the child inherited from this large parent).
+    do: Linux keeps across exec the RSS the child inherited from this large parent); with
+    ``extra`` options (worker processes), the largest sampled sum of VmRSS over the process
+    tree, if larger.
     """
     command = [sys.executable, "-m", "kmseg", "segment", str(image), "-k", str(k), "-o",
-               str(outdir), "--max-pixels", "0", *(["--chunked"] if chunked else [])]
+               str(outdir), "--max-pixels", "0", *(["--chunked"] if chunked else []), *extra]
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak = 0
-    status = Path(f"/proc/{process.pid}/status")
     while process.poll() is None:
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines())
-            peak = max(peak, int(fields.get("VmHWM", "0 kB").split()[0]))
-        except (OSError, ValueError):
-            pass
+        own = _status(process.pid).get("VmHWM", 0)
+        tree = sum(_status(pid).get("VmRSS", 0) for pid in _tree(process.pid)) if extra else 0
+        peak = max(peak, own, tree)
         time.sleep(0.02)
     seconds = time.perf_counter() - start
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode()}")
     return seconds, peak / 1024
+
+
+def _status(pid: int) -> dict[str, int]:
+    """The kB fields of /proc/PID/status (empty once the process is gone)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    fields = (line.split(":", 1) for line in lines)
+    return {name: int(value.split()[0]) for name, value in fields if value.endswith("kB")}
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                todo += [int(child) for child in task.read_text().split()]
+            except OSError:
+                pass
+    return found
+
+
+def same_labels_as_tiff(raster: Path, scratch: Path) -> tuple[bool, bool]:
+    """Whether the zarr label arrays (pool, Dask) equal the BigTIFF labels, strip by strip."""
+    import tifffile
+    import zarr
+
+    stem = raster.stem
+    arrays = [zarr.open_array(scratch / run / f"{stem}_labels.zarr", mode="r")
+              for run in ("zarr", "dask")]
+    same = [True, True]
+    with tifffile.TiffFile(scratch / "giga" / f"{stem}_labels.tif") as tif:
+        tiff = zarr.open_array(tif.pages[0].aszarr(), mode="r")
+        for top in range(0, tiff.shape[0], 4096):
+            expected = tiff[top:top + 4096]
+            same = [ok and np.array_equal(array[top:top + 4096], expected)
+                    for ok, array in zip(same, arrays, strict=True)]
+    return same[0], same[1]
 
 
 def _ram_gib() -> float:

@@ -137,3 +137,98 @@ def test_cli_chunked_and_automatic_above_the_threshold(tiled, tmp_path, capsys, 
                  str(tmp_path / "c")])
     err = capsys.readouterr().err
     assert code == 2 and "--masks cannot be used" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("layout", ["tiles", "strips", "gray"])
+def test_rows_read_at_random_are_those_of_the_strips(tmp_path, layout):
+    from kmseg._io import raster_rows, raster_strips
+
+    pixels = photo((300, 410))
+    path = tmp_path / "r.tif"
+    if layout == "tiles":
+        tifffile.imwrite(path, pixels, tile=(64, 64), photometric="rgb")
+    elif layout == "strips":
+        tifffile.imwrite(path, pixels, rowsperstrip=37, photometric="rgb")
+    else:
+        pixels = pixels[..., 1].copy()
+        tifffile.imwrite(path, pixels, rowsperstrip=10, extratags=[(42113, 2, 2, "7", True)])
+    for top, strip in raster_strips(path, rows=128):
+        rows = raster_rows(path, top=top, rows=len(strip.pixels))
+        np.testing.assert_array_equal(rows.pixels, strip.pixels)
+        np.testing.assert_array_equal(rows.mask, strip.mask)
+    middle = raster_rows(path, top=100, rows=90)  # across segment boundaries
+    np.testing.assert_array_equal(middle.pixels, pixels[100:190])
+    if layout == "gray":
+        np.testing.assert_array_equal(middle.mask, pixels[100:190] != 7)
+
+
+def read_zarr(path):
+    zarr = pytest.importorskip("zarr", reason="zarr outputs need the dask extra")
+    return zarr.open_array(path, mode="r")
+
+
+@pytest.mark.parametrize("scheduler", [None, "local"])
+def test_zarr_outputs_hold_the_tiff_outputs(tmp_path, rng, scheduler):
+    pytest.importorskip("zarr", reason="zarr outputs need the dask extra")
+    if scheduler:
+        pytest.importorskip("distributed", reason="Dask needs the dask extra")
+    bands = (rng.integers(0, 30, size=(600, 410, 4)) * 100).astype(np.uint16)
+    bands[:, :200] += 20_000
+    bands[:40] = 0  # nodata
+    path = tmp_path / "scene.tif"
+    tifffile.imwrite(path, bands, tile=(64, 64), photometric="minisblack",
+                     planarconfig="contig", extratags=[(42113, 2, 2, "0", True)])
+    options = {"bands": (4, 2), "strip_pixels": 60_000}
+    tiff = segment_chunked(path, tmp_path / "tiff", model=KMeansSegmenter(k=3), **options)
+    result = segment_chunked(path, tmp_path / "zarr", model=KMeansSegmenter(k=3),
+                             output="zarr", scheduler=scheduler, workers=2, **options)
+    assert result.n_strips == 3  # 60 000 pixels: 146 rows, but strips are whole chunk rows
+    labels = read_zarr(result.files["labels"])
+    assert labels.chunks == (256, 256) and labels.attrs["nodata"] == 255
+    np.testing.assert_array_equal(labels[:], tifffile.imread(tiff.files["labels"]))
+    np.testing.assert_array_equal(read_zarr(result.files["segmented"])[:],
+                                  tifffile.imread(tiff.files["segmented"]))
+    report = json.loads(result.files["json"].read_text())
+    assert report["sizes"] == tiff.sizes.tolist() and report["sizes"] == json.loads(
+        tiff.files["json"].read_text())["sizes"]
+    assert report["files"]["labels"] == "scene_labels.zarr"
+    # Again over the same folder: the arrays are replaced whole, no temporary left behind.
+    assert 2 in labels[:]
+    segment_chunked(path, tmp_path / "zarr", model=KMeansSegmenter(k=2), output="zarr",
+                    **options)
+    assert set(np.unique(read_zarr(result.files["labels"])[:]).tolist()) == {0, 1, 255}
+    assert sorted(p.name for p in (tmp_path / "zarr").iterdir()) == [
+        "scene.json", "scene_labels.zarr", "scene_segmented.zarr"]
+
+
+def test_zarr_keeps_the_geotiff_tags_and_refuses_dask_without_it(tmp_path, tiled):
+    pytest.importorskip("zarr", reason="zarr outputs need the dask extra")
+    path, _ = tiled
+    with pytest.raises(ParameterError, match="on Dask the outputs are zarr"):
+        segment_chunked(path, tmp_path / "out", model=KMeansSegmenter(k=3), scheduler="local")
+    with pytest.raises(ParameterError, match="output must be"):
+        segment_chunked(path, tmp_path / "out", model=KMeansSegmenter(k=3), output="png")
+    geo = tmp_path / "geo.tif"
+    tags = [(33550, 12, 3, (30.0, 30.0, 0.0), True),
+            (33922, 12, 6, (0.0, 0.0, 0.0, 300_000.0, 4_600_000.0, 0.0), True),
+            (34735, 3, 8, (1, 1, 0, 1, 3072, 0, 1, 32618), True)]
+    tifffile.imwrite(geo, photo((100, 120)), photometric="rgb", extratags=tags)
+    result = segment_chunked(geo, tmp_path / "geo", model=KMeansSegmenter(k=3), output="zarr",
+                             workers=1)
+    written = read_zarr(result.files["labels"]).attrs["geotiff_tags"]
+    assert [tag[0] for tag in written] == [33550, 33922, 34735]
+    assert written[2][3] == [1, 1, 0, 1, 3072, 0, 1, 32618]
+
+
+def test_cli_zarr_and_its_flags_only_with_strips(tiled, tmp_path, capsys):
+    pytest.importorskip("zarr", reason="zarr outputs need the dask extra")
+    path, pixels = tiled
+    assert main(["segment", str(path), "-k", "4", "--chunked", "--zarr", "--workers", "2",
+                 "-o", str(tmp_path / "z")]) == 0
+    np.testing.assert_array_equal(read_zarr(tmp_path / "z" / "big_labels.zarr")[:],
+                                  kmseg.segment(pixels, k=4).labels)
+    small = tmp_path / "small.png"
+    Image.fromarray(photo((40, 50))).save(small)
+    code = main(["segment", str(small), "-k", "3", "--zarr", "-o", str(tmp_path / "s")])
+    err = capsys.readouterr().err
+    assert code == 2 and "add --chunked" in err and len(err.strip().splitlines()) == 1

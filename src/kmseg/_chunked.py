@@ -7,6 +7,11 @@ second labels every strip by its nearest centre and writes the label raster tile
 third paints the labels. Labels are therefore the same in every strip — unlike clustering each
 tile on its own (as Earth Engine's per-tile clusterers do), a colour gets one label everywhere —
 and memory follows the strip size, not the raster.
+
+With ``output="zarr"`` the strips are tasks instead, on the local process pool or a Dask
+cluster (``scheduler``): each worker reads its own rows (random access), the histograms come
+back and are summed, and each worker writes its labels and painted rows into zarr arrays,
+whose chunks no two strips share. A TIFF cannot be written by several processes at once.
 """
 
 from __future__ import annotations
@@ -20,12 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ._compress import pool
+from ._compress import pool as pool_histograms
 from ._errors import ImageReadError, OutputError, ParameterError, with_source
-from ._io import GeoReference, RasterInfo, raster_info, raster_strips
+from ._io import GeoReference, LoadedImage, RasterInfo, raster_info, raster_rows, raster_strips
 from ._labels import label_dtype, masked_label
 from ._result import cast_like
-from ._save import atomic_write, output_folder
+from ._save import atomic_directory, atomic_write, output_folder
 from ._segment import KMeansSegmenter
 
 # Above this many pixels a TIFF is segmented in strips even without --chunked: the whole-image
@@ -60,13 +65,20 @@ def segment_chunked(
     refit: bool = True,
     strip_pixels: int = STRIP_PIXELS,
     protect: Sequence[str | os.PathLike[str]] = (),
+    output: str = "tiff",
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress: bool = False,
 ) -> ChunkedResult:
     """Segment a TIFF of any size with one palette, strip by strip.
 
     Files in ``outdir``: ``<stem>_labels.tif`` (tiled BigTIFF, uint8 or uint16 labels, the
     masked label where the raster has GDAL nodata), ``<stem>_segmented.tif`` (tiled BigTIFF,
     each pixel painted with its centre) and ``<stem>.json`` (palette, sizes, compactness,
-    timings). A GeoTIFF's georeferencing is copied into both rasters.
+    timings). A GeoTIFF's georeferencing is copied into both rasters. With ``output="zarr"``:
+    ``<stem>_labels.zarr`` and ``<stem>_segmented.zarr`` (zarr v3 arrays in 256 x 256 chunks;
+    attributes ``nodata`` and, for a GeoTIFF, its ``geotiff_tags`` as ``[code, type, count,
+    value]``).
 
     Parameters
     ----------
@@ -79,14 +91,25 @@ def segment_chunked(
     refit : bool
         False: ``model`` is already fitted (a saved palette); the histogram pass is skipped.
     strip_pixels : int
-        About how many pixels are read at a time.
+        About how many pixels are read at a time (per worker).
+    output : {"tiff", "zarr"}
+        The outputs' format. Zarr arrays are written by several workers at once.
+    scheduler : str, optional
+        With ``output="zarr"``: a Dask scheduler (``"tcp://host:port"``) or ``"local"`` (a
+        ``LocalCluster``); None: the local process pool. The workers must see ``source``
+        and ``outdir`` at the same paths.
+    workers : int, optional
+        Processes of the local pool or LocalCluster (default: one per core).
+    progress : bool
+        A progress bar of the strips on stderr (zarr outputs).
 
     Raises
     ------
     ImageReadError
         ``source`` is not a TIFF that can be read in strips.
     ParameterError
-        Bad model parameters or bands; k exceeds the raster's distinct colours.
+        Bad model parameters, bands or output; k exceeds the raster's distinct colours; a
+        scheduler without ``output="zarr"``; zarr (or, for Dask, distributed) not installed.
     OutputError
         ``outdir`` cannot be written, or an output would replace an input.
     """
@@ -99,14 +122,23 @@ def segment_chunked(
     if info is None:
         raise ImageReadError(with_source("only TIFF files can be segmented in strips",
                                          str(source)))
+    if output not in ("tiff", "zarr"):
+        raise ParameterError(f"output must be 'tiff' or 'zarr', not {output!r}")
+    if scheduler is not None and output != "zarr":
+        raise ParameterError("on Dask the outputs are zarr arrays: use output='zarr'")
     outdir = output_folder(Path(outdir))
     stem = Path(source).stem
-    paths = {role: outdir / f"{stem}{suffix}" for role, suffix in
-             (("labels", "_labels.tif"), ("segmented", "_segmented.tif"), ("json", ".json"))}
+    suffix = ".tif" if output == "tiff" else ".zarr"
+    paths = {role: outdir / f"{stem}{end}" for role, end in
+             (("labels", f"_labels{suffix}"), ("segmented", f"_segmented{suffix}"),
+              ("json", ".json"))}
     inputs = {Path(p).resolve() for p in (source, *protect)}
     for path in paths.values():
         if path.resolve() in inputs:
             raise OutputError(f"{path}: refusing to overwrite an input file")
+    if output == "zarr":
+        return _segment_to_zarr(info, paths, model, bands, refit, strip_pixels, scheduler,
+                                workers, progress, start)
     rows = max(1, strip_pixels // info.shape[1])
 
     def strips() -> Iterator:
@@ -117,7 +149,7 @@ def segment_chunked(
         pooled, like = None, None
         for _, strip in strips():
             like = like or strip
-            pooled = pool(pooled, *model.image_histogram(strip, like=like))
+            pooled = pool_histograms(pooled, *model.image_histogram(strip, like=like))
         timings["histogram"] = time.perf_counter() - start
         model.fit_histogram(*pooled, like=like)
         timings["cluster"] = time.perf_counter() - start - timings["histogram"]
@@ -139,18 +171,105 @@ def segment_chunked(
     atomic_write(paths["labels"], lambda p: _write_tiled(
         p, _tiles(label_strips()), info.shape, dtype, 1, info.georef, masked_label(dtype)))
     timings["labels"] = time.perf_counter() - start - sum(timings.values())
-    # Labels to colours by lookup; masked pixels (the largest label) paint 0.
-    palette = np.zeros((masked_label(dtype) + 1, model.centers_.shape[1]), dtype=info.dtype)
-    palette[:model.k] = cast_like(model.centers_, info.dtype)
+    palette = _palette(model, dtype, info.dtype)
 
     painted = (palette[labels.pixels] for _, labels in raster_strips(paths["labels"], rows=rows))
     atomic_write(paths["segmented"], lambda p: _write_tiled(
         p, _tiles(painted), info.shape, info.dtype, palette.shape[1], info.georef, None))
     timings["segmented"] = time.perf_counter() - start - sum(timings.values())
-    result = ChunkedResult(info, model, sizes, n_strips, paths, timings)
-    atomic_write(paths["json"], lambda p: p.write_text(
+    return _finish(ChunkedResult(info, model, sizes, n_strips, paths, timings))
+
+
+def _finish(result: ChunkedResult) -> ChunkedResult:
+    atomic_write(result.files["json"], lambda p: p.write_text(
         json.dumps(_report(result), indent=2, default=str) + "\n"))
     return result
+
+
+def _segment_to_zarr(
+    info: RasterInfo, paths: dict[str, Path], model: KMeansSegmenter,
+    bands: Sequence[int] | None, refit: bool, strip_pixels: int, scheduler: str | None,
+    workers: int | None, progress: bool, start: float,
+) -> ChunkedResult:
+    """The strips as tasks on a pool of processes or a Dask cluster; zarr outputs."""
+    try:
+        import zarr
+    except ImportError:
+        raise ParameterError("zarr outputs need zarr: pip install 'kmseg[dask]'") from None
+    from .batch import _executor, _map
+
+    # Strips of whole output chunks: no two workers write to one chunk.
+    rows = max(1, strip_pixels // info.shape[1] // _TILE) * _TILE
+    tops = range(0, info.shape[0], rows)
+    source, timings = info.source, {}
+    with _executor(scheduler, workers) as pool:
+        timings["start-up"] = time.perf_counter() - start
+
+        def run(task, items: list, what: str) -> Iterator:
+            for _, result, error in _map(task, items, pool, what, progress):
+                if error is not None:
+                    raise ImageReadError(error)
+                yield result
+
+        if refit:
+            pooled, kind = None, None
+            for values, counts in run(_strip_histogram,
+                                      [(source, top, rows, bands, model) for top in tops],
+                                      "histograms"):
+                kind = kind or (values.dtype, values.shape[1])
+                pooled = pool_histograms(pooled, values, counts)
+            like_shape = (1, 1) if kind[1] == 1 else (1, 1, kind[1])
+            like = LoadedImage(np.zeros(like_shape, dtype=kind[0]), None, None, source, "")
+            timings["histogram"] = time.perf_counter() - start - sum(timings.values())
+            model.fit_histogram(*pooled, like=like)
+            timings["cluster"] = time.perf_counter() - start - sum(timings.values())
+        dtype = label_dtype(model.k)
+        palette = _palette(model, dtype, info.dtype)
+        attributes = {"nodata": masked_label(dtype)} | (
+            {} if info.georef is None else {"geotiff_tags": [list(tag) for tag in
+                                                             info.georef.tags]})
+
+        def write(labels_path: Path, painted_path: Path) -> np.ndarray:
+            chunks = (_TILE, _TILE)
+            zarr.create_array(labels_path, shape=info.shape, chunks=chunks, dtype=dtype,
+                              fill_value=masked_label(dtype), attributes=attributes)
+            zarr.create_array(painted_path, shape=(*info.shape, palette.shape[1]),
+                              chunks=(*chunks, palette.shape[1]), dtype=info.dtype,
+                              fill_value=0, attributes=attributes)
+            items = [(source, top, rows, bands, model, str(labels_path), str(painted_path),
+                      palette) for top in tops]
+            return sum(run(_label_strip, items, "strips"), np.zeros(model.k, dtype=np.int64))
+
+        sizes = atomic_directory(paths["labels"], lambda labels: atomic_directory(
+            paths["segmented"], lambda painted: write(labels, painted)))
+        timings["labels"] = time.perf_counter() - start - sum(timings.values())
+    return _finish(ChunkedResult(info, model, sizes, len(tops), paths, timings))
+
+
+def _strip_histogram(args: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """Task: the colour histogram of one strip."""
+    source, top, rows, bands, model = args
+    return model.image_histogram(raster_rows(source, top=top, rows=rows, bands=bands))
+
+
+def _label_strip(args: tuple) -> np.ndarray:
+    """Task: label and paint one strip into the zarr arrays; the pixels per cluster."""
+    import zarr
+
+    source, top, rows, bands, model, labels_path, painted_path, palette = args
+    labels = model.predict(raster_rows(source, top=top, rows=rows, bands=bands))
+    zarr.open_array(labels_path, mode="r+")[top:top + len(labels)] = labels
+    zarr.open_array(painted_path, mode="r+")[top:top + len(labels)] = palette[labels]
+    valid = labels[labels != masked_label(labels.dtype)]
+    return np.bincount(valid, minlength=model.k)
+
+
+def _palette(model: KMeansSegmenter, labels: np.dtype, pixels: np.dtype) -> np.ndarray:
+    """Colour of each label value, in the raster's dtype; masked pixels (the largest label)
+    paint 0."""
+    palette = np.zeros((masked_label(labels) + 1, model.centers_.shape[1]), dtype=pixels)
+    palette[:model.k] = cast_like(model.centers_, pixels)
+    return palette
 
 
 def _tiles(strips: Iterator[np.ndarray]) -> Iterator[np.ndarray]:

@@ -685,6 +685,29 @@ def raster_strips(
             yield top, _strip(buffer[:height - top], source, nodata, bands)
 
 
+def raster_rows(
+    path: str | os.PathLike[str], *, top: int, rows: int, bands: Sequence[int] | None = None
+) -> LoadedImage:
+    """Rows ``top:top + rows`` of a TIFF's first page, as :func:`raster_strips` gives them.
+
+    Random access, for strips read by separate workers: only the segments (tiles or TIFF
+    strips) of those rows are read and decoded, through tifffile's zarr store (needs zarr).
+    """
+    import tifffile
+    import zarr
+
+    source = _check_path(path)
+    bands = _check_bands(bands)
+    with _open_file(source) as fh, _read_errors(source):
+        fh.seek(0)
+        with tifffile.TiffFile(fh) as tif:
+            page = _streamable_page(tif, source)
+            with page.aszarr() as store:
+                data = zarr.open_array(store, mode="r")[top:top + rows]
+            data = data.reshape(data.shape[0], data.shape[1], page.samplesperpixel)
+            return _strip(data, source, _gdal_nodata(page), bands)
+
+
 def _streamable_page(tif: object, source: str) -> object:
     if not tif.pages:
         raise ImageReadError(with_source("truncated or corrupt image data: no image", source))

@@ -10,11 +10,12 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -23,6 +24,8 @@ from ._errors import OutputError
 # zlib level 1: a 14 MP label map and painted image encode in ~0.3 s instead of 1.9 s at
 # level 6, for files ~20% larger.
 _PNG_LEVEL = 1
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -168,6 +171,35 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise OutputError(f"{path}: cannot write ({reason})") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def atomic_directory(path: Path, fill: Callable[[Path], T]) -> T:
+    """Call ``fill(tmp)`` on a new temporary folder beside ``path``, then rename it to
+    ``path`` (what was there before is removed after); ``fill``'s result."""
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as error:
+        raise OutputError(f"{path.parent}: cannot write there ({error.strerror})") from None
+    try:
+        result = fill(tmp)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
+        old = tmp.with_name(tmp.name + ".old")
+        if path.exists():
+            os.replace(path, old)
+        os.replace(tmp, path)
+        _remove(old)
+        return result
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
+    finally:
+        _remove(tmp)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def write_image(

@@ -210,6 +210,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="read and write a TIFF in strips, one palette for all of it: memory "
                           "follows the strip, not the raster (automatic above 100 MP; writes "
                           "tiled BigTIFF labels and painted image)")
+    seg.add_argument("--zarr", action="store_true",
+                     help="with --chunked: write the labels and painted image as zarr arrays, "
+                          "strips on --workers processes at once")
+    seg.add_argument("--scheduler", metavar="ADDRESS",
+                     help="with --chunked: run the strips on Dask, tcp://HOST:PORT of a running "
+                          "scheduler or 'local' for a LocalCluster (implies --zarr; the workers "
+                          "must see the input and -o at the same paths)")
+    seg.add_argument("--workers", type=_positive_int, default=None,
+                     help="with --zarr: processes (default: one per core)")
     seg.add_argument("--region-masks", action="store_true",
                      help="with regions, also write <stem>_region_<id>.png per region")
     _add_quality_targets(seg)

@@ -187,6 +187,9 @@ def _segment_one(
     if args.chunked or _too_large_for_memory(image):
         _segment_chunked(image, args, init, palette)
         return
+    if args.zarr or args.scheduler or args.workers:
+        raise ParameterError(with_source("--zarr, --scheduler and --workers apply to a raster "
+                                         "segmented in strips: add --chunked", image))
     mask = _read_mask(args.mask) if args.mask else None
     if palette is not None:
         loaded = load_image(image, **_read_options(args))
@@ -232,8 +235,11 @@ def _segment_chunked(
         raise ParameterError(with_source(
             f"{', '.join(unsupported)} cannot be used on a raster segmented in strips", image))
     model = palette or KMeansSegmenter(init=init, **_clustering(args))
+    zarr = bool(args.zarr or args.scheduler)
     result = segment_chunked(image, args.outdir, model=model, bands=args.bands,
-                             refit=palette is None, protect=args.images)
+                             refit=palette is None, protect=args.images,
+                             output="zarr" if zarr else "tiff", scheduler=args.scheduler,
+                             workers=args.workers, progress=zarr and sys.stderr.isatty())
     print(f"{image}: k={model.k} compactness={model.inertia_:.6g} in {result.n_strips} strips "
           f"({sum(result.timings.values()):.2f} s) -> {result.files['json'].parent}/"
           f"{result.files['json'].stem}_*")
