@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image
 
 from ._display import to_display
 from ._errors import ParameterError
@@ -143,14 +142,14 @@ class Segmentation:
         >>> seg.segmented().shape, seg.segmented().dtype
         ((400, 600, 3), dtype('uint8'))
         """
-        colors = self.colors
-        if self.labels.dtype == np.uint8 and colors.dtype == np.uint8 and colors.shape[1] in (1, 3):
-            painted = _paint_8bit(self.labels, colors)
-        else:
-            table = np.concatenate([colors, np.zeros_like(colors[:1])])
-            painted = table[np.where(self.labels == self.masked_label, self.k, self.labels)]
-            if painted.shape[-1] == 1:
-                painted = painted[..., 0]
+        # Masked pixels (the masked label) paint 0; with none, the labels index the colours
+        # as they are (np.where cost 0.1 s and two label-sized arrays on a 21 MP photo).
+        table = np.concatenate([self.colors, np.zeros_like(self.colors[:1])])
+        index = self.labels if self.valid is None else np.where(
+            self.labels == self.masked_label, self.k, self.labels)
+        painted = table[index]
+        if painted.shape[-1] == 1:
+            painted = painted[..., 0]
         return _with_alpha(painted, self.output_alpha())
 
     def mask(self, label: int) -> np.ndarray:
@@ -297,19 +296,6 @@ def cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
         info = np.iinfo(dtype)
         return np.clip(np.rint(values), info.min, info.max).astype(dtype)
     return values.astype(dtype)
-
-
-def _paint_8bit(labels: np.ndarray, colors: np.ndarray) -> np.ndarray:
-    """``colors[labels]`` for uint8 labels and 1 or 3 uint8 channels, 0 for labels past the
-    colours (the masked label), through Pillow's palette lookup: 0.1 s on a 21 MP photo,
-    against 0.3-0.4 s for NumPy's indexing, which first widens every label to 8 bytes."""
-    table = np.zeros((256, colors.shape[1]), dtype=np.uint8)
-    table[: len(colors)] = colors
-    image = Image.fromarray(labels)
-    if colors.shape[1] == 1:
-        return np.array(image.point(table[:, 0].tolist()))
-    image.putpalette(table.tobytes())
-    return np.array(image.convert("RGB"))
 
 
 def _with_alpha(image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
