@@ -640,7 +640,7 @@ def raster_info(path: str | os.PathLike[str]) -> RasterInfo | None:
 
         fh.seek(0)
         with tifffile.TiffFile(fh) as tif:
-            page = _streamable_page(tif, source)
+            page = _check_streamable(tif, source)
             geotiff = _TIFF_GEOKEYS in page.tags
             return RasterInfo(source, (page.imagelength, page.imagewidth), page.dtype,
                               page.samplesperpixel, _georeference(page) if geotiff else None,
@@ -658,31 +658,25 @@ def raster_strips(
     follows the strip, not the image. Each strip is a :class:`LoadedImage` whose mask leaves out
     GDAL nodata, with ``bands`` chosen as :func:`load_image` does.
     """
-    import tifffile
-
-    source = _check_path(path)
     bands = _check_bands(bands)
-    with _open_file(source) as fh, _read_errors(source):
-        fh.seek(0)
-        with tifffile.TiffFile(fh) as tif:
-            page = _streamable_page(tif, source)
-            height, width = page.imagelength, page.imagewidth
-            segment_rows = page.chunks[0]
-            rows = max(segment_rows, rows // segment_rows * segment_rows)
-            nodata = _gdal_nodata(page)
-            shape = (rows, width, page.samplesperpixel)
-            buffer, top = np.zeros(shape, dtype=page.dtype), 0
-            # Decoded a few segments at a time (tifffile reads 256 MB ahead by default).
-            for data, (_, _, y, x, _), _ in page.segments(buffersize=_STRIP_READ_BYTES):
-                if y >= top + rows:  # the segment starts the next strip
-                    yield top, _strip(buffer, source, nodata, bands)
-                    buffer, top = np.zeros(shape, dtype=page.dtype), top + rows
-                if data is None:  # a sparse file's missing segment stays 0
-                    continue
-                h = min(data.shape[1], height - y)
-                w = min(data.shape[2], width - x)
-                buffer[y - top:y - top + h, x:x + w] = data[0, :h, :w]
-            yield top, _strip(buffer[:height - top], source, nodata, bands)
+    with _streamable_page(path) as (source, page):
+        height, width = page.imagelength, page.imagewidth
+        segment_rows = page.chunks[0]
+        rows = max(segment_rows, rows // segment_rows * segment_rows)
+        nodata = _gdal_nodata(page)
+        shape = (rows, width, page.samplesperpixel)
+        buffer, top = np.zeros(shape, dtype=page.dtype), 0
+        # Decoded a few segments at a time (tifffile reads 256 MB ahead by default).
+        for data, (_, _, y, x, _), _ in page.segments(buffersize=_STRIP_READ_BYTES):
+            if y >= top + rows:  # the segment starts the next strip
+                yield top, _strip(buffer, source, nodata, bands)
+                buffer, top = np.zeros(shape, dtype=page.dtype), top + rows
+            if data is None:  # a sparse file's missing segment stays 0
+                continue
+            h = min(data.shape[1], height - y)
+            w = min(data.shape[2], width - x)
+            buffer[y - top:y - top + h, x:x + w] = data[0, :h, :w]
+        yield top, _strip(buffer[:height - top], source, nodata, bands)
 
 
 def raster_rows(
@@ -693,22 +687,29 @@ def raster_rows(
     Random access, for strips read by separate workers: only the segments (tiles or TIFF
     strips) of those rows are read and decoded, through tifffile's zarr store (needs zarr).
     """
-    import tifffile
     import zarr
 
-    source = _check_path(path)
     bands = _check_bands(bands)
+    with _streamable_page(path) as (source, page), page.aszarr() as store:
+        data = zarr.open_array(store, mode="r")[top:top + rows]
+        data = data.reshape(data.shape[0], data.shape[1], page.samplesperpixel)
+        return _strip(data, source, _gdal_nodata(page), bands)
+
+
+@contextlib.contextmanager
+def _streamable_page(path: str | os.PathLike[str]) -> Iterator[tuple[str, object]]:
+    """The file's name and its TIFF's first page, open, once checked to be readable in strips
+    (read errors inside the block are reported as such)."""
+    import tifffile
+
+    source = _check_path(path)
     with _open_file(source) as fh, _read_errors(source):
         fh.seek(0)
         with tifffile.TiffFile(fh) as tif:
-            page = _streamable_page(tif, source)
-            with page.aszarr() as store:
-                data = zarr.open_array(store, mode="r")[top:top + rows]
-            data = data.reshape(data.shape[0], data.shape[1], page.samplesperpixel)
-            return _strip(data, source, _gdal_nodata(page), bands)
+            yield source, _check_streamable(tif, source)
 
 
-def _streamable_page(tif: object, source: str) -> object:
+def _check_streamable(tif: object, source: str) -> object:
     if not tif.pages:
         raise ImageReadError(with_source("truncated or corrupt image data: no image", source))
     page = tif.pages[0]
