@@ -201,6 +201,20 @@ def test_zarr_outputs_hold_the_tiff_outputs(tmp_path, rng, scheduler):
         "scene.json", "scene_labels.zarr", "scene_segmented.zarr"]
 
 
+def test_zarr_gray_raster_is_painted_in_two_dimensions(tmp_path):
+    pytest.importorskip("zarr", reason="zarr outputs need the dask extra")
+    gray = photo((300, 260))[..., 0].copy()
+    path = tmp_path / "gray.tif"
+    tifffile.imwrite(path, gray, tile=(64, 64))
+    tiff = segment_chunked(path, tmp_path / "tiff", model=KMeansSegmenter(k=3),
+                           strip_pixels=30_000)
+    result = segment_chunked(path, tmp_path / "zarr", model=KMeansSegmenter(k=3),
+                             output="zarr", workers=1, strip_pixels=30_000)
+    painted = read_zarr(result.files["segmented"])
+    assert painted.shape == gray.shape
+    np.testing.assert_array_equal(painted[:], tifffile.imread(tiff.files["segmented"]))
+
+
 def test_zarr_keeps_the_geotiff_tags_and_refuses_dask_without_it(tmp_path, tiled):
     pytest.importorskip("zarr", reason="zarr outputs need the dask extra")
     path, _ = tiled

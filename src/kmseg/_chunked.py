@@ -233,9 +233,11 @@ def _segment_to_zarr(
             chunks = (_TILE, _TILE)
             zarr.create_array(labels_path, shape=info.shape, chunks=chunks, dtype=dtype,
                               fill_value=masked_label(dtype), attributes=attributes)
-            zarr.create_array(painted_path, shape=(*info.shape, palette.shape[1]),
-                              chunks=(*chunks, palette.shape[1]), dtype=info.dtype,
-                              fill_value=0, attributes=attributes)
+            # One channel: (rows, columns), as the BigTIFF path writes it.
+            channels = () if palette.shape[1] == 1 else (palette.shape[1],)
+            zarr.create_array(painted_path, shape=(*info.shape, *channels),
+                              chunks=(*chunks, *channels), dtype=info.dtype, fill_value=0,
+                              attributes=attributes)
             items = [(source, top, rows, bands, model, str(labels_path), str(painted_path),
                       palette) for top in tops]
             return sum(run(_label_strip, items, "strips"), np.zeros(model.k, dtype=np.int64))
@@ -259,7 +261,8 @@ def _label_strip(args: tuple) -> np.ndarray:
     source, top, rows, bands, model, labels_path, painted_path, palette = args
     labels = model.predict(raster_rows(source, top=top, rows=rows, bands=bands))
     zarr.open_array(labels_path, mode="r+")[top:top + len(labels)] = labels
-    zarr.open_array(painted_path, mode="r+")[top:top + len(labels)] = palette[labels]
+    painted = zarr.open_array(painted_path, mode="r+")
+    painted[top:top + len(labels)] = palette[labels].reshape(len(labels), *painted.shape[1:])
     valid = labels[labels != masked_label(labels.dtype)]
     return np.bincount(valid, minlength=model.k)
 
