@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
 import threading
 import time
 
@@ -68,3 +70,18 @@ def test_a_forked_child_starts_its_own_helpers(two_threads):
     child.start()
     child.join(timeout=30)
     assert child.exitcode == 0 and queue.get(timeout=5) == 2  # its own helper thread ran
+
+
+def test_final_collections_are_skipped_at_exit():
+    # An exit handler registered first runs last: it sees the objects frozen.
+    code = ("import atexit, gc\n"
+            "atexit.register(lambda: print(gc.get_freeze_count()))\n"
+            "from kmseg import _parallel\n"
+            "_parallel.skip_final_collections()\n"
+            "_parallel.skip_final_collections()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert int(done.stdout) > 1000
+    without = subprocess.run([sys.executable, "-c", code.rsplit("_parallel.skip", 2)[0]],
+                             capture_output=True, text=True, check=True)
+    assert int(without.stdout) == 0

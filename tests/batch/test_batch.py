@@ -17,7 +17,7 @@ from PIL import Image
 import kmseg
 from conftest import read_png
 from kmseg._errors import ParameterError
-from kmseg.batch import find_images, run_batch
+from kmseg.batch import _chunks, find_images, run_batch
 from kmseg.cli import main
 
 
@@ -164,9 +164,29 @@ def test_local_cluster_workers_are_set_up_like_the_pool():
     with _executor("local", 1) as pool:
         threads = pool.submit(os.getenv, "KMSEG_THREADS").result()
         trim = pool.submit(os.getenv, "MALLOC_TRIM_THRESHOLD_").result()
-    assert threads == "1"
+        # Registered its gc.freeze at exit: the cluster's close waits for no last collection.
+        exit_hook = pool.submit(_skip_registered, None).result()
+    assert threads == "1" and exit_hook
     # Not Dask's 65536 (freed memory handed back at once; each photo faults its pages anew).
     assert trim == ours
+
+
+def _skip_registered(_) -> bool:
+    from kmseg import _parallel
+
+    return _parallel.skip_final_collections.cache_info().currsize == 1
+
+
+@pytest.mark.parametrize(("n", "largest", "workers"),
+                         [(200, 8, 2), (60, 8, 2), (10, 8, 2), (7, 1, 2), (1, 8, 4), (30, 8, 8)])
+def test_chunks_cover_the_items_in_order_and_shrink_to_one(n, largest, workers):
+    chunks = _chunks(list(range(n)), largest, workers)
+    assert [item for chunk in chunks for item in chunk] == list(range(n))
+    sizes = [len(chunk) for chunk in chunks]
+    assert max(sizes) <= largest and sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
+    # By hand, 10 items on 2 workers: a quarter of the rest per worker, rounded up, is 2 of 10,
+    # then 1 of 8 and each after.
+    assert [len(c) for c in _chunks(list(range(10)), 8, 2)] == [2] + [1] * 8
 
 
 def test_unreachable_scheduler_is_one_clear_error(tmp_path):

@@ -374,7 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
+    from .. import _parallel
     from .._errors import KmsegError
+
+    _parallel.skip_final_collections()
 
     try:
         from . import _commands

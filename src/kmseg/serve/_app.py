@@ -105,12 +105,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app):
+        from .._segment import warm_up
+
         store = ImageStore(capacity, preview_pixels, max_pixels)
         # Uploads queue apart: a flood of segment requests must not lock new users out.
         state.update(store=store, pool=_Pool(workers, max_pending),
                      uploads=_Pool(1, max_pending), latest={})
         app.state.store = store
-        await state["pool"].run(_warm_up)  # the first slider move should not wait for it
+        await state["pool"].run(warm_up)  # the first slider move should not wait for it
         try:
             yield
         finally:
@@ -297,13 +299,6 @@ class _Pool:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
-
-
-def _warm_up() -> None:
-    """Imports and compiled kernels loaded before the first request."""
-    from .._segment import segment
-
-    segment(np.arange(48, dtype=np.uint8).reshape(4, 4, 3), k=2)
 
 
 def _check_k(k: int | str) -> None:
