@@ -859,10 +859,12 @@ def segment(
 
 
 def warm_up() -> None:
-    """Load the compiled kernels of the plain recipe in this process (a tiny segmentation): a
-    new process's first call pays ~0.5 s for numba's start and the cached kernels, which a
-    server or a cluster's workers should pay before their first request or task."""
-    segment(np.arange(48, dtype=np.uint8).reshape(4, 4, 3), k=2)
+    """Load the compiled kernels of the plain recipe in this process (a tiny segmentation), the
+    garbage collector paused: a new process's first call pays ~0.5 s for numba's start and the
+    cached kernels, which a server or a pool's workers should pay before their first request or
+    task."""
+    with _parallel.collections_paused():
+        segment(np.arange(48, dtype=np.uint8).reshape(4, 4, 3), k=2)
 
 
 _PLAIN = {"k": DEFAULT_K, "space": "rgb", "position": 0.0, "smooth": 0.0, "superpixels": None,

@@ -166,9 +166,17 @@ def test_local_cluster_workers_are_set_up_like_the_pool():
         trim = pool.submit(os.getenv, "MALLOC_TRIM_THRESHOLD_").result()
         # Registered its gc.freeze at exit: the cluster's close waits for no last collection.
         exit_hook = pool.submit(_skip_registered, None).result()
+        profiler = pool.submit(_dask_setting, "distributed.worker.profile.enabled").result()
     assert threads == "1" and exit_hook
+    assert profiler is False  # no dashboard reads it; its samples take the GIL from the photos
     # Not Dask's 65536 (freed memory handed back at once; each photo faults its pages anew).
     assert trim == ours
+
+
+def _dask_setting(name: str):
+    import dask.config
+
+    return dask.config.get(name)
 
 
 def _skip_registered(_) -> bool:

@@ -339,13 +339,14 @@ def _executor(scheduler: str | None, workers: int | None) -> Iterator[_Pool]:
     if scheduler is None:
         from concurrent.futures import as_completed
 
-        # A worker is one process on one core: its kernels and BLAS run on one thread (the
-        # processes keep the cores busy; --workers 1 leaves the other cores free).
-        with ProcessPoolExecutor(workers, initializer=_one_thread) as executor:
+        with ProcessPoolExecutor(workers, initializer=_worker_setup) as executor:
             yield _Pool(executor.submit, as_completed, workers)
         return
+    from .. import _parallel
+
     try:
-        from distributed import Client, LocalCluster, as_completed
+        with _parallel.collections_paused():  # its import: 0.24 s instead of 0.29-0.37
+            from distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise ParameterError("a Dask scheduler needs dask.distributed: pip install "
                              "'kmseg[dask]'") from None
@@ -356,11 +357,17 @@ def _executor(scheduler: str | None, workers: int | None) -> Iterator[_Pool]:
             # Dask starts its workers with MALLOC_TRIM_THRESHOLD_=65536, which hands freed
             # memory back to the system at once, so every photo's buffers fault their pages in
             # anew: a BSDS photo took 37-39 ms in a worker against 32-33 ms without it (200
-            # photos: 4.1-5.1 s of work against 3.6-3.9 s). Its workers' own logs stay quiet:
-            # a heartbeat racing the shutdown would print a traceback after a batch that went
-            # fine.
-            stack.enter_context(dask.config.set(
-                {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}))
+            # photos: 4.1-5.1 s of work against 3.6-3.9 s). This cluster has no dashboard, so
+            # nothing reads what its workers' profiler (a stack sample every 10 ms), event-loop
+            # tick (every 20 ms) and system monitor (every 0.5 s) record: they take the GIL
+            # from the photos (200 photos: 3.8-4.0 s of work, 3.2-3.7 s without them). Its
+            # workers' own logs stay quiet: a heartbeat racing the shutdown would print a
+            # traceback after a batch that went fine.
+            stack.enter_context(dask.config.set({
+                "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                "distributed.worker.profile.enabled": False,
+                "distributed.admin.tick.interval": "1s",
+                "distributed.admin.system-monitor.interval": "5s"}))
             cluster = stack.enter_context(LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True,
                 host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL))
@@ -372,31 +379,32 @@ def _executor(scheduler: str | None, workers: int | None) -> Iterator[_Pool]:
         except OSError as error:
             raise ParameterError(f"cannot reach the Dask scheduler at {address} "
                                  f"({error})") from None
-        client.run(_dask_worker_setup)  # its imports and kernels: part of the start-up
+        client.run(_worker_setup, True)  # its imports and kernels: part of the start-up
         # Dask spends ~10 ms on each task: a BSDS photo takes ~30 ms, so tasks carry several.
         yield _Pool(lambda f, item: client.submit(f, item, pure=False),
                     lambda futures: as_completed(list(futures)),
                     workers=max(1, sum(client.nthreads().values())), chunk=_DASK_CHUNK)
 
 
-def _one_thread() -> None:
-    """Worker set-up: kmseg's kernels on one thread, and BLAS too (OpenBLAS's idle threads
-    spin: on 60 BSDS photos, 17 s of CPU for 8 s of work)."""
-    from threadpoolctl import threadpool_limits
-
-    os.environ["KMSEG_THREADS"] = "1"
-    threadpool_limits(1)
-
-
-def _dask_worker_setup() -> None:
-    """A Dask worker (a fresh interpreter) made ready: one thread, kmseg's stages imported and
-    its compiled kernels loaded, and a quick exit when the cluster closes."""
+def _worker_setup(quick_exit: bool = False) -> None:
+    """A worker process made ready: one process on one core (its kernels and BLAS on one
+    thread: the processes keep the cores busy, --workers 1 leaves the others free, and
+    OpenBLAS's idle threads spin: on 60 BSDS photos, 17 s of CPU for 8 s of work), kmseg's
+    imports and compiled kernels loaded with the garbage collector paused (0.38 instead of
+    0.50 s), and for a Dask worker, which ends as a whole interpreter does, no last collections
+    at its exit (the cluster's close waited 0.40 s for two workers, 0.06 s with this)."""
     from .. import _parallel
-    from .._segment import warm_up
 
-    _one_thread()
-    warm_up()
-    _parallel.skip_final_collections()
+    with _parallel.collections_paused():  # imports included
+        from threadpoolctl import threadpool_limits
+
+        from .._segment import warm_up
+
+        os.environ["KMSEG_THREADS"] = "1"
+        threadpool_limits(1)
+        warm_up()
+    if quick_exit:
+        _parallel.skip_final_collections()
 
 
 def _name(item: Any) -> str:
