@@ -92,6 +92,13 @@ def _print_table(runs, times, counts, n_photos, args, same) -> None:
               f"{base[0] / wall:.2f}x | {wall / pool[0]:.2f}x | "
               f"{(wall - startup) / pool[0]:.2f}x | {process:.2f} | {base[2] / process:.2f}x | "
               f"{process / pool[2]:.2f}x | {counts[name][0]} | {counts[name][1]} |")
+    # Ratios within a round (its runs back to back) cancel the VM's drifts from round to round.
+    one, two, dask = (np.array([wall for wall, _, _ in times[name]]) for name, _, _ in runs)
+    for label, ratios in ((f"{runs[1][0]} speed-up vs 1 worker", one / two),
+                          (f"{runs[2][0]} time vs the pool", dask / two)):
+        print(f"\n- per round, {label}: {', '.join(f'{r:.2f}' for r in ratios)} "
+              f"(median {np.median(ratios):.2f}x)", end="")
+    print()
 
 
 if __name__ == "__main__":
