@@ -196,17 +196,18 @@ def _segment_to_zarr(
         import zarr
     except ImportError:
         raise ParameterError("zarr outputs need zarr: pip install 'kmseg[dask]'") from None
-    from .batch import _executor, _map
+    from ._tasks import executor, run_all
 
     # Strips of whole output chunks: no two workers write to one chunk.
     rows = max(1, strip_pixels // info.shape[1] // _TILE) * _TILE
     tops = range(0, info.shape[0], rows)
     source, timings = info.source, {}
-    with _executor(scheduler, workers) as pool:
+    with executor(scheduler, workers) as pool:
         timings["start-up"] = time.perf_counter() - start
 
         def run(task, items: list, what: str) -> Iterator:
-            for _, result, error in _map(task, items, pool, what, progress):
+            for _, result, error in run_all(task, items, pool, name=_strip_name, what=what,
+                                            unit="strip", progress=progress):
                 if error is not None:
                     raise ImageReadError(error)
                 yield result
@@ -246,6 +247,12 @@ def _segment_to_zarr(
             paths["segmented"], lambda painted: write(labels, painted)))
         timings["labels"] = time.perf_counter() - start - sum(timings.values())
     return _finish(ChunkedResult(info, model, sizes, len(tops), paths, timings))
+
+
+def _strip_name(args: tuple) -> str:
+    """Which rows of which raster a strip task is about."""
+    source, top, rows = args[:3]
+    return f"{source}, rows {top}-{top + rows - 1}"
 
 
 def _strip_histogram(args: tuple) -> tuple[np.ndarray, np.ndarray]:

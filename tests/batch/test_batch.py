@@ -17,7 +17,7 @@ from PIL import Image
 import kmseg
 from conftest import read_png
 from kmseg._errors import ParameterError
-from kmseg.batch import _chunks, find_images, run_batch
+from kmseg.batch import find_images, run_batch
 from kmseg.cli import main
 
 
@@ -138,7 +138,7 @@ def test_restart_removes_half_written_temporaries(tmp_path):
 def test_dask_local_cluster_gives_the_pool_results(tmp_path):
     pytest.importorskip("distributed", reason="the dask extra is not installed")
     paths = make_inputs(tmp_path / "in", 5)
-    bad = tmp_path / "in" / "broken.png"  # in the same Dask task as good files
+    bad = tmp_path / "in" / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     pool = run_batch([tmp_path / "in"], tmp_path / "pool", workers=2, progress=False, k=3)
     dask = run_batch([tmp_path / "in"], tmp_path / "dask", workers=2, progress=False, k=3,
@@ -154,47 +154,6 @@ def test_dask_local_cluster_gives_the_pool_results(tmp_path):
     shared = run_batch([tmp_path / "in"], tmp_path / "shared", workers=2, progress=False, k=3,
                        shared_palette=True, scheduler="local")
     assert len(shared.done) == 5 and list(shared.failed) == [str(bad)]
-
-
-def test_local_cluster_workers_are_set_up_like_the_pool():
-    pytest.importorskip("distributed", reason="the dask extra is not installed")
-    from kmseg.batch import _executor
-
-    ours = os.environ.get("MALLOC_TRIM_THRESHOLD_")
-    with _executor("local", 1) as pool:
-        threads = pool.submit(os.getenv, "KMSEG_THREADS").result()
-        trim = pool.submit(os.getenv, "MALLOC_TRIM_THRESHOLD_").result()
-        # Registered its gc.freeze at exit: the cluster's close waits for no last collection.
-        exit_hook = pool.submit(_skip_registered, None).result()
-        profiler = pool.submit(_dask_setting, "distributed.worker.profile.enabled").result()
-    assert threads == "1" and exit_hook
-    assert profiler is False  # no dashboard reads it; its samples take the GIL from the photos
-    # Not Dask's 65536 (freed memory handed back at once; each photo faults its pages anew).
-    assert trim == ours
-
-
-def _dask_setting(name: str):
-    import dask.config
-
-    return dask.config.get(name)
-
-
-def _skip_registered(_) -> bool:
-    from kmseg import _parallel
-
-    return _parallel.skip_final_collections.cache_info().currsize == 1
-
-
-@pytest.mark.parametrize(("n", "largest", "workers"),
-                         [(200, 8, 2), (60, 8, 2), (10, 8, 2), (7, 1, 2), (1, 8, 4), (30, 8, 8)])
-def test_chunks_cover_the_items_in_order_and_shrink_to_one(n, largest, workers):
-    chunks = _chunks(list(range(n)), largest, workers)
-    assert [item for chunk in chunks for item in chunk] == list(range(n))
-    sizes = [len(chunk) for chunk in chunks]
-    assert max(sizes) <= largest and sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
-    # By hand, 10 items on 2 workers: a quarter of the rest per worker, rounded up, is 2 of 10,
-    # then 1 of 8 and each after.
-    assert [len(c) for c in _chunks(list(range(10)), 8, 2)] == [2] + [1] * 8
 
 
 def test_unreachable_scheduler_is_one_clear_error(tmp_path):

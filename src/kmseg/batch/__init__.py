@@ -14,21 +14,18 @@ one (:meth:`kmseg.KMeansSegmenter.save`).
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import json
-import logging
 import os
 import re
-import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._errors import KmsegError, ParameterError
+from .._errors import ParameterError
+from .._tasks import executor, run_all
 
 __all__ = ["BatchReport", "find_images", "run_batch"]
 
@@ -138,7 +135,7 @@ def run_batch(
     outdir = output_folder(Path(outdir))
     _remove_stale_temporaries(outdir)
     started = time.perf_counter()
-    with _executor(scheduler, workers) as pool:
+    with executor(scheduler, workers) as pool:
         startup = time.perf_counter() - started
         report = _run(pool, images, outdir, model, shared_palette, progress, segment_kwargs)
     report.seconds, report.startup_seconds = time.perf_counter() - start, startup
@@ -160,7 +157,8 @@ def _run(pool, images, outdir, model, shared_palette, progress, segment_kwargs) 
         model = _fit_shared(KMeansSegmenter(**options), [j.source for j in jobs], pool,
                             report, progress)
     items = [(model, segment_kwargs, job) for job in jobs if job.source not in report.failed]
-    for (_, _, job), _, error in _map(_segment_task, items, pool, "segment", progress):
+    for (_, _, job), _, error in run_all(_segment_task, items, pool, name=_source,
+                                         what="segment", progress=progress):
         if error is None:
             report.done.append(job.source)
         else:
@@ -225,6 +223,12 @@ def _segment_task(args: tuple[Any, dict[str, Any], _Job]) -> None:
     seg.save(job.outdir, stem=job.stem)
 
 
+def _source(item: tuple) -> str:
+    """The file a batch task's item is about (its last element: a job or a path)."""
+    last = item[-1]
+    return last.source if isinstance(last, _Job) else str(last)
+
+
 def _histogram_task(args: tuple[Any, str]):
     """One image's colour histogram and kind, in a worker process."""
     from .._io import load_image
@@ -243,8 +247,8 @@ def _fit_shared(model, sources: list[str], pool, report: BatchReport, progress: 
 
     pooled, kind = None, None
     items = [(model, source) for source in sources]
-    for (_, source), result, error in _map(_histogram_task, items, pool, "histograms",
-                                           progress):
+    for (_, source), result, error in run_all(_histogram_task, items, pool, name=_source,
+                                              what="histograms", progress=progress):
         if error is not None:
             report.failed[source] = error
             continue
@@ -260,162 +264,6 @@ def _fit_shared(model, sources: list[str], pool, report: BatchReport, progress: 
         raise ParameterError("no readable image for the shared palette")
     like = LoadedImage(np.zeros((1, 1, *kind[1]), dtype=kind[0]), None, None, kind[2], "")
     return model.fit_histogram(*pooled, like=like)
-
-
-def _map(function: Callable, items: list, pool, what: str,
-         progress: bool = True) -> Iterable[tuple[Any, Any, str | None]]:
-    """``(item, result, None)`` or ``(item, None, error)`` for each item, as they finish, from
-    ``function`` on the pool (processes or Dask), up to ``pool.chunk`` items per task; a
-    progress bar on stderr."""
-    if not items:
-        return
-    bar = _progress_bar(len(items), what) if progress else None
-    chunks = _chunks(items, pool.chunk, pool.workers)
-    try:
-        futures = {pool.submit(_run_chunk, (function, chunk)): chunk for chunk in chunks}
-        for future in pool.as_completed(futures):
-            chunk = futures[future]
-            try:
-                outcomes = future.result()
-            except Exception as error:  # a crashed worker: report its items, go on
-                outcomes = [(None, f"{_name(item)}: worker failed ({error!r})")
-                            for item in chunk]
-            for item, (result, error) in zip(chunk, outcomes, strict=True):
-                yield item, result, error
-            if bar is not None:
-                bar.update(len(chunk))
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def _chunks(items: list, largest: int, workers: int) -> list[list]:
-    """Consecutive chunks of ``items``, at most ``largest`` long, shrinking to one item towards
-    the end (guided scheduling: a quarter of what is left per worker), so that no worker is left
-    with a long last task while the others idle. With fixed chunks of 8, one Dask worker of two
-    finished 0.25 s after the other on 200 BSDS photos; a gigapixel raster's 60 strips went out
-    as 8 tasks, 4 of them on each core."""
-    chunks, start = [], 0
-    while start < len(items):
-        size = max(1, min(largest, -(-(len(items) - start) // (4 * workers))))
-        chunks.append(items[start:start + size])
-        start += size
-    return chunks
-
-
-def _run_chunk(args: tuple[Callable, list]) -> list[tuple[Any, str | None]]:
-    """``function`` on each item of a chunk, in a worker: ``(result, None)`` or ``(None,
-    error)`` per item, so that one bad file does not fail its neighbours."""
-    function, chunk = args
-    outcomes: list[tuple[Any, str | None]] = []
-    for item in chunk:
-        try:
-            outcomes.append((function(item), None))
-        except KmsegError as error:
-            outcomes.append((None, str(error)))
-        except Exception as error:
-            outcomes.append((None, f"{_name(item)}: worker failed ({error!r})"))
-    return outcomes
-
-
-class _Pool:
-    """``submit`` and ``as_completed`` over a process pool or a Dask client, how many tasks run
-    at once, and at most how many items go in one task."""
-
-    def __init__(self, submit: Callable, as_completed: Callable, workers: int,
-                 chunk: int = 1) -> None:
-        self.submit = submit
-        self.as_completed = as_completed
-        self.workers = workers
-        self.chunk = chunk
-
-
-_DASK_CHUNK = 8
-
-
-@contextlib.contextmanager
-def _executor(scheduler: str | None, workers: int | None) -> Iterator[_Pool]:
-    workers = workers or os.cpu_count() or 1
-    if scheduler is None:
-        from concurrent.futures import as_completed
-
-        with ProcessPoolExecutor(workers, initializer=_worker_setup) as executor:
-            yield _Pool(executor.submit, as_completed, workers)
-        return
-    from .. import _parallel
-
-    try:
-        with _parallel.collections_paused():  # its import: 0.24 s instead of 0.29-0.37
-            from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise ParameterError("a Dask scheduler needs dask.distributed: pip install "
-                             "'kmseg[dask]'") from None
-    with contextlib.ExitStack() as stack:
-        if scheduler == "local":
-            import dask.config
-
-            # Dask starts its workers with MALLOC_TRIM_THRESHOLD_=65536, which hands freed
-            # memory back to the system at once, so every photo's buffers fault their pages in
-            # anew: a BSDS photo took 37-39 ms in a worker against 32-33 ms without it (200
-            # photos: 4.1-5.1 s of work against 3.6-3.9 s). This cluster has no dashboard, so
-            # nothing reads what its workers' profiler (a stack sample every 10 ms), event-loop
-            # tick (every 20 ms) and system monitor (every 0.5 s) record: they take the GIL
-            # from the photos (200 photos: 3.8-4.0 s of work, 3.2-3.7 s without them). Its
-            # workers' own logs stay quiet: a heartbeat racing the shutdown would print a
-            # traceback after a batch that went fine.
-            stack.enter_context(dask.config.set({
-                "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-                "distributed.worker.profile.enabled": False,
-                "distributed.admin.tick.interval": "1s",
-                "distributed.admin.system-monitor.interval": "5s"}))
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True,
-                host="127.0.0.1", dashboard_address=None, silence_logs=logging.CRITICAL))
-            address = cluster.scheduler_address
-        else:
-            address = scheduler
-        try:
-            client = stack.enter_context(Client(address, timeout="10s"))
-        except OSError as error:
-            raise ParameterError(f"cannot reach the Dask scheduler at {address} "
-                                 f"({error})") from None
-        client.run(_worker_setup, True)  # its imports and kernels: part of the start-up
-        # Dask spends ~10 ms on each task: a BSDS photo takes ~30 ms, so tasks carry several.
-        yield _Pool(lambda f, item: client.submit(f, item, pure=False),
-                    lambda futures: as_completed(list(futures)),
-                    workers=max(1, sum(client.nthreads().values())), chunk=_DASK_CHUNK)
-
-
-def _worker_setup(quick_exit: bool = False) -> None:
-    """A worker process made ready: one process on one core (its kernels and BLAS on one
-    thread: the processes keep the cores busy, --workers 1 leaves the others free, and
-    OpenBLAS's idle threads spin: on 60 BSDS photos, 17 s of CPU for 8 s of work), kmseg's
-    imports and compiled kernels loaded with the garbage collector paused (0.38 instead of
-    0.50 s), and for a Dask worker, which ends as a whole interpreter does, no last collections
-    at its exit (the cluster's close waited 0.40 s for two workers, 0.06 s with this)."""
-    from .. import _parallel
-
-    with _parallel.collections_paused():  # imports included
-        from threadpoolctl import threadpool_limits
-
-        from .._segment import warm_up
-
-        os.environ["KMSEG_THREADS"] = "1"
-        threadpool_limits(1)
-        warm_up()
-    if quick_exit:
-        _parallel.skip_final_collections()
-
-
-def _name(item: Any) -> str:
-    job = item[-1] if isinstance(item, tuple) else item
-    return job.source if isinstance(job, _Job) else str(job)
-
-
-def _progress_bar(total: int, what: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=what, unit="file", file=sys.stderr, dynamic_ncols=True)
 
 
 def _check_kwargs(segment_kwargs: dict[str, Any]) -> None:
