@@ -246,3 +246,9 @@ def test_cli_zarr_and_its_flags_only_with_strips(tiled, tmp_path, capsys):
     code = main(["segment", str(small), "-k", "3", "--zarr", "-o", str(tmp_path / "s")])
     err = capsys.readouterr().err
     assert code == 2 and "add --chunked" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_strip_task_is_named_by_its_rows():
+    from kmseg._chunked import _strip_name
+
+    assert _strip_name(("big.tif", 256, 256, None, "model")) == "big.tif, rows 256-511"

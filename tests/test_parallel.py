@@ -85,3 +85,22 @@ def test_final_collections_are_skipped_at_exit():
     without = subprocess.run([sys.executable, "-c", code.rsplit("_parallel.skip", 2)[0]],
                              capture_output=True, text=True, check=True)
     assert int(without.stdout) == 0
+
+
+def test_collections_are_paused_inside_and_restored_after():
+    import gc
+
+    assert gc.isenabled()
+    with _parallel.collections_paused():
+        assert not gc.isenabled()
+        with _parallel.collections_paused():  # nested: the outer one restores
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()  # a caller that had it off keeps it off
+    try:
+        with _parallel.collections_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ._errors import KmsegError, ParameterError
@@ -21,16 +22,15 @@ from ._errors import KmsegError, ParameterError
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
 class Pool:
     """``submit`` and ``as_completed`` over a process pool or a Dask client, how many tasks run
     at once, and at most how many items go in one task."""
 
-    def __init__(self, submit: Callable, as_completed: Callable, workers: int,
-                 chunk: int = 1) -> None:
-        self.submit = submit
-        self.as_completed = as_completed
-        self.workers = workers
-        self.chunk = chunk
+    submit: Callable
+    as_completed: Callable
+    workers: int
+    chunk: int = 1
 
 
 _DASK_CHUNK = 8
