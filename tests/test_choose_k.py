@@ -110,12 +110,12 @@ def test_figure_and_command_line(five_colours, tmp_path, capsys):
     assert "k = 5 (chosen)" in titles
     path = tmp_path / "patches.png"
     Image.fromarray(five_colours).save(path)
-    code = main(["choose-k", str(path), "-k", "2..8", "-o", str(tmp_path / "fig.png"),
+    code = main(["choose-k", str(path), "-k", "2..8", "-o", str(tmp_path / "figs"),
                  "--json", str(tmp_path / "k.json")])
     out = capsys.readouterr().out
     assert code == 0 and "recommended k=5" in out
     assert json.loads((tmp_path / "k.json").read_text())["k"] == 5
-    assert (tmp_path / "fig.png").stat().st_size > 0
+    assert (tmp_path / "figs" / "patches_choose_k.png").stat().st_size > 0
     code = main(["segment", str(path), "-k", "auto", "-o", str(tmp_path / "out")])
     assert code == 0 and json.loads((tmp_path / "out" / "patches.json").read_text())["k"] == 5
     assert main(["segment", str(path), "-k", "4", "--min-psnr", "30"]) == 2

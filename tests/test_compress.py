@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+import kmseg
+from conftest import SHARED
 from kmseg._compress import histogram
 from kmseg._kernels import _reference, lookup, pack_and_count
 from kmseg._kmeans import kmeans
@@ -160,3 +164,245 @@ def test_kmeans_plusplus_kernel_matches_its_numpy_reference(rng):
     draws = rng.random((7, 4))
     np.testing.assert_array_equal(kmeans_plusplus_indices(X, weights, 17, draws),
                                   _reference.kmeans_plusplus_indices(X, weights, 17, draws))
+
+
+# -- floats: exact integer codes, and bins --------------------------------------------------
+
+CODE_CONVERSIONS = {
+    "uint8 / 255.0": lambda u: u / 255.0,
+    "float32 / 255": lambda u: u.astype(np.float32) / 255,
+    "uint8 / float32(255)": lambda u: u / np.float32(255),
+    "float64 integers": lambda u: u.astype(np.float64),
+}
+
+
+@pytest.mark.parametrize("conversion", sorted(CODE_CONVERSIONS))
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_floats_that_are_8bit_codes_are_counted_as_the_uint8_image(rng, conversion, channels):
+    convert = CODE_CONVERSIONS[conversion]
+    codes = few_colours(rng, 6000, channels)
+    codes[0], codes[1] = 0, 255  # both ends of the range
+    floats = convert(codes)
+    hist = histogram(floats)
+    distinct, inverse, counts = np.unique(codes, axis=0, return_inverse=True,
+                                          return_counts=True)
+    # The same bins in the same order as the uint8 image, holding the float64 quotients: for
+    # float64, the input's own floats; for float32, the values they are rounded from.
+    np.testing.assert_array_equal(hist.counts, counts)
+    assert hist.values.dtype == np.float64
+    scale = 1.0 if conversion == "float64 integers" else 255.0
+    np.testing.assert_array_equal(hist.values, distinct / scale)
+    np.testing.assert_array_equal(hist.values.astype(floats.dtype), convert(distinct))
+    labels = rng.integers(0, 250, size=len(distinct)).astype(np.uint8)
+    np.testing.assert_array_equal(hist.expand(labels), labels[inverse.ravel()])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_floats_that_are_16bit_codes_are_counted_as_the_uint16_image(rng, dtype):
+    codes = few_colours(rng, 6000, 3, np.uint16)
+    floats = codes.astype(dtype) / dtype(65535)
+    hist = histogram(floats)
+    distinct, inverse, counts = np.unique(codes, axis=0, return_inverse=True,
+                                          return_counts=True)
+    np.testing.assert_array_equal(hist.counts, counts)
+    np.testing.assert_array_equal(hist.values, distinct / 65535.0)
+    np.testing.assert_array_equal(hist.values.astype(dtype), distinct.astype(dtype)
+                                  / dtype(65535))
+    labels = np.arange(len(distinct))
+    np.testing.assert_array_equal(hist.expand(labels), labels[inverse.ravel()])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("change", ["one ulp up", "one ulp down", "above 1", "below 0",
+                                    "a multiplied reciprocal"])
+def test_floats_that_are_not_exactly_codes_are_not_taken_for_codes(rng, dtype, change):
+    from kmseg._compress import _float_code_histogram
+
+    codes = few_colours(rng, 6000, 3)
+    floats = codes.astype(dtype) / dtype(255)
+    assert _float_code_histogram(floats) is not None
+    if change == "a multiplied reciprocal":  # u * (1 / 255) is not u / 255 for every u
+        floats = codes.astype(dtype) * (dtype(1) / dtype(255))
+        assert (floats != codes.astype(dtype) / dtype(255)).any()
+    else:
+        floats[4321, 1] = {"one ulp up": np.nextafter(floats[4321, 1], dtype(2)),
+                           "one ulp down": np.nextafter(floats[4321, 1], dtype(-2)),
+                           "above 1": dtype(256) / dtype(255),
+                           "below 0": dtype(-1) / dtype(255)}[change]
+    assert _float_code_histogram(floats) is None
+
+
+def integer_codes_reference(values: np.ndarray, scale: float, top: int):
+    """NumPy twin of the kernel: u = round(v * scale) (ties up), and whether all v == u / s."""
+    dtype = values.dtype.type
+    u = np.floor(np.clip(values * dtype(scale) + dtype(0.5), 0, top + 0.5))
+    return u.astype(np.int64), bool((u / dtype(scale) == values).all())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("scale", "top"), [(255.0, 255), (1.0, 255), (65535.0, 65535)])
+def test_integer_codes_kernel_matches_its_numpy_reference(rng, dtype, scale, top):
+    from kmseg._kernels._float_codes import integer_codes
+
+    codes = rng.integers(0, top + 1, size=(9000, 3))
+    exact = codes.astype(dtype) / dtype(scale)
+    for values, expected in ((exact, True), (exact * dtype(1.0001), False),
+                             (np.nextafter(exact, dtype(9)), False)):
+        out = np.empty(values.shape, dtype=np.uint8 if top == 255 else np.uint16)
+        constants = np.array([scale, 0.5, top], dtype=dtype)
+        found = integer_codes(values, constants, out)
+        reference, all_exact = integer_codes_reference(values, scale, top)
+        assert found == all_exact == expected
+        if expected:
+            np.testing.assert_array_equal(out, codes)
+            np.testing.assert_array_equal(reference, codes)
+
+
+def binned_reference(values: np.ndarray, bits: int):
+    """NumPy binning on the grid of the compress stage: bin numbers, and per occupied bin
+    (in number order) its count and mean, and each point's bin row."""
+    low = values.min(axis=0).astype(np.float64)
+    span = values.max(axis=0) - low
+    scale = np.where(span > 0, 2.0**bits / np.where(span > 0, span, 1), 0.0)
+    per_axis = np.minimum(np.floor((values - low) * scale), 2**bits - 1).astype(np.int64)
+    numbers = np.zeros(len(values), dtype=np.int64)
+    for column in per_axis.T:
+        numbers = (numbers << bits) | column
+    present, inverse, counts = np.unique(numbers, return_inverse=True, return_counts=True)
+    means = np.stack([np.bincount(inverse, weights=column) for column in values.T.astype(float)],
+                     axis=1) / counts[:, None]
+    return present, counts, means, inverse
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_continuous_floats_are_binned_as_numpy_bins_them(rng, dtype, channels):
+    from kmseg._compress import _BIN_BITS
+
+    # Two threads' halves (more than _THREAD_MIN pixels) are merged, and bins grow past 2**16.
+    n = (1 << 20) + 11
+    centres = rng.uniform(-50, 4000, size=(6, channels))
+    values = centres[rng.integers(0, 6, size=n)] + rng.normal(0, 30, size=(n, channels))
+    values[::3] = rng.uniform(-50, 4000, size=values[::3].shape)  # a background
+    values = values.astype(dtype)
+    hist = histogram(values)
+    present, counts, means, inverse = binned_reference(values, _BIN_BITS[channels])
+    assert len(present) > 1 << 16 or channels == 1
+    np.testing.assert_array_equal(hist.present, present)
+    np.testing.assert_array_equal(hist.counts, counts)
+    assert hist.values.dtype == dtype
+    np.testing.assert_allclose(hist.values, means.astype(dtype), rtol=1e-6 if dtype == np.float32
+                               else 1e-12)
+    labels = rng.integers(0, 1000, size=len(present)).astype(np.uint16)
+    np.testing.assert_array_equal(hist.expand(labels), labels[inverse])
+    # Every pixel's own value lies in its bin's cell: the bins are the grid's.
+    assert (np.abs(values - hist.values[inverse]) <= (values.max(0) - values.min(0))
+            / 2 ** _BIN_BITS[channels] * (1 + 1e-6)).all()
+
+
+def test_binned_floats_with_few_values_are_lossless(rng):
+    """A bin holding one value is that value exactly (not a rounded sum / count: 3 x 0.1 sums
+    to 0.30000000000000004)."""
+    palette = np.unique(np.vstack([[0.1, 0.1, 0.1], np.round(rng.uniform(0, 3, (30, 3)), 1)]),
+                        axis=0)
+    index = rng.integers(0, len(palette), size=(1 << 20) + 5)  # two threads' halves
+    hist = histogram(palette[index])
+    np.testing.assert_array_equal(hist.values, palette)
+    np.testing.assert_array_equal(hist.counts, np.bincount(index))
+    labels = np.arange(len(palette), dtype=np.uint8)
+    np.testing.assert_array_equal(hist.expand(labels), labels[index])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_binned_histogram_rejects_nan_and_infinity(rng, bad, channels):
+    values = few_colours(rng, 5000, channels) / 255.0  # codes, but for one value
+    values[3210, -1] = bad
+    with pytest.raises(kmseg.ParameterError, match="NaN or infinite"):
+        histogram(values)
+
+
+def test_unbinned_histogram_keeps_every_distinct_float(rng):
+    values = rng.uniform(0, 1, size=(50_000, 3)).astype(np.float32)
+    hist = histogram(values, binned=False)
+    assert hist.values is values and (hist.counts == 1).all()
+
+
+def test_binned_kmeans_sse_is_within_0_1_percent_of_clustering_every_pixel(rng):
+    """Continuous 3-channel data (the sample photo + noise, float32): the SSE of the
+    segmentation, computed on every pixel, against scikit-learn on every pixel."""
+    from sklearn.cluster import KMeans
+
+    photo = kmseg.read_image(kmseg.data.sample_path())
+    floats = ((photo + rng.uniform(-0.5, 0.5, size=photo.shape)) / 255).astype(np.float32)
+    X = floats.reshape(-1, 3).astype(np.float64)
+    assert _float_codes_absent(floats)
+    for k in (4, 8):
+        seg = kmseg.segment(floats, k=k)
+        assert len(histogram(floats.reshape(-1, 3)).values) < len(X) / 2
+        pixel_sse = float(((X - seg.feature_centers[seg.labels.ravel()]) ** 2).sum())
+        reference = KMeans(k, n_init=3, random_state=0).fit(X).inertia_
+        assert pixel_sse <= reference * 1.001, k
+
+
+def test_binned_1d_sse_is_within_0_1_percent_of_the_exact_optimum(rng):
+    """One channel of continuous floats in any range: against the exact 1-D optimum of every
+    pixel (dynamic programming over all the values)."""
+    from kmseg._kmeans import optimal_1d
+
+    field = np.concatenate([rng.normal(m, s, size=40_000) for m, s in
+                            ((120.0, 40.0), (900.0, 150.0), (2500.0, 300.0), (3900, 60.0))])
+    image = field.astype(np.float32).reshape(400, 400)
+    x = image.ravel().astype(np.float64)
+    for k in (3, 5):
+        seg = kmseg.segment(image, k=k)
+        pixel_sse = float(((x - seg.feature_centers[seg.labels.ravel(), 0]) ** 2).sum())
+        optimum = optimal_1d(x, np.ones(len(x)), k).inertia
+        assert optimum * (1 - 1e-9) <= pixel_sse <= optimum * 1.001, k
+
+
+def _float_codes_absent(floats: np.ndarray) -> bool:
+    from kmseg._compress import _float_code_histogram
+
+    return _float_code_histogram(floats.reshape(-1, floats.shape[-1])) is None
+
+
+def test_grid_coreset_of_colours_over_255_is_the_coreset_of_the_colours_over_255(rng):
+    """Integer colours put points on grid-cell boundaries ((x - low) * cells / span an
+    integer): they must fall in the same cell whatever the scale, or float images (uint8 / 255)
+    get another coreset, and other labels, than their uint8 originals."""
+    from kmseg._kmeans import _grid_coreset
+
+    X = rng.integers(0, 101, size=(20_000, 3)).astype(np.float64)
+    weights = rng.integers(1, 5, size=len(X)).astype(np.float64)
+    for target in (100, 2000, 8000):
+        means, cell_weights = _grid_coreset(X, weights, target)
+        scaled_means, scaled_weights = _grid_coreset(X / 255, weights, target)
+        np.testing.assert_array_equal(scaled_weights, cell_weights)
+        np.testing.assert_allclose(scaled_means, means / 255, rtol=1e-12)
+
+
+# Photos whose labels as uint8 / 255 differed from the uint8 ones (float64: the coreset grid
+# depended on rounding; float32 (103070): features of float32 values, not of the quotients).
+BSDS_PHOTOS = ("103070.jpg", "108082.jpg", "134035.jpg", "143090.jpg")
+
+
+@pytest.mark.parametrize("space", ["rgb", "gray", "lab"])
+def test_uint8_over_255_segments_as_the_uint8_image(space):
+    """Same labels, bit for bit; centres / 255; compactness / 255**2 (Lab: the same)."""
+    paths = [Path(kmseg.data.sample_path())]
+    paths += [path for path in (SHARED / "bsds500" / "images" / "val" / name
+                                for name in BSDS_PHOTOS) if path.is_file()]
+    for path in paths:
+        image = kmseg.read_image(path)
+        for k in (4, 8):
+            expected = kmseg.segment(image, k=k, space=space)
+            for floats in (image / 255.0, image.astype(np.float32) / 255):
+                seg = kmseg.segment(floats, k=k, space=space)
+                where = (path.name, k, floats.dtype)
+                np.testing.assert_array_equal(seg.labels, expected.labels, err_msg=str(where))
+                np.testing.assert_allclose(seg.centers, expected.centers / 255, rtol=1e-12,
+                                           atol=1e-12, err_msg=str(where))
+                scale = 1.0 if space == "lab" else 255.0**2
+                assert seg.compactness == pytest.approx(expected.compactness / scale,
+                                                        rel=1e-12), where

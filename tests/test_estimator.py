@@ -125,3 +125,38 @@ def test_bad_inputs(photos, tmp_path):
     bad.write_text('{"kmseg_model": 1}')
     with pytest.raises(ImageReadError, match="not a kmseg model file"):
         kmseg.KMeansSegmenter.load(bad)
+
+
+# -- scikit-learn's estimator API -----------------------------------------------------------------
+
+def test_clone_get_params_and_set_params():
+    base = pytest.importorskip("sklearn.base")
+    model = kmseg.KMeansSegmenter(k=5, space="lab", seed=3)
+    copy = base.clone(model)
+    assert copy is not model and copy.get_params() == model.get_params()
+    assert model.get_params(deep=True) == model.get_params(deep=False)
+    assert copy.set_params(k=7) is copy and copy.k == 7 and model.k == 5
+    with pytest.raises(ParameterError, match="'kk' is not a KMeansSegmenter parameter"):
+        copy.set_params(kk=2)
+
+
+def test_fit_predict_equals_fit_then_labels(photos):
+    _, image = photos[0]
+    labels = kmseg.KMeansSegmenter(k=4).fit_predict(image)
+    model = kmseg.KMeansSegmenter(k=4).fit(image)
+    np.testing.assert_array_equal(labels, model.labels_)
+    np.testing.assert_array_equal(labels, model.predict(image))
+
+
+def test_pipeline_style_fit_with_y(photos):
+    _, image = photos[1]
+    model = kmseg.KMeansSegmenter(k=3).fit(image, None)
+    assert model.cluster_centers_.shape == (3, 3)
+
+
+def test_repr_is_short_and_shows_changed_parameters():
+    assert repr(kmseg.KMeansSegmenter()) == "KMeansSegmenter()"
+    assert repr(kmseg.KMeansSegmenter(k=6, space="lab")) == "KMeansSegmenter(k=6, space='lab')"
+    big = kmseg.KMeansSegmenter(k=2, init=np.zeros((2, 3)), fixed_colors=np.ones((1, 3)))
+    text = repr(big)
+    assert "init=<array (2, 3)>" in text and len(text) < 120

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import struct
 import warnings
@@ -59,6 +60,47 @@ def cv2_read(path: Path) -> np.ndarray:
             array, cv2.COLOR_BGRA2RGBA if array.shape[2] == 4 else cv2.COLOR_BGR2RGB
         )
     return array
+
+
+def patch_tiff_tag(
+    data: bytes,
+    code: int,
+    *,
+    values: tuple[int, ...] | None = None,
+    new_code: int | None = None,
+    page: int = 0,
+) -> bytes:
+    """A little-endian classic TIFF with one IFD entry of page ``page`` changed: its tag code
+    (the tag then reads as absent) or its values (SHORTs, after the end of the file when they do
+    not fit in the entry)."""
+    out = bytearray(data)
+    assert out[:4] == b"II*\x00"
+    (offset,) = struct.unpack_from("<I", out, 4)
+    for _ in range(page):
+        (n_tags,) = struct.unpack_from("<H", out, offset)
+        (offset,) = struct.unpack_from("<I", out, offset + 2 + 12 * n_tags)
+    (n_tags,) = struct.unpack_from("<H", out, offset)
+    for entry in range(offset + 2, offset + 2 + 12 * n_tags, 12):
+        if struct.unpack_from("<H", out, entry)[0] != code:
+            continue
+        if new_code is not None:
+            struct.pack_into("<H", out, entry, new_code)
+        if values is not None:
+            packed = struct.pack(f"<{len(values)}H", *values)
+            field = packed.ljust(4, b"\x00") if len(packed) <= 4 else struct.pack("<I", len(out))
+            out += b"" if len(packed) <= 4 else packed
+            struct.pack_into("<HI4s", out, entry + 2, 3, len(values), field)
+        return bytes(out)
+    raise KeyError(code)
+
+
+def tiny_tiff(path: Path, shape: tuple[int, ...] = (4, 5, 3), **patch: object) -> Path:
+    """A small uint8 TIFF (RGB when 3-D) written by tifffile, with one tag patched."""
+    data = np.arange(np.prod(shape), dtype=np.uint8).reshape(shape)
+    tifffile.imwrite(path, data, photometric="rgb" if len(shape) == 3 else "minisblack")
+    if patch:
+        path.write_bytes(patch_tiff_tag(path.read_bytes(), **patch))
+    return path
 
 
 def sha256(path: Path) -> str:
@@ -621,6 +663,126 @@ def test_zero_size(tmp_path: Path) -> None:
         load_image(tmp_path / "zero.tif")
 
 
+@pytest.mark.parametrize(
+    ("code", "name", "values"),
+    [
+        (256, "ImageWidth", (5, 9)),
+        (257, "ImageLength", (4, 9)),  # tifffile itself fails on this one (TypeError)
+        (277, "SamplesPerPixel", (3, 3)),
+        (259, "Compression", (1, 5)),
+        (262, "PhotometricInterpretation", (2, 1)),
+        (284, "PlanarConfiguration", (1, 2)),
+    ],
+)
+def test_tiff_tag_with_several_values(tmp_path: Path, code: int, name: str, values: tuple) -> None:
+    path = tiny_tiff(tmp_path / "t.tif", code=code, values=values)
+    shown = ", ".join(map(str, values))
+    message = rf"t\.tif: corrupt TIFF: the {name} tag holds several values \({shown}\)$"
+    with pytest.raises(ImageReadError, match=message):
+        load_image(path)
+    with pytest.raises(ImageReadError, match=message):  # the CLI asks first (--chunked or not)
+        _io.raster_info(path)
+
+
+def test_tiff_bits_per_sample_with_several_values(tmp_path: Path) -> None:
+    """BitsPerSample with one value per sample, not all equal (a fuzzed file; or 5-6-5 RGB)."""
+    path = tiny_tiff(tmp_path / "fuzz.tif", code=258, values=(8980, 6020, 32538))
+    with pytest.raises(ImageReadError, match=r"fuzz\.tif: corrupt TIFF: the BitsPerSample tag "
+                                             r"holds several values \(8980, 6020, 32538\)$"):
+        load_image(path)
+    path = tiny_tiff(tmp_path / "565.tif", code=258, values=(5, 6, 5))
+    with pytest.raises(ImageReadError, match=r"565\.tif: unsupported TIFF \(samples of different "
+                                             r"kinds\): the BitsPerSample tag holds several"):
+        load_image(path)
+    same = tiny_tiff(tmp_path / "same.tif", code=258, values=(8, 8, 8))  # one per sample: fine
+    assert load_image(same).pixels.shape == (4, 5, 3)
+
+
+@pytest.mark.parametrize(("code", "name"), [(256, "ImageWidth"), (257, "ImageLength")])
+def test_tiff_without_dimensions(tmp_path: Path, code: int, name: str) -> None:
+    path = tiny_tiff(tmp_path / "t.tif", code=code, new_code=65000)
+    with pytest.raises(ImageReadError, match=rf"t\.tif: TIFF without image dimensions: no {name} "):
+        load_image(path)
+
+
+def test_tiff_page_without_dimensions_for_pillow(tmp_path: Path) -> None:
+    """A palette TIFF (read by Pillow, which goes through every page) whose second page has no
+    size: Pillow would raise TypeError (and warn) on it, even to read page 0."""
+    im = Image.fromarray(np.arange(20, dtype=np.uint8).reshape(4, 5)).convert("P")
+    im.save(tmp_path / "p.tif", save_all=True, append_images=[im])
+    path = tmp_path / "p.tif"
+    path.write_bytes(patch_tiff_tag(path.read_bytes(), 256, new_code=65000, page=1))
+    message = r"p\.tif: TIFF without image dimensions: no ImageWidth tag \(page 1 of 2\)$"
+    with pytest.raises(ImageReadError, match=message):
+        load_image(path)
+
+
+def test_tiff_with_no_sample_per_pixel(tmp_path: Path) -> None:
+    path = tiny_tiff(tmp_path / "t.tif", code=277, values=(0,))
+    with pytest.raises(ImageReadError, match=r"t\.tif: corrupt TIFF: the SamplesPerPixel tag "
+                                             r"holds 0 \(an image without any band\)"):
+        load_image(path)
+
+
+def test_tiff_with_one_sample_per_pixel_declared_rgb(tmp_path: Path) -> None:
+    path = tiny_tiff(tmp_path / "t.tif", code=277, values=(1,))  # RGB with one sample: gray
+    assert load_image(path).pixels.shape == (4, 5)
+
+
+def test_never_a_0_band_image(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rgb: np.ndarray
+) -> None:
+    """Whatever a decoder gives, load_image returns at least one band (segment indexes it)."""
+    path = save_pillow(tmp_path / "x.png", rgb)
+    empty = np.zeros((5, 7, 0), np.uint8)
+    monkeypatch.setattr(_io, "_pillow_arrays", lambda im, source: (empty, None, ""))
+    with pytest.raises(ImageReadError, match=r"x\.png: image without any band .*\(5, 7, 0\)"):
+        load_image(path)
+
+
+def test_pillow_type_error_and_warnings_become_the_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rgb: np.ndarray
+) -> None:
+    """What Pillow raises on a malformed header (TypeError) is an ImageReadError, completed by
+    the first warning Pillow gave on the way; the warnings never escape (-W error here)."""
+    path = save_pillow(tmp_path / "x.png", rgb)
+    arrays = _io._pillow_arrays
+
+    def failing(im: Image.Image, source: str) -> object:
+        warnings.warn("Tag data larger than file. Skipping tag 0", UserWarning, stacklevel=1)
+        raise TypeError("Missing dimensions")
+
+    monkeypatch.setattr(_io, "_pillow_arrays", failing)
+    with pytest.raises(ImageReadError, match=r"x\.png: truncated or corrupt image data: Missing "
+                                             r"dimensions \(Pillow warned: Tag data larger"):
+        load_image(path)
+
+    def warning(im: Image.Image, source: str) -> object:
+        warnings.warn("Corrupt EXIF data", UserWarning, stacklevel=1)
+        return arrays(im, source)
+
+    monkeypatch.setattr(_io, "_pillow_arrays", warning)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(load_image(path).pixels, rgb)
+
+
+def test_tifffile_log_is_held_back_while_kmseg_reads(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """tifffile logs what it skips in a malformed file (hundreds of lines in a fuzzed one):
+    kmseg's read says one thing, and tifffile logs as before outside it."""
+    path = tiny_tiff(tmp_path / "t.tif", code=258, values=(8, 8, 8))  # after the file's end
+    path.write_bytes(path.read_bytes()[:-6])  # now past it: tifffile logs, skips the tag
+    with caplog.at_level(logging.DEBUG, logger="tifffile"):
+        with pytest.raises(ImageReadError, match=r"t\.tif: "):
+            load_image(path)
+        assert not [r for r in caplog.records if r.name == "tifffile"]
+        with tifffile.TiffFile(path):
+            pass
+        assert [r for r in caplog.records if r.name == "tifffile"]
+
+
 def test_unsupported_sample_type(tmp_path: Path) -> None:
     tifffile.imwrite(tmp_path / "c.tif", np.zeros((3, 4), np.complex64))
     with pytest.raises(ImageReadError, match=r"c\.tif: unsupported sample type complex64"):
@@ -855,6 +1017,17 @@ def test_corpus_gif_extents_bomb_is_in_frame_1(corpus_dir: Path) -> None:
 def test_corpus_truncated(corpus_dir: Path, name: str) -> None:
     with pytest.raises(ImageReadError, match=rf"{name}: truncated or corrupt image data"):
         load_image(corpus_dir / "odd" / name)
+
+
+def test_corpus_malformed_tiffs(corpus_dir: Path) -> None:
+    """Pillow's crash and fuzz files: one plain ImageReadError each, no warning, no TypeError."""
+    odd = corpus_dir / "odd"
+    with pytest.raises(ImageReadError, match=r"tiff_crash_missing_dimensions\.tif: TIFF without "
+                                             r"image dimensions: no ImageWidth or ImageLength"):
+        load_image(odd / "tiff_crash_missing_dimensions.tif")
+    with pytest.raises(ImageReadError, match=r"tiff_fuzz_size_tag_two_values\.tif: corrupt TIFF: "
+                                             r"the BitsPerSample tag holds several values"):
+        load_image(odd / "tiff_fuzz_size_tag_two_values.tif")
 
 
 def test_corpus_transparency(corpus_dir: Path) -> None:

@@ -94,12 +94,63 @@ def test_folder_evaluation_reports_each_problem(tmp_path):
     Image.fromarray(halves * 10).save(seg_dir / "good_labels.png")
     Image.fromarray(halves).save(seg_dir / "two_regions.png")
     Image.fromarray(halves).save(seg_dir / "small_labels.png")
-    scores, problems = metrics.evaluate_folder(seg_dir, truth_dir)
+    (seg_dir / "broken_labels.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    Image.fromarray(halves).save(truth_dir / "broken.png")
+    result = metrics.evaluate_folder(seg_dir, truth_dir)
+    scores, problems = result  # the return of earlier versions still unpacks
+    assert scores is result.scores and problems is result.problems
     assert scores["good"].pri == 1.0 and scores["good"].voi == 0.0
     assert scores["two"].voi == pytest.approx(0.5)  # 0 bits against a, 1 bit against b
-    assert set(problems) == {"missing", "small"}
-    assert "no segmentation for missing" in problems["missing"]
+    assert set(problems) == {"small", "broken"}  # real problems only
     assert "small_labels.png" in problems["small"] and "does not match" in problems["small"]
+    assert "broken_labels.png" in problems["broken"]
+    assert result.no_segmentation == ["missing"] and result.no_ground_truth == []
+
+
+def test_photos_on_one_side_only_are_listed_not_problems(tmp_path):
+    truth_dir, seg_dir = tmp_path / "gt", tmp_path / "seg"
+    truth_dir.mkdir()
+    seg_dir.mkdir()
+    labels = np.array([[0, 0, 1, 1]], np.uint8)
+    Image.fromarray(labels).save(truth_dir / "scored.png")
+    for stem in ("scored", "extra1", "extra2", "extra3", "extra4"):
+        Image.fromarray(labels).save(seg_dir / f"{stem}_labels.png")
+        Image.fromarray(labels).save(seg_dir / f"{stem}_segmented.png")  # kmseg's other outputs
+        (seg_dir / f"{stem}.json").write_text("{}")
+    Image.fromarray(labels).save(seg_dir / "scored_regions.png")
+    for stem in ("t1", "t2"):
+        Image.fromarray(labels).save(truth_dir / f"{stem}.png")
+    result = metrics.evaluate_folder(seg_dir, truth_dir)
+    assert list(result.scores) == ["scored"] and result.problems == {}
+    assert result.no_ground_truth == ["extra1", "extra2", "extra3", "extra4"]
+    assert result.no_segmentation == ["t1", "t2"]
+    assert result.notes() == [
+        f"4 segmentations have no ground truth in {truth_dir} (first: extra1, extra2, extra3, "
+        "...)",
+        f"2 ground truths have no segmentation in {seg_dir} (t1, t2)",
+    ]
+    (truth_dir / "t2.png").unlink()
+    for stem in ("extra2", "extra3", "extra4"):
+        (seg_dir / f"{stem}_labels.png").unlink()
+        (seg_dir / f"{stem}_segmented.png").unlink()
+    assert metrics.evaluate_folder(seg_dir, truth_dir).notes() == [
+        f"1 segmentation has no ground truth in {truth_dir} (extra1)",
+        f"1 ground truth has no segmentation in {seg_dir} (t1)",
+    ]
+
+
+def test_segmentation_stems_of_kmseg_outputs_and_plain_label_maps(tmp_path):
+    for name in ("a_labels.png", "a_segmented.png", "a_mask_0.png", "a.json", "b_regions.tif",
+                 "b_boundaries.png", "b_labels.tif", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    assert metrics.segmentation_stems(tmp_path) == ["a", "b"]
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for name in ("12003.png", "2092.tif", "readme.md"):
+        (plain / name).write_bytes(b"")
+    assert metrics.segmentation_stems(plain) == ["12003", "2092"]
+    with pytest.raises(ImageReadError, match="nope: not a folder"):
+        metrics.evaluate_folder(tmp_path / "nope", plain)
 
 
 def test_unreadable_ground_truth(tmp_path):

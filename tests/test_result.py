@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -80,11 +83,13 @@ def test_save_writes_every_file(tmp_path, two_tone):
     files = seg.save(tmp_path / "out", stem="tone", masks=True, compare=True)
     names = sorted(path.name for path in files.values())
     assert names == sorted(
-        ["tone_labels.png", "tone_segmented.png", "tone.json", "tone_compare.png"]
+        ["tone_labels.png", "tone_labels_preview.png", "tone_segmented.png", "tone.json",
+         "tone_compare.png"]
         + [f"tone_{kind}_{i}.png" for kind in ("mask", "cutout") for i in range(2)]
     )
     labels = read_png(files["labels"])
     np.testing.assert_array_equal(labels, seg.labels)
+    np.testing.assert_array_equal(read_png(files["labels_preview"]), seg.labels * 255)
     np.testing.assert_array_equal(read_png(files["segmented"]), seg.segmented())
     np.testing.assert_array_equal(read_png(files["cutout_1"]), seg.cutout(1))
     np.testing.assert_array_equal(read_png(files["mask_0"]) > 0, seg.mask(0))
@@ -195,3 +200,179 @@ def test_unwritable_output_folder(tmp_path, two_tone):
         target = blocked
     with pytest.raises(OutputError, match="output folder"):
         kmseg.segment(two_tone, k=2).save(target)
+
+
+# --- the viewable label map beside the raw one ----------------------------------------------
+
+
+def levels_of(k: int) -> np.ndarray:
+    return np.rint(np.linspace(0, 255, k)).astype(np.uint8)
+
+
+def test_labels_preview_gives_each_label_its_own_gray_level(tmp_path, rng):
+    image = np.kron(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), np.ones((3, 3, 1), np.uint8))
+    seg = kmseg.segment(image, k=5)
+    files = seg.save(tmp_path)
+    raw, preview = read_png(files["labels"]), read_png(files["labels_preview"])
+    np.testing.assert_array_equal(raw, seg.labels)  # the raw map is unchanged
+    assert files["labels_preview"].name == "image_labels_preview.png"
+    assert preview.dtype == np.uint8 and preview.shape == seg.labels.shape
+    np.testing.assert_array_equal(preview, levels_of(5)[seg.labels])
+    assert len(np.unique(preview)) == 5 and preview.min() == 0 and preview.max() == 255
+    report = json.loads(files["json"].read_text())
+    assert report["files"]["labels_preview"] == "image_labels_preview.png"  # batch's check
+
+
+def test_labels_preview_masked_pixels_are_transparent(tmp_path, two_tone):
+    keep = np.ones(two_tone.shape[:2], bool)
+    keep[:3] = False
+    seg = kmseg.segment(two_tone, k=2, mask=keep)
+    files = seg.save(tmp_path)
+    with Image.open(files["labels_preview"]) as preview:
+        assert preview.mode == "LA"
+        gray_alpha = np.asarray(preview)
+    np.testing.assert_array_equal(gray_alpha[..., 1], np.where(keep, 255, 0))
+    np.testing.assert_array_equal(gray_alpha[keep, 0], (seg.labels * 255)[keep])
+    assert (read_png(files["labels"])[:3] == seg.masked_label).all()
+
+
+def test_labels_preview_is_16_bit_above_256_clusters(tmp_path):
+    image = np.arange(400, dtype=np.uint16).reshape(20, 20) * 100
+    seg = kmseg.segment(image, k=300, attempts=1)
+    preview = kmseg.read_image(seg.save(tmp_path)["labels_preview"])
+    assert preview.dtype == np.uint16
+    np.testing.assert_array_equal(preview,
+                                  np.rint(np.linspace(0, 65535, 300)).astype(int)[seg.labels])
+    assert len(np.unique(preview)) == 300
+
+
+def test_labels_preview_of_one_cluster_is_white(tmp_path):
+    seg = kmseg.segment(np.full((4, 5, 3), 7, np.uint8), k=1)
+    assert (read_png(seg.save(tmp_path)["labels_preview"]) == 255).all()
+
+
+# --- repr, and the notebook previews ----------------------------------------------------------
+
+
+def decode(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.format == "PNG"
+        return np.asarray(image.convert("RGBA"))
+
+
+def inline_images(html: str) -> list[np.ndarray]:
+    return [decode(base64.b64decode(data))
+            for data in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]
+
+
+def test_repr_is_one_short_line(two_tone, tmp_path):
+    seg = kmseg.segment(two_tone, k=2)
+    text = repr(seg)
+    assert text == (f"Segmentation(k=2, image=(12, 16, 3) uint8, space='rgb', "
+                    f"compactness={seg.compactness:.6g}, source=None)")
+    path = tmp_path / ("a_very_long_file_name_" * 8 + ".png")
+    Image.fromarray(two_tone).save(path)
+    text = repr(kmseg.segment(path, k=2, space="lab"))
+    assert len(text) < 200 and "\n" not in text and "array" not in text
+    assert "space='lab'" in text and "a_very_long_file_name_a_very" in text and "..." in text
+
+
+def test_repr_png_shows_original_segmented_and_palette(two_tone):
+    seg = kmseg.segment(two_tone, k=2)
+    rgba = decode(seg._repr_png_())
+    assert rgba.shape == (max(12, 16), 16 + 8 + 16 + 8 + 32, 4)
+    np.testing.assert_array_equal(rgba[:12, :16, :3], two_tone)
+    np.testing.assert_array_equal(rgba[:12, 24:40, :3], seg.segmented())
+    np.testing.assert_array_equal(rgba[0, 48:, :3], np.repeat(seg.colors[:1], 32, axis=0))
+    np.testing.assert_array_equal(rgba[-1, 48:, :3], np.repeat(seg.colors[1:], 32, axis=0))
+    assert (rgba[12:, :40, 3] == 0).all()  # below the images: transparent
+
+
+def test_repr_png_of_a_large_image_is_at_most_800_pixels_wide(rng):
+    small = rng.integers(0, 256, (9, 16, 3), dtype=np.uint8)
+    image = np.kron(small, np.ones((100, 100, 1), np.uint8))  # 900 x 1600
+    seg = kmseg.segment(image, k=4)
+    rgba = decode(seg._repr_png_())
+    factor = 5  # the smallest that fits 1600 columns in 376
+    assert rgba.shape == (900 // factor, 2 * 1600 // factor + 48, 4)
+    assert rgba.shape[1] <= 800
+    np.testing.assert_array_equal(rgba[:, :320, :3], image[2::5, 2::5])  # flat blocks: exact
+
+
+def test_repr_html_has_thumbnails_and_k_swatches(rng):
+    image = np.kron(rng.integers(0, 256, (9, 16, 3), dtype=np.uint8),
+                    np.ones((50, 50, 1), np.uint8))  # 450 x 800
+    seg = kmseg.segment(image, k=5)
+    html = seg._repr_html_()
+    assert html.count('class="kmseg-swatch"') == 5
+    shares = seg.sizes / seg.sizes.sum()
+    for colour, share in zip(seg.hex_colors, shares, strict=True):
+        assert f"background:{colour}" in html and f"<code>{colour}</code> {share:.1%}" in html
+    original, painted = inline_images(html)
+    assert original.shape == painted.shape == (150, 266, 4)  # factor 3: within 240 x 320
+    assert len(np.unique(painted.reshape(-1, 4), axis=0)) == 5
+    assert "Segmentation(k=5, image=(450, 800, 3) uint8" in html
+
+
+@pytest.mark.parametrize("kind", ["gray", "rgb16", "float", "bands", "masked", "alpha"])
+def test_previews_of_every_kind_of_image(rng, kind):
+    image = np.kron(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8), np.ones((4, 4, 1), np.uint8))
+    kwargs = {}
+    if kind == "gray":
+        image = image[..., 0]
+    elif kind == "rgb16":
+        image = image.astype(np.uint16) * 257
+    elif kind == "float":
+        image = image.astype(np.float64) * 3 - 100
+    elif kind == "bands":
+        image = np.dstack([image, image[..., :2]])
+    elif kind == "masked":
+        kwargs["mask"] = np.arange(24 * 32).reshape(24, 32) % 3 > 0
+    elif kind == "alpha":
+        image = np.dstack([image, np.where(np.arange(32) < 8, 0, 255).astype(np.uint8)[None]
+                           .repeat(24, axis=0)])
+        kwargs["alpha"] = True
+    seg = kmseg.segment(image, k=3, **kwargs)
+    assert len(repr(seg)) < 200
+    rgba = decode(seg._repr_png_())
+    assert rgba.shape == (24, 32 * 2 + 48, 4)
+    html = seg._repr_html_()
+    assert html.count('class="kmseg-swatch"') == 3
+    assert len(inline_images(html)) == 2
+    if kind in ("masked", "alpha"):
+        opaque = seg.output_alpha() > 0
+        np.testing.assert_array_equal(rgba[:, 40:72, 3] > 0, opaque)
+    if kind == "bands":
+        assert seg.hex_colors is None and "false colour" in html
+
+
+def test_previews_of_a_pixel_list_show_the_palette_only(rng):
+    pixels = rng.integers(0, 256, (200, 3), dtype=np.uint8)
+    seg = kmseg.segment(pixels, k=3, channel_axis=1)
+    assert seg.labels.shape == (200,)
+    assert repr(seg).startswith("Segmentation(k=3, pixels=(200, 3) uint8, ")
+    rgba = decode(seg._repr_png_())
+    assert rgba.shape == (32, 3 * 32, 4)
+    np.testing.assert_array_equal(rgba[0, ::32, :3], seg.colors)
+    html = seg._repr_html_()
+    assert html.count('class="kmseg-swatch"') == 3 and "<img" not in html
+
+
+def test_display_copy_takes_the_majority_label_and_averages_the_image(rng):
+    image = rng.integers(0, 256, (30, 45, 3), dtype=np.uint8)
+    keep = rng.random((30, 45)) < 0.7
+    seg = kmseg.segment(image, k=3, mask=keep)
+    small = seg._display_copy(3)
+    blocks = seg.labels.reshape(10, 3, 15, 3).transpose(0, 2, 1, 3).reshape(10, 15, 9)
+    majority = [[np.argmax(np.bincount(block, minlength=256)) for block in row] for row in blocks]
+    np.testing.assert_array_equal(small.labels, majority)
+    assert (small.labels == 255).any()  # a block mostly masked is masked
+    np.testing.assert_array_equal(small.valid, small.labels != 255)
+    expected = image.reshape(10, 3, 15, 3, 3).mean(axis=(1, 3))
+    np.testing.assert_array_equal(small.image, np.rint(expected).astype(np.uint8))
+    painted = small.segmented()
+    np.testing.assert_array_equal(painted[..., 3] > 0, small.valid)
+    np.testing.assert_array_equal(painted[small.valid, :3], seg.colors[small.labels[small.valid]])
+    assert seg._display_copy(1) is seg
+    sampled = seg._display_copy(3, average=False)
+    np.testing.assert_array_equal(sampled.image, image[1::3, 1::3])

@@ -315,3 +315,73 @@ def test_fixed_colours_stay_and_the_others_are_means(sample):
 def test_bad_fixed_colours(sample, colours, kwargs, match):
     with pytest.raises(ParameterError, match=match):
         kmseg.segment(sample[::8, ::8], k=3, fixed_colors=colours, **kwargs)
+
+
+# -- array layouts: channel_axis, pixel lists ---------------------------------------------------
+
+def test_pixel_list_gives_one_label_per_pixel(sample, sample_seg):
+    pixels = sample.reshape(-1, 3)
+    seg = kmseg.segment(pixels, k=sample_seg.k, channel_axis=1)
+    assert seg.labels.shape == (pixels.shape[0],) and seg.image.shape == pixels.shape
+    np.testing.assert_array_equal(seg.labels, sample_seg.labels.ravel())
+    np.testing.assert_allclose(seg.centers, sample_seg.centers)
+    assert seg.segmented().shape == pixels.shape
+    transposed = kmseg.segment(np.ascontiguousarray(pixels.T), k=sample_seg.k, channel_axis=0)
+    np.testing.assert_array_equal(transposed.labels, seg.labels)
+
+
+def test_pixel_list_with_a_mask_and_gray_values(sample):
+    gray = sample.mean(axis=2).astype(np.uint8).ravel()
+    keep = gray > 40
+    seg = kmseg.segment(gray, k=2, mask=keep)
+    assert seg.labels.shape == gray.shape
+    assert (seg.labels[~keep] == seg.masked_label).all() and set(seg.labels[keep]) == {0, 1}
+    # The exact 1-D optimum: one threshold splits the kept values.
+    assert gray[keep][seg.labels[keep] == 0].max() < gray[keep][seg.labels[keep] == 1].min()
+
+
+def test_pixel_list_has_no_image_to_save(sample, tmp_path):
+    seg = kmseg.segment(sample.reshape(-1, 3), k=2, channel_axis=1)
+    with pytest.raises(ParameterError, match="pixel list"):
+        seg.save(tmp_path)
+    with pytest.raises(ParameterError, match="pixel list"):
+        seg.cutout(0)
+    with pytest.raises(ParameterError, match="need an image"):
+        kmseg.segment(sample.reshape(-1, 3), k=2, channel_axis=1, superpixels=50)
+
+
+def test_channels_first_array(sample, sample_seg):
+    first = np.ascontiguousarray(sample.transpose(2, 0, 1))
+    seg = kmseg.segment(first, k=sample_seg.k, channel_axis=0)
+    np.testing.assert_array_equal(seg.labels, sample_seg.labels)
+    assert seg.image.shape == sample.shape
+
+
+@pytest.mark.parametrize(
+    ("shape", "kwargs", "match"),
+    [
+        ((1000, 3), {}, r"looks like 1000 pixels of 3 channel\(s\): pass channel_axis=1"),
+        ((1000, 1), {}, "pass channel_axis=1"),
+        ((3, 40, 60), {}, "looks channels-first .* pass channel_axis=0"),
+        ((4, 40, 60), {}, "pass channel_axis=0"),
+        ((40, 60, 3), {"channel_axis": None}, "needs its channel axis"),
+        ((40, 60, 3), {"channel_axis": 3}, "not an axis"),
+        ((40, 60, 3), {"channel_axis": 1.0}, "not an axis"),
+    ],
+)
+def test_ambiguous_layouts_say_what_to_pass(shape, kwargs, match):
+    image = np.random.default_rng(0).integers(0, 255, shape, dtype=np.uint8)
+    with pytest.raises(ParameterError, match=match):
+        kmseg.segment(image, k=2, **kwargs)
+
+
+def test_explicit_channel_axis_is_never_second_guessed():
+    rng = np.random.default_rng(0)
+    narrow = rng.integers(0, 255, (1000, 3), dtype=np.uint8)
+    gray = kmseg.segment(narrow, k=2, channel_axis=None)      # a 1000 x 3 gray image
+    assert gray.labels.shape == (1000, 3) and gray.algorithm == "optimal-1d"
+    cube = rng.integers(0, 255, (3, 40, 60), dtype=np.uint8)
+    bands = kmseg.segment(cube, k=2, channel_axis=2)          # 60 bands of 3 x 40 pixels
+    assert bands.labels.shape == (3, 40) and bands.centers.shape == (2, 60)
+    small = kmseg.segment(rng.integers(0, 255, (10, 4), dtype=np.uint8), k=2)
+    assert small.labels.shape == (10, 4)                      # small 2-D: a gray image

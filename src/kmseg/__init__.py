@@ -28,12 +28,14 @@ __all__ = [
     "ParameterError",
     "Segmentation",
     "__version__",
+    "batch",
     "choose_k",
     "data",
     "load_image",
     "metrics",
     "plot",
     "read_image",
+    "regions",
     "save_segmentation",
     "segment",
     "segment_chunked",
@@ -58,7 +60,7 @@ _LAZY = {
     "OutputError": "._errors",
     "ParameterError": "._errors",
 }
-_SUBPACKAGES = {"data", "metrics", "plot", "cli"}
+_SUBPACKAGES = {"batch", "cli", "data", "metrics", "plot", "regions"}
 
 
 def __getattr__(name: str) -> Any:
@@ -77,7 +79,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from . import data, metrics, plot
+    from . import batch, data, metrics, plot, regions
     from ._choose_k import KChoice, choose_k
     from ._chunked import segment_chunked
     from ._errors import ImageReadError, KmsegError, KmsegWarning, OutputError, ParameterError

@@ -120,6 +120,7 @@ def choose_k(
     max_error: float | None = None,
     mask: np.ndarray | None = None,
     alpha: bool | None = None,
+    channel_axis: int | None = -1,
 ) -> KChoice:
     """Cluster an image for each k in ``ks`` and recommend one.
 
@@ -138,7 +139,7 @@ def choose_k(
     max_error : float, optional
         Recommend the smallest k whose mean CIEDE2000 difference to the image is at most
         this (RGB images).
-    mask, alpha
+    mask, alpha, channel_axis
         As :func:`kmseg.segment`.
 
     Returns
@@ -157,7 +158,7 @@ def choose_k(
     >>> int(choice.k) in range(2, 7), len(choice.sse)
     (True, 5)
     """
-    loaded = as_image(image, mask=mask, alpha=alpha)
+    loaded = as_image(image, mask=mask, alpha=alpha, channel_axis=channel_axis)
     ks = _check_ks(ks)
     check_params(KMeansSegmenter(max(ks), space=space, attempts=attempts, seed=seed,
                                  normalize=normalize).get_params())

@@ -195,7 +195,8 @@ def _segment_to_zarr(
     try:
         import zarr
     except ImportError:
-        raise ParameterError("zarr outputs need zarr: pip install 'kmseg[dask]'") from None
+        raise ParameterError("zarr outputs need the 'dask' extra: pip install distributed zarr "
+                             "(or pip install '.[dask]' in the kmseg folder)") from None
     from ._tasks import executor, run_all
 
     # Strips of whole output chunks: no two workers write to one chunk.

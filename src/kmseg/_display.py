@@ -1,9 +1,15 @@
 """Stage 6 — result, display: any kmseg image (8/16-bit, float, multi-band) as 8-bit-ready
-values in [0, 1], for figures and for the region boundaries drawn over a photo.
+values in [0, 1], for figures, notebook previews and the region boundaries drawn over a photo;
+and images shrunk to the pixels a display shows.
 
 Convention: values are divided by the dtype's full scale (255, 65535, 1.0 for floats in
 [0, 1]); floats outside [0, 1] are min-max scaled; multi-band images show their first three
 bands in false colour.
+
+Display sizes: a figure or thumbnail never needs more pixels than it shows, so images are
+shrunk first by an integer factor (:func:`reduction_factor`): area-averaged (:func:`shrink_image`)
+for photos, each block's most frequent value (:func:`block_mode`) for label maps, which must
+keep their exact values.
 """
 
 from __future__ import annotations
@@ -71,7 +77,9 @@ def shown_bands(pixels: np.ndarray) -> np.ndarray:
 def display_limits(pixels: np.ndarray, alpha: np.ndarray | None) -> tuple[float, float]:
     """:func:`value_limits` of the shown bands of the opaque pixels."""
     bands = shown_bands(pixels)
-    return value_limits(bands if alpha is None else bands[alpha > 0])
+    if alpha is None or bands.dtype.kind != "f":  # integer limits do not depend on the pixels
+        return value_limits(bands)
+    return value_limits(bands[alpha > 0])
 
 
 def display_with_limits(
@@ -104,3 +112,120 @@ def scale_to_unit(values: np.ndarray, low: float, high: float) -> np.ndarray:
     """``values`` mapped from [low, high] to [0, 1] as float32, clipped; NaN becomes 0."""
     scaled = (np.nan_to_num(values.astype(np.float32)) - low) / np.float32(high - low)
     return np.clip(scaled, 0, 1, out=scaled)
+
+
+def reduction_factor(
+    shape: tuple[int, ...], box: tuple[float, float], *, cover: bool = True
+) -> int:
+    """Integer factor by which an image of ``shape`` can shrink to be shown in ``box``.
+
+    Parameters
+    ----------
+    shape : tuple
+        The image's ``(M, N, ...)``.
+    box : (float, float)
+        Rows and columns of display pixels the image is fitted into (aspect kept).
+    cover : bool, default True
+        True: the largest factor that still leaves at least the pixels shown (for a renderer
+        that resamples, as matplotlib: no detail lost, less than twice the shown size in the
+        fitting dimension). False: the smallest factor that fits the box (shown 1:1).
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Examples
+    --------
+    >>> reduction_factor((3000, 4000), (300, 400)), reduction_factor((3000, 4000), (300, 390))
+    (10, 10)
+    >>> reduction_factor((3000, 4000), (300, 390), cover=False)
+    11
+    """
+    ratio = max(shape[0] / box[0], shape[1] / box[1])
+    return max(1, int(np.floor(ratio) if cover else np.ceil(ratio)))
+
+
+def shrink_image(array: np.ndarray, factor: int) -> np.ndarray:
+    """Area average of ``factor x factor`` blocks, in the input dtype (integers rounded).
+
+    The last rows and columns that fill no block are left out; a side shorter than ``factor``
+    is averaged whole. ``(M, N)`` or ``(M, N, C)`` in, ``(M // f, N // f[, C])`` out; the
+    array itself when ``factor`` is 1. Sums in float64, two axes one after the other (0.13 s
+    for a 14.5 MP RGB photo, 7x faster than a mean over both block axes at once).
+    """
+    if factor == 1:
+        return array
+    (row_step, col_step), (rows, cols) = _blocks(array.shape, factor)
+    extra = array.shape[2:]
+    cropped = array[: rows * row_step, : cols * col_step]
+    sums = cropped.reshape(rows, row_step, cols * col_step, *extra).sum(axis=1, dtype=np.float64)
+    sums = sums.reshape(rows, cols, col_step, *extra).sum(axis=2)
+    means = sums / (row_step * col_step)
+    if array.dtype.kind in "ub":
+        means = np.rint(means)
+    return means.astype(array.dtype)
+
+
+def sample_blocks(array: np.ndarray, factor: int) -> np.ndarray:
+    """The value at the centre of each of :func:`shrink_image`'s blocks (nearest neighbour).
+    The array itself when ``factor`` is 1."""
+    if factor == 1:
+        return array
+    (row_step, col_step), (rows, cols) = _blocks(array.shape, factor)
+    return array[row_step // 2 :: row_step, col_step // 2 :: col_step][:rows, :cols].copy()
+
+
+def block_mode(array: np.ndarray, factor: int, *, samples: int = 4) -> np.ndarray:
+    """The most frequent value of each of :func:`shrink_image`'s blocks, among
+    ``samples x samples`` pixels spread evenly over it (all of them for blocks up to that
+    size); ties go to the smallest value. Label maps shrink without new values and with less
+    speckle than :func:`sample_blocks` (a majority filter): 0.05 s for a 15 MP map, whatever
+    the number of labels. The array itself when ``factor`` is 1."""
+    if factor == 1:
+        return array
+    (row_step, col_step), (rows, cols) = _blocks(array.shape, factor)
+    blocks = array[: rows * row_step, : cols * col_step].reshape(rows, row_step, cols, col_step)
+    picked = blocks[:, _offsets(row_step, samples)][:, :, :, _offsets(col_step, samples)]
+    values = np.sort(picked.transpose(0, 2, 1, 3).reshape(rows * cols, -1), axis=1)
+    # Length of the run of equal values ending at each position; the mode ends the longest.
+    position = np.arange(values.shape[1])
+    starts = np.ones(values.shape, bool)
+    starts[:, 1:] = values[:, 1:] != values[:, :-1]
+    run = position - np.maximum.accumulate(np.where(starts, position, 0), axis=1)
+    mode = values[np.arange(len(values)), np.argmax(run, axis=1)]
+    return mode.reshape(rows, cols)
+
+
+def _offsets(step: int, samples: int) -> np.ndarray:
+    """``min(step, samples)`` positions spread evenly over a block side of ``step`` pixels."""
+    count = min(step, samples)
+    return (np.arange(count) * step + step // 2) // count
+
+
+def _blocks(shape: tuple[int, ...], factor: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Block height and width (``factor``, or a whole side shorter than it), and block counts."""
+    row_step, col_step = min(factor, shape[0]), min(factor, shape[1])
+    return (row_step, col_step), (shape[0] // row_step, shape[1] // col_step)
+
+
+def to_rgba8(pixels: np.ndarray, alpha: np.ndarray | None, limits: tuple[float, float]
+             ) -> np.ndarray:
+    """``(M, N, 4)`` uint8 RGBA of an image on given display limits (opaque without alpha)."""
+    display = display_with_limits(pixels, alpha, limits)
+    if display.ndim == 2:
+        display = np.repeat(display[..., None], 3, axis=-1)
+    if display.shape[2] == 3:
+        display = np.concatenate([display, np.ones_like(display[..., :1])], axis=-1)
+    return np.rint(display * 255).astype(np.uint8)
+
+
+def png_bytes(rgba: np.ndarray) -> bytes:
+    """An ``(M, N, 4)`` uint8 array as PNG file bytes (Pillow)."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgba).save(buffer, format="png")
+    return buffer.getvalue()

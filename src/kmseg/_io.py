@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import numbers
 import os
 import re
@@ -99,8 +100,59 @@ _TIFF_GEOKEYS, _TIFF_GDAL_NODATA = 34735, 42113
 _TIFF_GEOTAGS = (33550, 33922, 34264, 34735, 34736, 34737)
 # Bytes of segments raster_strips reads (and decodes) at a time.
 _STRIP_READ_BYTES = 1 << 24
+# TIFF tags that lay out the pixel data: those that must hold one whole number (when present),
+# and those with one number per sample, which must all be equal (neither tifffile nor Pillow
+# reads samples of different sizes or types).
+_TIFF_ONE_VALUE = {
+    256: "ImageWidth",
+    257: "ImageLength",
+    259: "Compression",
+    262: "PhotometricInterpretation",
+    277: "SamplesPerPixel",
+    278: "RowsPerStrip",
+    284: "PlanarConfiguration",
+    317: "Predictor",
+    322: "TileWidth",
+    323: "TileLength",
+    32997: "ImageDepth",
+}
+# (name, largest sound value): sample sizes up to 64 bits; SampleFormat 1 (uint) to 6.
+_TIFF_PER_SAMPLE = {258: ("BitsPerSample", 64), 339: ("SampleFormat", 6)}
+# struct codes of the TIFF field types (rationals as two numbers each; ASCII and UNDEFINED as
+# bytes), and how many IFDs (and tags in one) a diagnosis reads at most.
+_TIFF_TYPES = {1: "B", 2: "s", 3: "H", 4: "I", 5: "II", 6: "b", 7: "s", 8: "h", 9: "i",
+               10: "ii", 11: "f", 12: "d", 13: "I", 16: "Q", 17: "q", 18: "Q"}
+_IFD_SCAN_LIMIT = 4096
 
 _PILLOW_LIMIT_LOCK = threading.RLock()
+
+
+class _QuietTifffile(logging.Filter):
+    """Holds back tifffile's log records in a thread while it reads a file for kmseg.
+
+    tifffile logs a line for every malformed tag or offset it skips (hundreds in a fuzzed file);
+    kmseg reports what stops a read as one :class:`~kmseg._errors.ImageReadError` instead. Other
+    threads, and this one outside kmseg's reads, log as before.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(self._local, "depth", 0)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self._local.depth = getattr(self._local, "depth", 0) + 1
+        try:
+            yield
+        finally:
+            self._local.depth -= 1
+
+
+_QUIET_TIFFFILE = _QuietTifffile()
+logging.getLogger("tifffile").addFilter(_QUIET_TIFFFILE)
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,6 +177,9 @@ class LoadedImage:
     georef : GeoReference or None
         A GeoTIFF's georeferencing (CRS, transform) and nodata, which outputs keep; None for
         other files.
+    pixel_list : bool
+        True for an ``(N, C)`` array of pixels given as such (held as an ``(N, 1, C)`` image):
+        results come back as ``(N,)`` labels.
     """
 
     pixels: np.ndarray
@@ -133,6 +188,7 @@ class LoadedImage:
     source: str
     description: str
     georef: GeoReference | None = None
+    pixel_list: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,10 +257,13 @@ def load_image(
         ``path`` is not a str or os.PathLike, or ``bands`` are not band numbers of the file.
     ImageReadError
         If the file does not exist, is a directory, cannot be opened (permission denied), is
-        empty (0 bytes), is not an image Pillow or tifffile can read, is truncated or corrupt,
-        has zero width or height, has more than ``max_pixels`` pixels (or more than Pillow's
-        limit, which is lifted only when ``max_pixels`` exceeds it), has no frame ``frame``, or
-        has a pixel mode or sample type kmseg cannot use.
+        empty (0 bytes), is not an image Pillow or tifffile can read, is truncated or corrupt
+        (e.g. a TIFF page without ImageWidth or ImageLength, or whose size, sample or layout
+        tags hold several values), has zero width or height or no band, has more than
+        ``max_pixels`` pixels (or more than Pillow's limit, which is lifted only when
+        ``max_pixels`` exceeds it), has no frame ``frame``, or has a pixel mode or sample type
+        kmseg cannot use. The decoders' warnings and log lines about a malformed file stay
+        inside the read (the first Pillow warning completes the message of a failed read).
 
     Notes
     -----
@@ -229,7 +288,7 @@ def load_image(
     frame = _check_frame(frame)
     max_pixels = _check_max_pixels(max_pixels)
     bands = _check_bands(bands)
-    with _open_file(source) as fh, _read_errors(source):
+    with _open_file(source) as fh, _read_errors(source), _QUIET_TIFFFILE.held():
         head = fh.read(32)
         decoded = None
         if head.startswith(_TIFF_MAGIC):
@@ -237,6 +296,7 @@ def load_image(
         if decoded is None:
             fh.seek(0)
             decoded = _read_pillow(fh, source, frame, max_pixels, head)
+    _check_pixels(decoded.pixels, source)
     if bands is not None:
         decoded = decoded._replace(pixels=_select_bands(decoded.pixels, bands, source))
     return _finish(decoded, source)
@@ -376,9 +436,13 @@ def _read_errors(source: str) -> Iterator[None]:
     except MemoryError as exc:
         raise ImageReadError(with_source("not enough memory to decode the image", source)) from exc
     except _DECODE_ERRORS as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        msg = f"truncated or corrupt image data: {reason}"
+        msg = f"truncated or corrupt image data: {_reason(exc)}"
         raise ImageReadError(with_source(msg, source)) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception's message on one line (its class name when it has none)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _bomb_message(source: str, what: str, limit: int) -> str:
@@ -396,6 +460,9 @@ def _pillow_bomb_message(exc: Exception, source: str) -> str:
 
 
 def _check_size(width: int, height: int, source: str, max_pixels: int | None) -> None:
+    if not all(isinstance(n, numbers.Integral) for n in (width, height)):
+        msg = f"corrupt image size: width {width!r}, height {height!r} (not whole numbers)"
+        raise ImageReadError(with_source(msg, source))
     if width <= 0 or height <= 0:
         raise ImageReadError(with_source(f"zero width or height ({width}x{height})", source))
     if max_pixels is not None and width * height > max_pixels:
@@ -447,7 +514,11 @@ def _lifts_pillow_limit(max_pixels: int | None) -> bool:
 def _read_pillow(
     fh: IO[bytes], source: str, frame: int, max_pixels: int | None, head: bytes
 ) -> _Decoded:
-    with _pillow_limit(max_pixels), _open_pillow(fh, source, max_pixels) as im:
+    with (
+        _pillow_limit(max_pixels),
+        _pillow_failures(source),
+        _open_pillow(fh, source, max_pixels) as im,
+    ):
         _check_size(*im.size, source, max_pixels)
         n_frames = getattr(im, "n_frames", 1)
         _check_frame_range(frame, n_frames, source)
@@ -468,6 +539,29 @@ def _read_pillow(
     if n_frames > 1:
         description += f" frame {frame} of {n_frames}"
     return _Decoded(pixels, alpha, None, description, orientation)
+
+
+@contextlib.contextmanager
+def _pillow_failures(source: str) -> Iterator[None]:
+    """Keep Pillow's warnings about the file inside the block; its failures as ImageReadErrors.
+
+    Pillow warns about malformed metadata it skips ("Tag data larger than file", "Corrupt EXIF
+    data", ...): those warnings are recorded, never shown (nor raised under ``-W error``), and
+    the first completes the message when the read fails. Besides the usual decode errors, Pillow
+    raises TypeError on some malformed headers (a TIFF page without dimensions).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except (ImageReadError, UnidentifiedImageError, Image.DecompressionBombError, MemoryError):
+            raise
+        except (TypeError, *_DECODE_ERRORS) as exc:
+            notes = [" ".join(str(w.message).split()) for w in caught
+                     if not issubclass(w.category, Image.DecompressionBombWarning)]
+            note = f" (Pillow warned: {notes[0]})" if notes and notes[0] else ""
+            msg = f"truncated or corrupt image data: {_reason(exc)}{note}"
+            raise ImageReadError(with_source(msg, source)) from exc
 
 
 def _open_pillow(fh: IO[bytes], source: str, max_pixels: int | None) -> Image.Image:
@@ -571,14 +665,18 @@ def _read_tiff(fh: IO[bytes], source: str, frame: int, max_pixels: int | None) -
     import tifffile
 
     fh.seek(0)
-    with tifffile.TiffFile(fh) as tif:
+    with _tiff_failures(fh, source), tifffile.TiffFile(fh) as tif:
         n_pages = len(tif.pages)
         if not n_pages:
             msg = "truncated or corrupt image data: no image in the TIFF file"
             raise ImageReadError(with_source(msg, source))
         _check_frame_range(frame, n_pages, source)
         page = tif.pages[frame]
+        _check_tiff_tags(page, source, frame, n_pages)
         if not _tifffile_reads(page):
+            # Pillow reads the page, after going through every page to count them.
+            for index in range(n_pages):
+                _check_tiff_tags(tif.pages[index], source, index, n_pages)
             return None
         _check_size(page.imagewidth, page.imagelength, source, max_pixels)
         geotiff = _TIFF_GEOKEYS in tif.pages[0].tags
@@ -633,13 +731,13 @@ def raster_info(path: str | os.PathLike[str]) -> RasterInfo | None:
         more, bands stored apart (planar), alpha, or a rotated (Orientation) page.
     """
     source = _check_path(path)
-    with _open_file(source) as fh, _read_errors(source):
+    with _open_file(source) as fh, _read_errors(source), _QUIET_TIFFFILE.held():
         if not fh.read(4).startswith(_TIFF_MAGIC):
             return None
         import tifffile
 
         fh.seek(0)
-        with tifffile.TiffFile(fh) as tif:
+        with _tiff_failures(fh, source), tifffile.TiffFile(fh) as tif:
             page = _check_streamable(tif, source)
             geotiff = _TIFF_GEOKEYS in page.tags
             return RasterInfo(source, (page.imagelength, page.imagewidth), page.dtype,
@@ -703,16 +801,20 @@ def _streamable_page(path: str | os.PathLike[str]) -> Iterator[tuple[str, object
     import tifffile
 
     source = _check_path(path)
-    with _open_file(source) as fh, _read_errors(source):
+    with _open_file(source) as fh, _read_errors(source), contextlib.ExitStack() as stack:
         fh.seek(0)
-        with tifffile.TiffFile(fh) as tif:
-            yield source, _check_streamable(tif, source)
+        # Not around the caller's block, which runs at the yield.
+        with _QUIET_TIFFFILE.held(), _tiff_failures(fh, source):
+            tif = stack.enter_context(tifffile.TiffFile(fh))
+            page = _check_streamable(tif, source)
+        yield source, page
 
 
 def _check_streamable(tif: object, source: str) -> object:
     if not tif.pages:
         raise ImageReadError(with_source("truncated or corrupt image data: no image", source))
     page = tif.pages[0]
+    _check_tiff_tags(page, source, 0, 1)
     if (not _tifffile_reads(page) or page.planarconfig != 1 or page.tags.valueof(274, 1) != 1
             or page.dtype not in (np.uint8, np.uint16, np.float32, np.float64)):
         raise ImageReadError(with_source(
@@ -731,17 +833,159 @@ def _strip(
     if bands is not None:
         pixels = _select_bands(pixels, bands, source)
     mask = None if nodata_hits is None else np.ascontiguousarray(~nodata_hits)
+    _check_pixels(pixels, source)
     return LoadedImage(np.require(pixels, requirements=("C", "W")), None, mask, source,
                        "TIFF strip")
 
 
 def _tifffile_reads(page: object) -> bool:
     """Whether tifffile gives this page as image data (gray or RGB, 8 bits a sample or more)."""
+    bits = page.bitspersample  # a tuple when the samples differ in size
     return (
         page.photometric in (_TIFF_MINISWHITE, _TIFF_MINISBLACK, _TIFF_RGB)
-        and page.bitspersample >= 8
+        and isinstance(bits, numbers.Integral)
+        and bits >= 8
         and page.imagedepth == 1
     )
+
+
+@contextlib.contextmanager
+def _tiff_failures(fh: IO[bytes], source: str) -> Iterator[None]:
+    """What tifffile fails on, in plain words when the IFDs (read here directly) show a layout
+    tag tifffile did not expect (several values, none, 0 samples); else its TypeError as a
+    corrupt TIFF, and its other errors as they are (for :func:`_read_errors`)."""
+    try:
+        yield
+    except (TypeError, *_DECODE_ERRORS) as exc:
+        if isinstance(exc, ImageReadError):
+            raise
+        try:
+            problem = _ifd_layout_problem(fh)
+        except (OSError, ValueError, OverflowError, struct.error):
+            problem = None
+        if problem is None and not isinstance(exc, TypeError):
+            raise
+        msg = problem or f"corrupt TIFF: {_reason(exc)}"
+        raise ImageReadError(with_source(msg, source)) from exc
+
+
+def _check_tiff_tags(page: object, source: str, index: int, n_pages: int) -> None:
+    """Raise ImageReadError when a tag that lays out the pixels of a TIFF page is missing (the
+    image size) or malformed: several values where there is one, or samples that differ."""
+    tags = page.tags
+    codes = (*_TIFF_ONE_VALUE, *_TIFF_PER_SAMPLE)
+    problem = _layout_problem({code: tags.get(code).value for code in codes if code in tags})
+    if problem:
+        where = f" (page {index} of {n_pages})" if n_pages > 1 else ""
+        raise ImageReadError(with_source(problem + where, source))
+
+
+def _layout_problem(values: dict[int, object]) -> str | None:
+    """What is wrong, in plain words, with the layout tags of one TIFF page (``values``: tag
+    code -> value, as tifffile gives it, for the tags present); None when nothing is."""
+    missing = [_TIFF_ONE_VALUE[code] for code in (256, 257) if code not in values]
+    if missing:
+        return f"TIFF without image dimensions: no {' or '.join(missing)} tag"
+    for code, name in _TIFF_ONE_VALUE.items():
+        problem = _value_problem(values.get(code), one=True)
+        if problem:
+            return f"corrupt TIFF: the {name} tag {problem}"
+    if values.get(277) == 0:
+        return "corrupt TIFF: the SamplesPerPixel tag holds 0 (an image without any band)"
+    for code, (name, largest) in _TIFF_PER_SAMPLE.items():
+        value = values.get(code)
+        problem = _value_problem(value, one=False)
+        if problem:
+            sound = isinstance(value, tuple) and all(
+                isinstance(v, numbers.Integral) and 1 <= v <= largest for v in value)
+            kind = "unsupported TIFF (samples of different kinds)" if sound else "corrupt TIFF"
+            return f"{kind}: the {name} tag {problem}"
+    return None
+
+
+def _value_problem(value: object, *, one: bool) -> str | None:
+    """What is wrong with a tag's value: it must hold whole numbers, one of them (``one``) or
+    all equal (one per sample). None when it does, or the tag is absent (``value`` None)."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)):
+        return f"holds {value[:20]!r}, not a number" if value else "holds no value"
+    values = value if isinstance(value, tuple) else (value,)
+    if not values:
+        return "holds no value"
+    whole = all(isinstance(v, numbers.Integral) for v in values)
+    shown = ", ".join(str(int(v)) if whole else repr(v) for v in values[:6])
+    shown = f"({shown}{', ...' if len(values) > 6 else ''})"
+    if not whole:
+        return f"holds {shown}, not whole numbers"
+    if len(values) > 1 and (one or len(set(values)) > 1):
+        return f"holds several values {shown}"
+    return None
+
+
+def _ifd_layout_problem(fh: IO[bytes]) -> str | None:
+    """The first layout problem (:func:`_layout_problem`) in a TIFF's chain of IFDs, read from
+    the file itself, for files tifffile fails on before kmseg sees their tags; None if none."""
+    fh.seek(0)
+    head = fh.read(16)
+    order = "<" if head[:2] == b"II" else ">"
+    big = head[2:4] in (b"+\x00", b"\x00+")
+    word, size = ("Q", 8) if big else ("I", 4)  # offsets and counts; a value fits in `size`
+    (offset,) = struct.unpack(order + word, head[8:16] if big else head[4:8])
+    seen: set[int] = set()
+    index = 0
+    while offset and offset not in seen and index < _IFD_SCAN_LIMIT:
+        seen.add(offset)
+        fh.seek(offset)
+        (n_tags,) = struct.unpack(order + ("Q" if big else "H"), fh.read(8 if big else 2))
+        if n_tags > _IFD_SCAN_LIMIT:  # not an IFD (tifffile refuses as many tags)
+            return None
+        entry = 4 + 2 * size
+        block = fh.read(n_tags * entry)
+        next_at = fh.tell()
+        if len(block) < n_tags * entry:
+            return None
+        entries = {}
+        for start in range(0, len(block), entry):
+            code, kind, count = struct.unpack_from(order + "HH" + word, block, start)
+            entries.setdefault(code, (kind, count, block[start + 4 + size:start + entry]))
+        codes = (*_TIFF_ONE_VALUE, *_TIFF_PER_SAMPLE)
+        values = {code: _ifd_value(fh, order, size, *entries[code])
+                  for code in codes if code in entries}
+        problem = _layout_problem({code: v for code, v in values.items() if v is not None})
+        if problem:
+            return f"{problem} (page {index})" if index else problem
+        fh.seek(next_at)
+        next_offset = fh.read(size)
+        if len(next_offset) < size:
+            return None
+        (offset,) = struct.unpack(order + word, next_offset)
+        index += 1
+    return None
+
+
+def _ifd_value(
+    fh: IO[bytes], order: str, size: int, kind: int, count: int, field: bytes
+) -> object:
+    """An IFD entry's value much as tifffile gives it: a number, a tuple (of up to 7 values:
+    enough to show), bytes (text); None for a type tifffile skips."""
+    code = _TIFF_TYPES.get(kind)
+    if code is None:  # tifffile skips such an entry too
+        return None
+    count = min(count, 20 if code == "s" else 7)  # enough to show (and compare)
+    nbytes = count * struct.calcsize(order + code)
+    if nbytes > size:
+        fh.seek(struct.unpack(order + ("Q" if size == 8 else "I"), field)[0])
+        field = fh.read(nbytes)
+    if len(field) < nbytes:  # the value lies past the end of the file: tifffile skips it
+        return None
+    if code == "s":
+        return field[:nbytes].rstrip(b"\x00")
+    values = struct.unpack(order + code * count, field[:nbytes])
+    if kind in (5, 10):  # rationals: numerator, denominator pairs
+        pairs = zip(values[::2], values[1::2], strict=True)
+        values = tuple(n / d if d else float("nan") for n, d in pairs)
+    return values[0] if len(values) == 1 else values
 
 
 def _channels_last(data: np.ndarray, axes: str, source: str) -> np.ndarray:
@@ -785,7 +1029,7 @@ def _tiff_alpha(
     index = next((n_colour + i for i, kind in enumerate(extras) if kind in (1, 2)), None)
     if data.ndim == 2 or index is None or index >= data.shape[-1]:
         alpha = None
-        pixels = data
+        pixels = _squeeze(data)
     else:
         alpha = data[..., index]
         pixels = _squeeze(np.delete(data, index, axis=-1))
@@ -833,6 +1077,19 @@ def _supported_dtype(array: np.ndarray, source: str) -> np.ndarray:
             return array.astype(np.uint8)
         return array.astype(np.uint16 if low >= 0 and high <= 65535 else np.float64)
     raise ImageReadError(with_source(f"unsupported sample type {array.dtype}", source))
+
+
+def _check_pixels(pixels: np.ndarray, source: str) -> None:
+    """Every image kmseg returns has rows, columns and at least one band."""
+    problem = None
+    if pixels.ndim not in (2, 3):
+        problem = "unsupported image layout"
+    elif pixels.ndim == 3 and pixels.shape[-1] == 0:
+        problem = "image without any band (0 samples per pixel)"
+    elif 0 in pixels.shape[:2]:
+        problem = "zero width or height"
+    if problem:
+        raise ImageReadError(with_source(f"{problem}: decoded shape {pixels.shape}", source))
 
 
 def _squeeze(pixels: np.ndarray) -> np.ndarray:

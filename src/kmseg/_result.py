@@ -165,6 +165,7 @@ class Segmentation:
             RGBA; gray images are repeated to RGB. Multi-band images keep their ``B`` bands and
             get ``(M, N, B + 1)``.
         """
+        self._check_layout("a cut-out")
         full = value_range(self.image.dtype)
         inside = self.mask(label)
         alpha = np.where(inside, full, 0).astype(self.image.dtype)
@@ -269,17 +270,26 @@ class Segmentation:
         masks: bool = False,
         region_masks: bool = False,
         protect: Iterable[str | PathLike[str]] = (),
+        figure_width: float | None = None,
+        figure_dpi: float | None = None,
     ) -> dict[str, Path]:
         """Write the labels, segmented image and JSON report (and optional extras) to ``outdir``.
 
-        See :func:`kmseg.save_segmentation` for the files and guarantees.
+        See :func:`kmseg.save_segmentation` for the files, the figure size and guarantees.
         """
         from ._save import save_segmentation
 
+        self._check_layout("saving")
         return save_segmentation(
             self, outdir, stem=stem, compare=compare, masks=masks, region_masks=region_masks,
-            protect=protect,
+            protect=protect, figure_width=figure_width, figure_dpi=figure_dpi,
         )
+
+    def _check_layout(self, what: str) -> None:
+        """Raise for a pixel list (``(N,)`` labels): ``what`` needs an image layout."""
+        if self.labels.ndim == 1:
+            raise ParameterError(f"{what} needs an image; these are the labels of a pixel "
+                                 f"list: reshape seg.labels to the image's (M, N) yourself")
 
     def _check_label(self, label: int) -> int:
         if isinstance(label, bool) or not isinstance(label, (int, np.integer)):
@@ -287,6 +297,140 @@ class Segmentation:
         if not 0 <= label < self.k:
             raise ParameterError(f"label {label} is not a cluster id; use 0..{self.k - 1}")
         return int(label)
+
+    # --- display: a one-line repr, and previews for Jupyter (IPython's rich display) --------
+    # Built from display-sized copies (at most _PREVIEW_BOX pixels per image), so a 15 MP
+    # photo previews in ~0.2 s. A pixel list (``(N,)`` labels) has no picture: palette only.
+
+    def __repr__(self) -> str:
+        """One line: k, the image's shape and dtype, space, compactness, source file name."""
+        layout = "image" if self.labels.ndim == 2 else "pixels"
+        source = None if self.source is None else _shorten(Path(self.source).name, 60)
+        regions = "" if self.regions is None else f", regions={self.n_regions}"
+        return (f"Segmentation(k={self.k}, {layout}={self.image.shape} {self.image.dtype}, "
+                f"space={self.space!r}, compactness={self.compactness:.6g}{regions}, "
+                f"source={source!r})")
+
+    def _repr_png_(self) -> bytes:
+        """PNG bytes: original | segmented | palette strip (cluster 0 at the top), at most
+        800 pixels wide, transparent where masked; the palette alone for a pixel list."""
+        from ._display import png_bytes
+
+        palette = self._palette_rgba()
+        if self.labels.ndim != 2:
+            cell = max(1, min(_SWATCH_PIXELS, _PREVIEW_WIDTH // self.k))
+            return png_bytes(np.repeat(np.repeat(palette[None], cell, axis=1), cell, axis=0))
+        original, painted = self._thumbnails(_PREVIEW_BOX)
+        rows = max(original.shape[0], _SWATCH_PIXELS // 4 * min(self.k, 32))
+        strip = palette[np.arange(rows) * self.k // rows][:, None]
+        panels = [original, painted, np.repeat(strip, _SWATCH_PIXELS, axis=1)]
+        width = sum(panel.shape[1] for panel in panels) + _PREVIEW_GAP * (len(panels) - 1)
+        canvas = np.zeros((rows, width, 4), np.uint8)
+        left = 0
+        for panel in panels:
+            canvas[: panel.shape[0], left : left + panel.shape[1]] = panel
+            left += panel.shape[1] + _PREVIEW_GAP
+        return png_bytes(canvas)
+
+    def _repr_html_(self) -> str:
+        """HTML: the repr, thumbnails of original and segmented (PNG data URLs), and the
+        palette as swatches with each cluster's ``#rrggbb`` and share of the clustered pixels."""
+        import html
+
+        parts = [f'<div class="kmseg-segmentation"><div style="font-family:monospace">'
+                 f"{html.escape(repr(self))}</div>"]
+        if self.labels.ndim == 2:
+            original, painted = self._thumbnails(_HTML_BOX)
+            parts.append('<div style="display:flex;gap:8px;align-items:flex-start">')
+            for rgba, caption in ((original, "original"), (painted, f"segmented, k = {self.k}")):
+                parts.append(f'<figure style="margin:0">{_png_img(rgba, caption)}'
+                             f"<figcaption>{caption}</figcaption></figure>")
+            parts.append("</div>")
+        shown = ["#{:02x}{:02x}{:02x}".format(*rgba[:3]) for rgba in self._palette_rgba()]
+        exact = self.hex_colors
+        total = max(int(self.sizes.sum()), 1)
+        note = "" if exact is not None else " (false colour: the first three bands as shown)"
+        parts.append(f"<div>palette{note}</div>"
+                     '<div class="kmseg-palette" style="display:flex;flex-wrap:wrap;gap:4px 14px">')
+        for i, colour in enumerate(shown):
+            parts.append(
+                f'<div class="kmseg-swatch" title="cluster {i}"><span style="display:inline-block;'
+                f"width:1.3em;height:1.3em;vertical-align:middle;border:1px solid #888;"
+                f'background:{colour}"></span> {i} <code>{colour if exact is None else exact[i]}'
+                f"</code> {self.sizes[i] / total:.1%}</div>")
+        parts.append("</div></div>")
+        return "".join(parts)
+
+    def _thumbnails(self, box: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Original and segmented as ``(m, n, 4)`` uint8 RGBA within ``box`` (rows, columns),
+        on the original's display limits (see :func:`kmseg.plot.to_display`)."""
+        from ._display import display_limits, reduction_factor, to_rgba8
+
+        small = self._display_copy(reduction_factor(self.image.shape, box, cover=False))
+        limits = display_limits(self.image, self.alpha)
+        painted, alpha = small.segmented(), small.output_alpha()
+        if alpha is not None:
+            painted = painted[..., :-1]
+        return to_rgba8(small.image, small.alpha, limits), to_rgba8(painted, alpha, limits)
+
+    def _palette_rgba(self) -> np.ndarray:
+        """``(k, 4)`` uint8: the painted colours as displayed (false colour for other than
+        1 or 3 bands), opaque."""
+        from ._display import display_limits, to_rgba8
+
+        limits = display_limits(self.image, self.alpha)
+        return to_rgba8(self.colors[None], None, limits)[0]
+
+    def _display_copy(self, factor: int, *, average: bool = True) -> Segmentation:
+        """This segmentation on its image shrunk ``factor`` times, for figures and previews:
+        image and alpha area-averaged, labels and regions the most frequent of each block
+        (masked where most of it is), see :mod:`kmseg._display`; itself for ``factor`` 1 or a
+        pixel list. Centres, sizes and the rest are the full image's. ``average=False``
+        samples the image and alpha at each block's centre instead (cheaper, when only
+        :meth:`segmented` is shown)."""
+        if factor == 1 or self.labels.ndim != 2:
+            return self
+        from dataclasses import replace
+
+        from ._display import block_mode, sample_blocks, shrink_image
+
+        pixels = shrink_image if average else sample_blocks
+        labels = block_mode(self.labels, factor)
+        return replace(
+            self, image=pixels(self.image, factor), labels=labels,
+            alpha=None if self.alpha is None else pixels(self.alpha, factor),
+            valid=None if self.valid is None else labels != self.masked_label,
+            regions=None if self.regions is None else block_mode(self.regions, factor),
+        )
+
+
+# Notebook previews: each image within 400 x 376 pixels (rows, columns), 8 pixels apart, and a
+# 32-pixel palette strip: at most 800 pixels wide. The HTML's inline thumbnails are smaller
+# (~100 kB each for a photo), as notebooks store them.
+_PREVIEW_BOX = (400, 376)
+_HTML_BOX = (240, 320)
+_PREVIEW_GAP = 8
+_PREVIEW_WIDTH = 800
+_SWATCH_PIXELS = 32
+
+
+def _png_img(rgba: np.ndarray, title: str) -> str:
+    """An ``<img>`` element showing ``rgba`` as an inline PNG (data URL)."""
+    import base64
+
+    from ._display import png_bytes
+
+    data = base64.b64encode(png_bytes(rgba)).decode("ascii")
+    return (f'<img src="data:image/png;base64,{data}" width="{rgba.shape[1]}" '
+            f'height="{rgba.shape[0]}" alt="{title}" title="{title}">')
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text``, its middle replaced by "..." when longer than ``limit`` characters."""
+    if len(text) <= limit:
+        return text
+    half = (limit - 3) // 2
+    return text[:half] + "..." + text[-half:]
 
 
 def cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from ._errors import OutputError
+from ._labels import masked_label
 
 # zlib level 1: a 14 MP label map and painted image encode in ~0.3 s instead of 1.9 s at
 # level 6, for files ~20% larger.
@@ -42,6 +43,8 @@ def save_segmentation(
     masks: bool = False,
     region_masks: bool = False,
     protect: Iterable[str | PathLike[str]] = (),
+    figure_width: float | None = None,
+    figure_dpi: float | None = None,
 ) -> dict[str, Path]:
     """Write a segmentation's files to ``outdir`` (created if missing).
 
@@ -51,11 +54,18 @@ def save_segmentation(
       ``seg.masked_label`` (255 or 65535). From a GeoTIFF, every raster is a ``.tif`` with the
       input's georeferencing (CRS, transform), and the label map's GDAL nodata is the masked
       label;
+    - ``<stem>_labels_preview.png``: the label map to look at (the raw one, values ``0..k-1``,
+      looks black in viewers): label ``i`` drawn as gray ``round(i * 255 / (k - 1))``, so
+      cluster 0 (the darkest centre) is black and cluster k-1 white; 16-bit above 256
+      clusters; masked pixels transparent (gray + alpha). Always a PNG, without
+      georeferencing;
     - ``<stem>_segmented.png``: each pixel painted with its centre, in the input's bit depth
       (``.tif`` instead for float or multi-band images), transparent where masked;
     - ``<stem>.json``: k, centres (input units and ``#rrggbb``), sizes, compactness, every
       parameter, kmseg version, timings and the list of files;
-    - with ``compare=True``: ``<stem>_compare.png``, original and segmented side by side;
+    - with ``compare=True``: ``<stem>_compare.png``, original and segmented side by side
+      (:func:`kmseg.plot.compare` with ``width=figure_width`` inches and ``dpi=figure_dpi``:
+      by default 8 inches at 100 dpi, 800 pixels wide);
     - with ``masks=True``: ``<stem>_mask_<i>.png`` (0/255) and ``<stem>_cutout_<i>.png``
       (RGBA: the cluster's original pixels, transparent elsewhere) for every cluster;
     - with a region map (``min_region`` or ``regions=True``): ``<stem>_regions.png`` (region ids
@@ -66,10 +76,26 @@ def save_segmentation(
     Every path is checked before anything is written: none may be the input file or one of
     ``protect`` (e.g. the other inputs of a batch).
 
+    Parameters
+    ----------
+    seg : Segmentation
+    outdir : str or path
+    stem : str, optional
+        Start of every file name (see above).
+    compare, masks, region_masks : bool, default False
+        Write the optional files listed above.
+    protect : iterable of str or path
+        Files never to write over.
+    figure_width, figure_dpi : float, optional
+        Size of ``<stem>_compare.png``: the figure's width in inches and its dots per inch
+        (``width`` and ``dpi`` of :func:`kmseg.plot.compare`); the PNG is
+        ``figure_width * figure_dpi`` pixels wide.
+
     Returns
     -------
     dict
-        Role (``"labels"``, ``"segmented"``, ``"json"``, ``"compare"``, ``"mask_0"``, ...) to path.
+        Role (``"labels"``, ``"labels_preview"``, ``"segmented"``, ``"json"``, ``"compare"``,
+        ``"mask_0"``, ...) to path.
 
     Raises
     ------
@@ -81,11 +107,12 @@ def save_segmentation(
     >>> import kmseg, tempfile
     >>> seg = kmseg.segment(kmseg.data.sample_path(), k=3)
     >>> sorted(seg.save(tempfile.mkdtemp()))
-    ['json', 'labels', 'segmented']
+    ['json', 'labels', 'labels_preview', 'segmented']
     """
     outdir = output_folder(Path(outdir))
     stem = stem or (Path(seg.source).stem if seg.source else "image")
-    plan = _plan(seg, outdir, stem, compare=compare, masks=masks, region_masks=region_masks)
+    plan = _plan(seg, outdir, stem, compare=compare, masks=masks, region_masks=region_masks,
+                 figure_options={"width": figure_width, "dpi": figure_dpi})
     json_path = outdir / f"{stem}.json"
     inputs = {Path(p).resolve() for p in (*protect, *([seg.source] if seg.source else []))}
     for path in [json_path, *(path for path, _ in plan.values())]:
@@ -101,7 +128,7 @@ def save_segmentation(
 
 def _plan(
     seg: Segmentation, outdir: Path, stem: str, *, compare: bool, masks: bool,
-    region_masks: bool,
+    region_masks: bool, figure_options: dict[str, float | None],
 ) -> dict[str, tuple[Path, Callable[[Path], None]]]:
     """Role -> (path, writer) of every image file to write."""
     plan: dict[str, tuple[Path, Callable[[Path], None]]] = {}
@@ -119,12 +146,16 @@ def _plan(
     masked = seg.valid is not None
     add_image("labels", f"{stem}_labels", seg.labels, 1, False,
               nodata=seg.masked_label if masked else None)
+    preview = label_preview(seg.labels, seg.k)
+    plan["labels_preview"] = (outdir / f"{stem}_labels_preview.png",
+                              lambda p: write_image(p, preview, alpha=preview.ndim == 3,
+                                                    flat=True))
     has_alpha = seg.output_alpha() is not None
     add_image("segmented", f"{stem}_segmented", seg.segmented(), seg.centers.shape[1], has_alpha)
     if compare:
         from .plot import compare as compare_figure
 
-        figure = compare_figure(seg)
+        figure = compare_figure(seg, **figure_options)
         plan["compare"] = (outdir / f"{stem}_compare.png",
                            lambda p: figure.savefig(p, format="png"))
     if masks:
@@ -144,12 +175,36 @@ def _plan(
     return plan
 
 
-def save_figure(figure: Figure, path: str | PathLike[str], *, source: str | None = None) -> Path:
-    """Save a matplotlib figure as PNG, atomically, never over ``source``."""
+def label_preview(labels: np.ndarray, k: int) -> np.ndarray:
+    """A label map to look at: label ``i`` as gray ``round(i * full / (k - 1))`` (uint8,
+    full = 255; uint16 above 256 clusters), so each cluster has its own level, in the order of
+    the centres' luminance. With masked pixels, ``(M, N, 2)`` gray + alpha, 0 where masked."""
+    dtype = np.dtype(np.uint8 if k <= 256 else np.uint16)
+    full = np.iinfo(dtype).max
+    table = np.zeros(np.iinfo(labels.dtype).max + 1, dtype)
+    table[:k] = np.rint(np.linspace(0, full, k)) if k > 1 else full
+    gray = table[labels]
+    masked = labels == masked_label(labels.dtype)
+    if not masked.any():
+        return gray
+    return np.stack([gray, np.where(masked, 0, full).astype(dtype)], axis=-1)
+
+
+def save_figure(
+    figure: Figure, path: str | PathLike[str], *, source: str | None = None,
+    dpi: float | None = None,
+) -> Path:
+    """Save a matplotlib figure as PNG, atomically, never over ``source``.
+
+    ``dpi`` overrides the figure's own (None: the figure's, as ``savefig``). Set the dpi when
+    making a kmseg figure instead (``kmseg.plot.compare(seg, dpi=...)``): its images are
+    shrunk to what the figure's own dpi shows, so a higher one here only enlarges them.
+    """
     path = Path(path)
     output_folder(path.parent)
     _refuse_input(path, source)
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png"))
+    options = {} if dpi is None else {"dpi": dpi}
+    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", **options))
     return path
 
 
@@ -240,7 +295,23 @@ def _umask() -> int:
     return mask
 
 
+# Names that are files, never output folders: `-o seg.png` must not make a folder "seg.png".
+FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".pdf",
+                 ".svg", ".json", ".npy", ".zarr")
+
+
 def output_folder(folder: Path) -> Path:
+    """Create (if needed) and check an output folder.
+
+    Raises
+    ------
+    OutputError
+        A name that looks like a file (``seg.png``) and is not an existing folder; a folder
+        that cannot be created or written.
+    """
+    if folder.suffix.lower() in FILE_SUFFIXES and not folder.is_dir():
+        raise OutputError(f"{folder}: expected an output folder, but this is a file name; "
+                          "give a folder (outputs are named after each input in it)")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -146,9 +146,9 @@ class KMeansSegmenter:
         Cluster about this many superpixels (each its mean features, weighted by its size)
         instead of pixels: every superpixel gets one label, so there is no speckle.
     superpixel_method : {"slic", "felzenszwalb"}, default "slic"
-        scikit-image's SLIC (compact superpixels of even size) or Felzenszwalb's graph-based
-        segments (they follow edges and adapt their size; ``superpixels`` is then an average
-        count, setting its scale).
+        scikit-image's SLIC (superpixels of even size that follow edges, drawn on CIE Lab for
+        RGB images, 17 Lab units per grid step) or Felzenszwalb's graph-based segments (they
+        adapt their size; ``superpixels`` is then an average count, setting its scale).
     min_region : float or None, default None
         Also make a region map (connected patches of one label, see :mod:`kmseg.regions`),
         with patches smaller than this share of the image merged into the adjacent region of
@@ -222,9 +222,21 @@ class KMeansSegmenter:
         self.max_work_pixels = max_work_pixels
         self.fixed_colors = fixed_colors
 
-    def get_params(self) -> dict[str, Any]:
-        """Parameters as given to the constructor."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Parameters as given to the constructor (scikit-learn's estimator API).
+
+        ``deep`` is accepted for :func:`sklearn.base.clone` and pipelines; a segmenter holds no
+        nested estimator, so it changes nothing.
+        """
         return {name: getattr(self, name) for name in _PARAMETER_RULES}
+
+    def __repr__(self) -> str:
+        """``KMeansSegmenter(k=6, space='lab')``: the parameters that differ from the
+        defaults, as scikit-learn prints estimators."""
+        defaults = KMeansSegmenter(k=DEFAULT_K).get_params()
+        changed = [f"{name}={_short_repr(value)}" for name, value in self.get_params().items()
+                   if not _same_value(value, defaults[name])]
+        return f"{type(self).__name__}({', '.join(changed)})"
 
     def set_params(self, **params: Any) -> KMeansSegmenter:
         """Change parameters (checked at the next fit); returns ``self``.
@@ -244,9 +256,11 @@ class KMeansSegmenter:
     def fit(
         self,
         image: ImageLike | Sequence[ImageLike],
+        y: None = None,
         *,
         mask: np.ndarray | None = None,
         alpha: bool | None = None,
+        channel_axis: int | None = -1,
     ) -> KMeansSegmenter:
         """Learn the cluster centres of one image, or one palette for many.
 
@@ -257,8 +271,10 @@ class KMeansSegmenter:
             are added up (one pass over each image), then k-means runs once, so the palette
             fits them all. They may differ in size, not in dtype or channels; colour features
             only (no position, texture, smoothing or superpixels).
-        mask, alpha
-            See :func:`segment` (one image only).
+        y : None
+            Ignored; there for scikit-learn pipelines.
+        mask, alpha, channel_axis
+            See :func:`segment` (``mask``: one image only).
 
         Returns
         -------
@@ -274,22 +290,46 @@ class KMeansSegmenter:
         if _is_many(image):
             if mask is not None:
                 raise ParameterError("mask applies to one image; fit on a list takes none")
-            self._fit_many(image, alpha=alpha)
+            self._fit_many(image, alpha=alpha, channel_axis=channel_axis)
         else:
-            self._fit(as_image(image, mask=mask, alpha=alpha))
+            self._fit(as_image(image, mask=mask, alpha=alpha, channel_axis=channel_axis))
         return self
 
-    def transform(
-        self, image: ImageLike, *, mask: np.ndarray | None = None, alpha: bool | None = None
+    def fit_predict(
+        self,
+        image: ImageLike,
+        y: None = None,
+        *,
+        mask: np.ndarray | None = None,
+        alpha: bool | None = None,
+        channel_axis: int | None = -1,
     ) -> np.ndarray:
-        """``(M, N, k)`` float64 distances (feature units) of each pixel to each fitted centre;
-        NaN at masked pixels."""
+        """Fit on an image and return its label map (one clustering): ``fit(image).labels_``.
+
+        Examples
+        --------
+        >>> import kmseg
+        >>> kmseg.KMeansSegmenter(k=3).fit_predict(kmseg.data.sample_path()).shape
+        (400, 600)
+        """
+        return self.fit_segment(image, mask=mask, alpha=alpha, channel_axis=channel_axis).labels
+
+    def transform(
+        self,
+        image: ImageLike,
+        *,
+        mask: np.ndarray | None = None,
+        alpha: bool | None = None,
+        channel_axis: int | None = -1,
+    ) -> np.ndarray:
+        """``(M, N, k)`` float64 distances (feature units) of each pixel to each fitted centre
+        (``(N, k)`` for a pixel list); NaN at masked pixels."""
         if self._spatial():
             raise ParameterError("transform needs colour features only (no position, texture, "
                                  "smoothing or superpixels)")
-        loaded = self._check_fitted(image, mask, alpha)
+        loaded = self._check_fitted(image, mask, alpha, channel_axis)
         try:
-            samples = self._samples(loaded)
+            samples = self._samples(loaded, binned=False)
         except KmsegError as error:
             raise type(error)(with_source(str(error), loaded.source)) from None
         centers = self.cluster_centers_
@@ -300,7 +340,7 @@ class KMeansSegmenter:
             out[:] = per_pixel.reshape(out.shape)
         else:
             out[loaded.mask] = per_pixel
-        return out
+        return out[:, 0] if loaded.pixel_list else out
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted palette as JSON (parameters, centres, kmseg version), atomically.
@@ -316,7 +356,7 @@ class KMeansSegmenter:
 
         from ._save import atomic_write
 
-        self._check_fitted(None, None, None)
+        self._check_fitted(None, None, None, -1)
         path = Path(path)
         params = _palette_params(_describe(self.get_params()))
         model = {
@@ -373,20 +413,32 @@ class KMeansSegmenter:
         return segmenter
 
     def predict(
-        self, image: ImageLike, *, mask: np.ndarray | None = None, alpha: bool | None = None
+        self,
+        image: ImageLike,
+        *,
+        mask: np.ndarray | None = None,
+        alpha: bool | None = None,
+        channel_axis: int | None = -1,
     ) -> np.ndarray:
         """Label map of an image by nearest fitted centre (masked pixels: the masked value)."""
-        return self.segment(image, mask=mask, alpha=alpha).labels
+        return self.segment(image, mask=mask, alpha=alpha, channel_axis=channel_axis).labels
 
     def segment(
-        self, image: ImageLike, *, mask: np.ndarray | None = None, alpha: bool | None = None
+        self,
+        image: ImageLike,
+        *,
+        mask: np.ndarray | None = None,
+        alpha: bool | None = None,
+        channel_axis: int | None = -1,
     ) -> Segmentation:
         """Segment an image with the fitted centres (no refitting)."""
-        loaded = self._check_fitted(image, mask, alpha)
+        loaded = self._check_fitted(image, mask, alpha, channel_axis)
         try:
             with _parallel.one_blas_thread():
                 work = self._working_copy(loaded)
-                samples = self._samples(work)
+                # Fitted centres: each value its own nearest centre (no bins of floats), so
+                # strips, frames and images labelled with one palette agree.
+                samples = self._samples(work, binned=False)
                 labels, dist2 = assign(samples.X, self.cluster_centers_)
                 sizes = np.bincount(labels, weights=samples.weights, minlength=self.k)
                 result = KMeansResult(self.cluster_centers_, labels,
@@ -397,20 +449,25 @@ class KMeansSegmenter:
             raise type(error)(with_source(str(error), loaded.source)) from None
 
     def fit_segment(
-        self, image: ImageLike, *, mask: np.ndarray | None = None, alpha: bool | None = None
+        self,
+        image: ImageLike,
+        *,
+        mask: np.ndarray | None = None,
+        alpha: bool | None = None,
+        channel_axis: int | None = -1,
     ) -> Segmentation:
         """Fit on an image and return its segmentation (one clustering, no extra pass)."""
-        return self._fit(as_image(image, mask=mask, alpha=alpha))
+        return self._fit(as_image(image, mask=mask, alpha=alpha, channel_axis=channel_axis))
 
     # -- internals -------------------------------------------------------------------------
 
-    def _check_fitted(self, image, mask, alpha) -> LoadedImage | None:
+    def _check_fitted(self, image, mask, alpha, channel_axis) -> LoadedImage | None:
         """The image, checked against the fitted palette (its dtype and channels)."""
         if not hasattr(self, "cluster_centers_"):
             raise ParameterError("this KMeansSegmenter is not fitted yet; call fit(image) first")
         if image is None:
             return None
-        loaded = as_image(image, mask=mask, alpha=alpha)
+        loaded = as_image(image, mask=mask, alpha=alpha, channel_axis=channel_axis)
         if (str(loaded.pixels.dtype), _channels(loaded.pixels)) != (self.dtype_,
                                                                      self.n_channels_):
             raise ParameterError(with_source(
@@ -419,11 +476,13 @@ class KMeansSegmenter:
                 loaded.source))
         return loaded
 
-    def _fit_many(self, images: Iterable[ImageLike], *, alpha: bool | None) -> None:
+    def _fit_many(
+        self, images: Iterable[ImageLike], *, alpha: bool | None, channel_axis: int | None
+    ) -> None:
         self._check_poolable()  # before reading any image
         pooled, first = None, None
         for image in images:
-            loaded = as_image(image, alpha=alpha)
+            loaded = as_image(image, alpha=alpha, channel_axis=channel_axis)
             first = first or loaded
             pooled = pool(pooled, *self.image_histogram(loaded, like=first))
         if first is None:
@@ -481,6 +540,9 @@ class KMeansSegmenter:
 
     def _fit(self, loaded: LoadedImage) -> Segmentation:
         check_params(self.get_params())
+        if loaded.pixel_list and self._spatial():
+            raise ParameterError("position, texture, smooth and superpixels need an image, "
+                                 "not a pixel list; reshape the pixels to (M, N, C)")
         try:
             with _parallel.one_blas_thread():
                 return self._fit_checked(loaded)
@@ -528,7 +590,8 @@ class KMeansSegmenter:
         self.n_iter_ = seg.n_iter
         self.converged_ = seg.converged
         self.labels_ = seg.labels
-        self.dtype_, self.n_channels_ = str(seg.image.dtype), _channels(seg.image)
+        n_channels = 1 if seg.image.ndim == seg.labels.ndim else seg.image.shape[-1]
+        self.dtype_, self.n_channels_ = str(seg.image.dtype), n_channels
 
     def _fixed_features(self, loaded: LoadedImage) -> np.ndarray | None:
         """The fixed colours as features, checked against the image and the other options."""
@@ -560,16 +623,18 @@ class KMeansSegmenter:
             return loaded
         return shrink(loaded, self.max_work_pixels)
 
-    def _samples(self, loaded: LoadedImage, *, per_pixel: bool = False) -> _Samples:
-        """Weighted feature vectors to cluster: the distinct values, superpixels, or every
-        pixel."""
+    def _samples(
+        self, loaded: LoadedImage, *, per_pixel: bool = False, binned: bool = True
+    ) -> _Samples:
+        """Weighted feature vectors to cluster: the distinct values (or, ``binned``, the bins of
+        continuous floats), superpixels, or every pixel."""
         values = self.checked_values(loaded)
         if self._spatial():
             return self._spatial_samples(loaded)
         if per_pixel:
             weights, expand = np.ones(len(values)), _same_labels
         else:
-            compressed = histogram(values)
+            compressed = histogram(values, binned=binned)
             values, weights, expand = compressed.values, compressed.counts, compressed.expand
         X = self._colour_features(values, loaded.pixels.dtype)
         return _Samples(X, weights, expand)
@@ -613,10 +678,16 @@ class KMeansSegmenter:
         if loaded.mask is not None:
             X = X[loaded.mask.ravel()]
         if self.superpixels:
-            if self.superpixel_method == "slic":  # SLIC's compactness is in Lab units
+            full_scale = value_range(loaded.pixels.dtype)
+            if self.superpixel_method == "felzenszwalb":
+                drawn_on = pixels / full_scale
+            elif self.space == "lab":  # SLIC's compactness is in CIE Lab units
+                drawn_on = colour
+            elif _channels(pixels) == 3:  # whatever is clustered, as scikit-image's slic does
+                drawn_on = to_features(pixels.reshape(-1, 3), "lab", full_scale=full_scale,
+                                       normalize=False)
+            else:  # gray or other bands: on a range of 100, as Lab's lightness
                 drawn_on = colour * (100.0 / self._colour_range(loaded.pixels.dtype))
-            else:
-                drawn_on = pixels / value_range(loaded.pixels.dtype)
             compressed = superpixels(X, drawn_on.reshape(*shape, -1), self.superpixels,
                                      method=self.superpixel_method, mask=loaded.mask,
                                      min_count=self.k)
@@ -706,6 +777,11 @@ class KMeansSegmenter:
             sizes = np.bincount(labels[valid], minlength=self.k).astype(np.int64)
         else:
             sizes = sizes[order]
+        if loaded.pixel_list:  # (N, 1[, C]) image -> (N[, C]) pixels, (N,) labels
+            labels = labels[:, 0]
+            loaded = replace(loaded, pixels=loaded.pixels[:, 0],
+                             alpha=None if loaded.alpha is None else loaded.alpha[:, 0],
+                             mask=None if loaded.mask is None else loaded.mask[:, 0])
         return Segmentation(
             image=loaded.pixels,
             labels=labels,
@@ -752,6 +828,7 @@ def segment(
     max_error: float | None = None,
     mask: np.ndarray | None = None,
     alpha: bool | None = None,
+    channel_axis: int | None = -1,
     frame: int = 0,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     bands: Sequence[int] | None = None,
@@ -760,9 +837,11 @@ def segment(
 
     Parameters
     ----------
-    image : str, path, (M, N) or (M, N, C) ndarray, or LoadedImage
+    image : str, path, (M, N) or (M, N, C) ndarray, (N, C) pixels, or LoadedImage
         A file (see :func:`kmseg.read_image`) or an array: uint8, uint16, or float (finite;
-        in [0, 1] for ``space="lab"`` or ``"oklab"``), any number of channels (bands).
+        in [0, 1] for ``space="lab"`` or ``"oklab"``), any number of channels (bands). A list
+        of pixels, ``(N, C)`` with ``channel_axis=1`` (or ``(N,)`` gray values), gives ``(N,)``
+        labels.
     k : int or "auto", optional
         Number of clusters (default 4, or the preset's with ``regions=True``). "auto": the k
         :func:`kmseg.choose_k` recommends among 2..16 (the knee of the SSE curve, or the
@@ -787,6 +866,11 @@ def segment(
     alpha : bool or None, default None
         Whether the last channel of an array is alpha (pixels with alpha 0 are left out).
         None: files say it themselves; arrays have no alpha.
+    channel_axis : int or None, default -1
+        The array axis holding channels, as in scikit-image: 0 for a channels-first
+        ``(C, M, N)`` array; None for a gray ``(M, N)`` image; 1 for ``(N, C)`` pixels. The
+        default takes ``(M, N, C)`` and ``(M, N)`` and refuses, saying what to pass, an array
+        it could misread (``(N, 3)``, ``(3, M, N)``).
     frame : int, default 0
         Frame of an animated file.
     max_pixels : int or None
@@ -828,9 +912,10 @@ def segment(
         from ._choose_k import choose_k
 
         start = time.perf_counter()
+        image = as_image(image, mask=mask, alpha=alpha, channel_axis=channel_axis)
+        mask = alpha = None  # now part of the image
         k = choose_k(image, space=space or resolve_preset(regions, space=None)["space"],
-                     seed=seed, normalize=normalize, min_psnr=min_psnr, max_error=max_error,
-                     mask=mask, alpha=alpha).k
+                     seed=seed, normalize=normalize, min_psnr=min_psnr, max_error=max_error).k
         choose_time = time.perf_counter() - start
     elif min_psnr is not None or max_error is not None:
         raise ParameterError("min_psnr and max_error choose k: use them with k='auto'")
@@ -851,7 +936,7 @@ def segment(
         fixed_colors=fixed_colors,
         **chosen,
     )
-    seg = model.fit_segment(image, mask=mask, alpha=alpha)
+    seg = model.fit_segment(image, mask=mask, alpha=alpha, channel_axis=channel_axis)
     seg.timings["read"] = read_time
     if choose_time is not None:
         seg.timings["choose_k"] = choose_time
@@ -878,37 +963,107 @@ def resolve_preset(regions: bool, **given: Any) -> dict[str, Any]:
 
 
 def as_image(
-    image: ImageLike, *, mask: np.ndarray | None = None, alpha: bool | None = None
+    image: ImageLike,
+    *,
+    mask: np.ndarray | None = None,
+    alpha: bool | None = None,
+    channel_axis: int | None = -1,
 ) -> LoadedImage:
     """Check an image (path, array or LoadedImage) and a mask; return a LoadedImage.
+
+    Arrays are put channels-last here, once (see :func:`channels_last`); a pixel list
+    ``(N, C)`` becomes an ``(N, 1, C)`` image marked ``pixel_list``.
 
     Raises
     ------
     ParameterError
-        Wrong type, shape or dtype; NaN or infinity in pixels to cluster; a mask that does not
-        match the image.
+        Wrong type, shape or dtype; an ambiguous layout; NaN or infinity in pixels to cluster;
+        a mask that does not match the image.
     """
     if isinstance(image, (str, os.PathLike)):
         loaded = load_image(image)
     elif isinstance(image, LoadedImage):
         loaded = image
     elif isinstance(image, np.ndarray):
-        loaded = _from_array(image, alpha=bool(alpha))
+        loaded = _from_array(image, alpha=bool(alpha), channel_axis=channel_axis)
     else:
         raise ParameterError(
             f"image must be a file path or a numpy array, got {type(image).__name__}"
         )
     if mask is not None:
+        if loaded.pixel_list:
+            mask = np.asarray(mask).reshape(-1, 1) if np.ndim(mask) == 1 else mask
         loaded = _with_user_mask(loaded, mask)
     values = clustered_values(loaded)
-    if values.dtype.kind == "f" and not np.isfinite(values).all():
+    # One pass, no temporary: the float64 sum is finite for finite pixels unless they are
+    # ~1e300 (then the exact check decides). isfinite().all() cost 0.1 s at 16 MP.
+    if values.dtype.kind == "f" and not np.isfinite(np.sum(values, dtype=np.float64)) and (
+        not np.isfinite(values).all()
+    ):
         raise ParameterError(
             with_source("image has NaN or infinite values; mask them out", loaded.source)
         )
     return loaded
 
 
-def _from_array(array: np.ndarray, *, alpha: bool) -> LoadedImage:
+# A 2-D array this narrow (columns <= 4, rows >= 32 x columns) is more likely N pixels of C
+# channels than a gray image; a 3-D one whose first axis is this short (and its last long)
+# more likely channels-first.
+_PIXEL_LIST_MAX_CHANNELS = 4
+_CHANNELS_FIRST_MAX = 16
+
+
+def channels_last(array: np.ndarray, channel_axis: int | None) -> tuple[np.ndarray, bool]:
+    """An array as ``(M, N)`` or ``(M, N, C)`` (channels last), and whether it was a pixel list.
+
+    ``channel_axis`` as in scikit-image: the axis holding channels, or None for a gray
+    ``(M, N)`` image. The default -1 takes a 3-D array as channels-last and a 2-D one as a gray
+    image, except where that is ambiguous (an ``(N, 3)`` array; a ``(3, M, N)`` one), which is
+    an error saying what to pass; a non-negative axis is never second-guessed. A 1-D array, and
+    a 2-D one with ``channel_axis=1`` (or 0 for ``(C, N)``), are lists of pixels.
+
+    Raises
+    ------
+    ParameterError
+        An ambiguous or impossible layout; the message says which ``channel_axis`` to pass.
+    """
+    shape = array.shape
+    if channel_axis is not None and not (_is_int(channel_axis)
+                                         and -max(array.ndim, 1) <= channel_axis < array.ndim):
+        raise ParameterError(f"channel_axis={channel_axis!r} is not an axis of an array of "
+                             f"shape {shape}; use None or -{array.ndim}..{array.ndim - 1}")
+    if array.ndim == 1:
+        return array.reshape(-1, 1), True
+    if array.ndim == 2:
+        if channel_axis is None:
+            return array, False
+        if channel_axis == -1:
+            if shape[1] <= _PIXEL_LIST_MAX_CHANNELS and shape[0] >= 32 * shape[1]:
+                raise ParameterError(
+                    f"an array of shape {shape} looks like {shape[0]} pixels of {shape[1]} "
+                    "channel(s): pass channel_axis=1 to cluster it as a pixel list (labels of "
+                    f"shape ({shape[0]},)), or channel_axis=None for a gray image"
+                )
+            return array, False
+        return np.moveaxis(array, channel_axis, -1)[:, None, :], True
+    if array.ndim == 3:
+        if channel_axis is None:
+            raise ParameterError(f"a 3-D array {shape} needs its channel axis: pass "
+                                 "channel_axis=-1 for (M, N, C) or 0 for (C, M, N)")
+        if channel_axis == -1 and shape[0] <= _CHANNELS_FIRST_MAX < shape[2] and (
+            shape[2] > shape[0]
+        ):
+            raise ParameterError(
+                f"an array of shape {shape} looks channels-first ({shape[0]} channels of "
+                f"{shape[1]} x {shape[2]} pixels): pass channel_axis=0, or channel_axis=2 if "
+                f"its last axis really holds {shape[2]} channels"
+            )
+        return np.moveaxis(array, channel_axis, -1), False
+    raise ParameterError(f"image must be (M, N) or (M, N, C), or (N, C) pixels, got shape "
+                         f"{shape}")
+
+
+def _from_array(array: np.ndarray, *, alpha: bool, channel_axis: int | None) -> LoadedImage:
     if array.dtype == np.float16:
         array = array.astype(np.float32)
     if array.dtype not in _ARRAY_DTYPES:
@@ -916,10 +1071,9 @@ def _from_array(array: np.ndarray, *, alpha: bool) -> LoadedImage:
             f"image dtype {array.dtype} is not supported; convert it to uint8, uint16 or "
             "float (e.g. array.astype(np.uint8))"
         )
-    if array.ndim not in (2, 3) or 0 in array.shape:
-        raise ParameterError(
-            f"image must be (M, N) or (M, N, C) with M, N, C >= 1, got shape {array.shape}"
-        )
+    if 0 in array.shape:
+        raise ParameterError(f"image has no pixels: shape {array.shape}")
+    array, pixel_list = channels_last(array, channel_axis)
     pixels, alpha_channel = array, None
     if alpha:
         if array.ndim != 3 or array.shape[2] < 2:
@@ -929,7 +1083,9 @@ def _from_array(array: np.ndarray, *, alpha: bool) -> LoadedImage:
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[..., 0]
     mask = None if alpha_channel is None else alpha_channel != 0
-    return LoadedImage(pixels, alpha_channel, mask, None, f"array {array.dtype}")
+    kind = "pixel list" if pixel_list else "array"
+    return LoadedImage(pixels, alpha_channel, mask, None, f"{kind} {array.dtype}",
+                       pixel_list=pixel_list)
 
 
 def _with_user_mask(loaded: LoadedImage, mask: np.ndarray) -> LoadedImage:
@@ -1046,3 +1202,17 @@ def _describe(params: dict[str, Any]) -> dict[str, Any]:
     if isinstance(described["eps"], np.generic):
         described["eps"] = described["eps"].item()
     return described
+
+
+def _same_value(value: Any, default: Any) -> bool:
+    """Whether a parameter still holds its default (arrays never do)."""
+    if isinstance(value, np.ndarray) or isinstance(default, np.ndarray):
+        return False
+    return type(value) is type(default) and value == default
+
+
+def _short_repr(value: Any) -> str:
+    """A parameter for a one-line repr: arrays by their shape, not their values."""
+    if isinstance(value, np.ndarray):
+        return f"<array {value.shape}>"
+    return repr(value)

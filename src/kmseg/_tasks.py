@@ -66,8 +66,8 @@ def executor(scheduler: str | None, workers: int | None) -> Iterator[Pool]:
         with _parallel.collections_paused():  # its import: 0.24 s instead of 0.29-0.37
             from distributed import Client, LocalCluster, as_completed
     except ImportError:
-        raise ParameterError("a Dask scheduler needs dask.distributed: pip install "
-                             "'kmseg[dask]'") from None
+        raise ParameterError("a Dask scheduler needs the 'dask' extra: pip install distributed "
+                             "zarr (or pip install '.[dask]' in the kmseg folder)") from None
     with contextlib.ExitStack() as stack:
         if scheduler == "local":
             import dask.config

@@ -72,7 +72,8 @@ def _video_frames(path: Path) -> Iterator[tuple[np.ndarray, str]]:
         import imageio_ffmpeg
     except ImportError:
         raise ImageReadError(with_source(
-            "reading video needs imageio-ffmpeg: pip install 'kmseg[video]'", str(path))
+            "reading video needs the 'video' extra: pip install imageio-ffmpeg (or "
+            "pip install '.[video]' in the kmseg folder)", str(path))
         ) from None
     if not path.is_file():
         raise ImageReadError(with_source("no such file", str(path)))

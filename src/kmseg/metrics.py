@@ -29,7 +29,7 @@ Examples
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -39,6 +39,7 @@ import numpy as np
 from ._errors import ImageReadError, ParameterError, with_source
 
 __all__ = [
+    "FolderScores",
     "Scores",
     "evaluate",
     "evaluate_folder",
@@ -290,6 +291,31 @@ def find_segmentation(seg_dir: str | os.PathLike, stem: str) -> Path | None:
     return None
 
 
+def segmentation_stems(seg_dir: str | os.PathLike) -> list[str]:
+    """Photos a folder holds label maps of: ``<stem>_regions``, ``<stem>_labels`` (kmseg's) or
+    a plain ``<stem>`` (PNG or TIFF, see SEGMENTATION_SUFFIXES), kmseg's other outputs
+    (``<stem>_segmented.png``, masks, figures) left out.
+
+    Raises
+    ------
+    ImageReadError
+        ``seg_dir`` is not a folder.
+    """
+    seg_dir = Path(seg_dir)
+    if not seg_dir.is_dir():
+        raise ImageReadError(with_source("not a folder", str(seg_dir)))
+    names = sorted(entry.name for entry in seg_dir.iterdir() if entry.is_file())
+    plain = tuple(suffix for suffix in SEGMENTATION_SUFFIXES if not suffix.startswith("_"))
+    kmseg_stems = {name.removesuffix(suffix) for name in names
+                   for suffix in SEGMENTATION_SUFFIXES if suffix.startswith("_")
+                   and name.endswith(suffix) and name != suffix}
+    stems = set(kmseg_stems)
+    for name in names:
+        if name.endswith(plain) and not any(name.startswith(f"{stem}_") for stem in kmseg_stems):
+            stems.add(Path(name).stem)
+    return sorted(stems)
+
+
 def ground_truth_files(gt_dir: str | os.PathLike) -> dict[str, Path]:
     """Photo stem -> its ground truth (``.mat`` file, label image or folder) in a folder."""
     gt_dir = Path(gt_dir)
@@ -307,25 +333,116 @@ def ground_truth_files(gt_dir: str | os.PathLike) -> dict[str, Path]:
     return entries
 
 
-def evaluate_folder(
-    seg_dir: str | os.PathLike, gt_dir: str | os.PathLike
-) -> tuple[dict[str, Scores], dict[str, str]]:
+@dataclass(frozen=True)
+class FolderScores:
+    """What :func:`evaluate_folder` found: scores, problems, and photos with one side only.
+
+    Unpacks as ``scores, problems = evaluate_folder(...)``, its return before the unmatched
+    photos were listed apart.
+
+    Attributes
+    ----------
+    scores : dict of str to Scores
+        Photo stem -> its scores, for every photo with a segmentation and a ground truth.
+    problems : dict of str to str
+        Photo stem -> one-line reason it could not be scored although both exist (a file
+        unreadable, sizes that differ).
+    no_ground_truth : list of str
+        Photos segmented in ``seg_dir`` with no ground truth in ``gt_dir`` (not scored; not
+        problems).
+    no_segmentation : list of str
+        Photos with a ground truth in ``gt_dir`` and no segmentation in ``seg_dir`` (a
+        benchmark's photos not segmented; not problems).
+    seg_dir, gt_dir : str
+        The folders, as given.
+    """
+
+    scores: dict[str, Scores]
+    problems: dict[str, str]
+    no_ground_truth: list[str]
+    no_segmentation: list[str]
+    seg_dir: str
+    gt_dir: str
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter((self.scores, self.problems))
+
+    def notes(self) -> list[str]:
+        """One line per kind of unmatched photo, e.g. ``"3 segmentations have no ground truth
+        in gt/ (first: a, b, c)"``; empty when every photo matched."""
+        return [
+            line for line in (
+                _count_line(self.no_ground_truth, "segmentation", "no ground truth in",
+                            self.gt_dir),
+                _count_line(self.no_segmentation, "ground truth", "no segmentation in",
+                            self.seg_dir),
+            ) if line
+        ]
+
+
+def _count_line(stems: list[str], what: str, missing: str, folder: str, shown: int = 3) -> str:
+    if not stems:
+        return ""
+    verb = "has" if len(stems) == 1 else "have"
+    names = ", ".join(stems[:shown])
+    listed = f"first: {names}, ..." if len(stems) > shown else names
+    return (f"{len(stems)} {what}{'s' if len(stems) > 1 else ''} {verb} {missing} {folder} "
+            f"({listed})")
+
+
+def evaluate_folder(seg_dir: str | os.PathLike, gt_dir: str | os.PathLike) -> FolderScores:
     """Scores of every segmentation in ``seg_dir`` that has a ground truth in ``gt_dir``.
+
+    The segmentation of photo ``<stem>`` is ``<stem>_regions.png``, ``<stem>_labels.png`` or
+    ``<stem>.png`` (or ``.tif``, see SEGMENTATION_SUFFIXES); its ground truth a BSDS500
+    ``<stem>.mat``, a label image ``<stem>.png`` or a folder ``<stem>/`` of label images.
+    Photos found on one side only are listed apart, not as problems.
+
+    Parameters
+    ----------
+    seg_dir, gt_dir : str or path
+        Folders of segmentations and of ground truths.
 
     Returns
     -------
-    scores : dict stem -> Scores
-    problems : dict stem -> one-line reason (no segmentation file, unreadable, wrong size)
+    FolderScores
+        ``scores``, ``problems`` (unreadable, wrong size), ``no_ground_truth`` and
+        ``no_segmentation`` (stems, sorted); unpacks as ``scores, problems``.
+
+    Raises
+    ------
+    ImageReadError
+        A folder is missing, or ``gt_dir`` holds no ground truth.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from kmseg import metrics
+    >>> seg, gt = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
+    >>> Image.fromarray(np.uint8([[0, 0, 1, 1]])).save(seg / "a_labels.png")
+    >>> Image.fromarray(np.uint8([[5, 5, 7, 7]])).save(gt / "a.png")
+    >>> Image.fromarray(np.uint8([[0, 1, 1, 1]])).save(seg / "b_labels.png")
+    >>> result = metrics.evaluate_folder(seg, gt)
+    >>> result.scores["a"].pri, result.problems, result.no_ground_truth
+    (1.0, {}, ['b'])
     """
+    truths = ground_truth_files(gt_dir)
+    segmented = segmentation_stems(seg_dir)
     scores: dict[str, Scores] = {}
     problems: dict[str, str] = {}
-    for stem, truth_path in ground_truth_files(gt_dir).items():
+    no_segmentation: list[str] = []
+    for stem, truth_path in truths.items():
         seg_path = find_segmentation(seg_dir, stem)
         if seg_path is None:
-            problems[stem] = f"no segmentation for {stem} in {seg_dir}"
+            no_segmentation.append(stem)
             continue
         try:
             scores[stem] = evaluate(read_label_map(seg_path), read_ground_truth(truth_path))
         except (ImageReadError, ParameterError) as error:
             problems[stem] = with_source(str(error), str(seg_path))
-    return scores, problems
+    no_ground_truth = [stem for stem in segmented if stem not in truths]
+    return FolderScores(scores, problems, no_ground_truth, sorted(no_segmentation),
+                        str(seg_dir), str(gt_dir))

@@ -17,6 +17,7 @@ from PIL import Image
 import kmseg
 from conftest import read_png
 from kmseg._errors import ParameterError
+from kmseg._segment import REGIONS_PRESET
 from kmseg.batch import find_images, run_batch
 from kmseg.cli import main
 
@@ -59,6 +60,7 @@ def test_resumes_only_what_is_incomplete(tmp_path):
     (tmp_path / "out" / "p1_segmented.png").unlink()  # as if killed while writing p1
     again = run_batch([tmp_path / "in"], tmp_path / "out", progress=False, k=3)
     assert again.done == [str(paths[1])] and len(again.skipped) == 3
+    assert again.redone == {}  # incomplete, not made with other settings
     assert (tmp_path / "out" / "p1_segmented.png").is_file()
 
 
@@ -120,7 +122,7 @@ def test_batch_command_line(tmp_path, capsys):
     code = main(["batch", str(tmp_path / "in" / "*.png"), "-o", str(tmp_path / "out"), "-k",
                  "3", "--no-progress"])
     out = capsys.readouterr().out
-    assert code == 0 and "2 segmented, 0 already complete, 0 failed" in out
+    assert code == 0 and "2 segmented, 0 redone, 0 already complete, 0 failed" in out
 
 
 def test_restart_removes_half_written_temporaries(tmp_path):
@@ -162,3 +164,131 @@ def test_unreachable_scheduler_is_one_clear_error(tmp_path):
     with pytest.raises(ParameterError, match="cannot reach the Dask scheduler"):
         run_batch([tmp_path / "in"], tmp_path / "out", progress=False, k=2,
                   scheduler="tcp://127.0.0.1:1")
+
+
+# -- outputs made with other settings are redone ---------------------------------------------
+
+
+def report_of(outdir: Path, stem: str) -> dict:
+    return json.loads((outdir / f"{stem}.json").read_text())
+
+
+def rerun(tmp_path: Path, **kwargs):
+    """The batch of ``tmp_path/in`` into ``tmp_path/out`` on one worker."""
+    return run_batch([tmp_path / "in"], tmp_path / "out", workers=1, progress=False, **kwargs)
+
+
+def test_changed_k_redoes_every_output_same_settings_skip_force_redoes(tmp_path):
+    paths = make_inputs(tmp_path / "in", 3)
+    first = rerun(tmp_path, k=6)
+    assert len(first.done) == 3 and first.redone == {}
+    second = rerun(tmp_path, k=3)
+    assert sorted(second.done) == sorted(map(str, paths)) and second.skipped == []
+    assert second.redone == {str(p): "k 6 -> 3" for p in paths}
+    for path in paths:
+        report = outputs_of(tmp_path / "out", path, tmp_path / "in")
+        assert json.loads(report.read_text())["k"] == 3
+        assert read_png(report.parent / f"{path.stem}_labels.png").max() == 2
+    # The same settings, spelled with defaults, skip everything.
+    third = rerun(tmp_path, k=3, seed=0, space="rgb", regions=False)
+    assert third.done == [] and third.redone == {} and len(third.skipped) == 3
+    forced = rerun(tmp_path, k=3, force=True)
+    assert forced.redone == {str(p): "forced" for p in paths} and forced.skipped == []
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"space": "lab"}, "space rgb -> lab"),
+    ({"seed": 7}, "seed 0 -> 7"),
+    ({"attempts": 2, "max_iter": 50}, "attempts None -> 2, max_iter 300 -> 50"),
+])
+def test_any_clustering_parameter_change_redoes(tmp_path, change, reason):
+    make_inputs(tmp_path / "in", 1)
+    rerun(tmp_path, k=3)
+    again = rerun(tmp_path, k=3, **change)
+    assert list(again.redone.values()) == [reason]
+    recorded = report_of(tmp_path / "out", "p0")["batch_settings"]
+    assert all(recorded[name] == value for name, value in change.items())
+
+
+def test_regions_off_removes_the_region_files(tmp_path):
+    make_inputs(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    rerun(tmp_path, regions=True)
+    assert (out / "p0_regions.png").is_file() and (out / "p0_boundaries.png").is_file()
+    (out / "p0_notes.txt").write_text("a user's file")
+    again = rerun(tmp_path, **(REGIONS_PRESET | {"min_region": None}))
+    assert again.redone == {str(tmp_path / "in" / "p0.png"): "min_region 0.01 -> None"}
+    assert not (out / "p0_regions.png").exists() and not (out / "p0_boundaries.png").exists()
+    assert (out / "p0_notes.txt").exists()  # not an output of the report: left alone
+    assert not {"regions", "boundaries"} & set(report_of(out, "p0")["files"])
+
+
+def test_the_regions_preset_equals_its_parameters(tmp_path):
+    make_inputs(tmp_path / "in", 1)
+    rerun(tmp_path, regions=True)
+    again = rerun(tmp_path, **REGIONS_PRESET)
+    assert again.done == [] and len(again.skipped) == 1
+
+
+def test_a_changed_palette_file_redoes(tmp_path):
+    paths = make_inputs(tmp_path / "in", 2)
+    palette = tmp_path / "palette.json"
+    kmseg.KMeansSegmenter(k=3).fit(str(paths[0])).save(palette)
+    assert len(rerun(tmp_path, palette=palette).done) == 2
+    # Options a palette ignores change nothing.
+    assert rerun(tmp_path, palette=palette, k=9).skipped == list(map(str, paths))
+    kmseg.KMeansSegmenter(k=4).fit(str(paths[1])).save(palette)
+    changed = rerun(tmp_path, palette=palette)
+    assert changed.redone == {str(p): "another palette" for p in paths}
+    assert report_of(tmp_path / "out", "p0")["k"] == 4
+    back = rerun(tmp_path, k=4)
+    assert set(back.redone.values()) == {"clustering each image instead of a palette"}
+
+
+def test_shared_palette_resumes_with_the_palette_of_all_images(tmp_path):
+    paths = make_inputs(tmp_path / "in", 4)
+    out = tmp_path / "out"
+    assert len(rerun(tmp_path, shared_palette=True, k=4).done) == 4
+    # Nothing to do (this used to fail: a palette fitted on no image).
+    complete = rerun(tmp_path, shared_palette=True, k=4)
+    assert complete.done == [] and len(complete.skipped) == 4
+    (out / "p1_segmented.png").unlink()  # as if killed while writing p1
+    resumed = rerun(tmp_path, shared_palette=True, k=4)
+    assert resumed.done == [str(paths[1])] and resumed.redone == {}
+    centers = {json.dumps(report_of(outputs_of(out, p, tmp_path / "in").parent, p.stem)[
+        "centers"]) for p in paths}
+    assert len(centers) == 1  # p1 labelled with the palette of all four, as the others
+    Image.open(kmseg.data.sample_path()).resize((96, 64)).save(tmp_path / "in" / "p9.png")
+    # A new image changes the shared palette: every output is redone.
+    grown = rerun(tmp_path, shared_palette=True, k=4)
+    assert len(grown.done) == 5 and set(grown.redone.values()) == {"another palette"}
+
+
+def test_outputs_without_recorded_settings_are_redone(tmp_path):
+    paths = make_inputs(tmp_path / "in", 1)
+    out = tmp_path / "out"
+    kmseg.segment(paths[0], k=3).save(out)  # as a kmseg before the records wrote them
+    again = rerun(tmp_path, k=3)
+    assert again.redone == {str(paths[0]): "settings not recorded"}
+    assert "batch_settings" in report_of(out, "p0")
+
+
+def test_a_redo_that_fails_is_failed_not_redone(tmp_path):
+    (tmp_path / "in").mkdir()
+    flat = tmp_path / "in" / "flat.png"
+    Image.fromarray(np.full((8, 8, 3), 9, np.uint8)).save(flat)
+    run_batch([flat], tmp_path / "out", workers=1, progress=False, k=1)
+    again = run_batch([flat], tmp_path / "out", workers=1, progress=False, k=2)
+    assert again.redone == {} and again.done == [] and "k=2" in again.failed[str(flat)]
+
+
+def test_changes_reads_missing_settings_as_defaults():
+    from kmseg.batch._settings import changes, image_settings
+
+    new = image_settings({"k": 3, "bands": (3, 2, 1)})
+    assert new["bands"] == [3, 2, 1] and changes(new, new) == ""
+    older = {name: value for name, value in new.items() if name != "max_error"}
+    assert changes(older, new) == ""  # a parameter a later kmseg added, at its default
+    many = image_settings({"k": 5, "seed": 2, "space": "lab", "max_iter": 9, "eps": 0.5})
+    assert changes(new, many) == "k 3 -> 5, space rgb -> lab, max_iter 300 -> 9, 3 more"
+    assert changes(None, new) == changes("junk", new) == "settings not recorded"

@@ -377,6 +377,69 @@ def test_colors_rejects_an_all_masked_image(rgb):
         colors(rgb, mask=np.zeros(SHAPE, bool))
 
 
+# --- colors of a clustering -------------------------------------------------------------------
+
+
+def test_colors_of_a_segmentation_paints_points_with_their_centres(rgb):
+    seg = kmseg.segment(rgb, 4, seed=2)
+    fig = colors(seg, sample=700, seed=7)
+    ax, points = scatter_of(fig)
+    centres = ax.collections[1]
+    chosen = np.random.default_rng(7).choice(rgb.size // 3, 700, replace=False)
+    # the same pixels as colors(image), each in its cluster's painted colour
+    np.testing.assert_array_equal(np.column_stack(points._offsets3d), rgb.reshape(-1, 3)[chosen])
+    expected = seg.colors[seg.labels.ravel()[chosen]] / 255
+    np.testing.assert_allclose(PathCollection.get_facecolor(points)[:, :3], expected, atol=1e-6)
+    assert len(np.unique(PathCollection.get_facecolor(points), axis=0)) == 4
+    np.testing.assert_allclose(np.column_stack(centres._offsets3d), seg.centers)
+    np.testing.assert_allclose(PathCollection.get_facecolor(centres)[:, :3], seg.colors / 255,
+                               atol=1e-6)
+    np.testing.assert_allclose(centres.get_edgecolor(), [to_rgba("black")])
+    assert centres.get_sizes()[0] > 50 * points.get_sizes()[0]
+    assert ax.get_title() == f"700 of {rgb.size // 3} pixels, k = 4 centres"
+    for i, hist in enumerate(fig.axes[1:]):  # centres marked on every histogram's axis
+        (marks,) = hist.collections
+        np.testing.assert_allclose(marks.get_offsets()[:, 0], seg.centers[:, i])
+    render(fig)
+
+
+def test_colors_of_a_masked_segmentation_leaves_masked_pixels_out(rgb, box_mask):
+    seg = kmseg.segment(rgb, 3, mask=box_mask)
+    fig = colors(seg, sample=10**6)
+    _, points = scatter_of(fig)
+    chosen = np.random.default_rng(0).choice(box_mask.sum(), box_mask.sum(), replace=False)
+    np.testing.assert_array_equal(np.column_stack(points._offsets3d), rgb[box_mask][chosen])
+    expected = seg.colors[seg.labels[box_mask][chosen]] / 255
+    np.testing.assert_allclose(PathCollection.get_facecolor(points)[:, :3], expected, atol=1e-6)
+    assert [hist_counts(ax).sum() for ax in fig.axes[1:]] == [box_mask.sum()] * 3
+    with pytest.raises(ParameterError, match="not to a Segmentation"):
+        colors(seg, mask=box_mask)
+
+
+def test_colors_of_a_gray_result_of_rgb_puts_centres_on_the_gray_diagonal(blocks):
+    seg = kmseg.segment(blocks, 3, space="gray")
+    ax, points = scatter_of(colors(seg))
+    centres = np.column_stack(ax.collections[1]._offsets3d)
+    np.testing.assert_allclose(centres, np.repeat(seg.centers, 3, axis=1))
+    facecolors = PathCollection.get_facecolor(points)[:, :3]
+    np.testing.assert_array_equal(facecolors[:, 0], facecolors[:, 2])  # gray
+
+
+def test_colors_of_a_gray_image_and_of_a_pixel_list(rng):
+    gray = rng.integers(0, 256, SHAPE, dtype=np.uint8)
+    seg = kmseg.segment(gray, 3)
+    (hist,) = colors(seg).axes
+    (marks,) = hist.collections
+    np.testing.assert_allclose(marks.get_offsets()[:, 0], seg.centers[:, 0])
+    np.testing.assert_allclose(marks.get_facecolor()[:, 0], seg.colors[:, 0] / 255, atol=1e-6)
+    pixels = rng.integers(0, 256, (500, 3), dtype=np.uint8)
+    seg = kmseg.segment(pixels, 3, channel_axis=1)
+    _, points = scatter_of(colors(seg, sample=100))
+    chosen = np.random.default_rng(0).choice(500, 100, replace=False)
+    np.testing.assert_allclose(PathCollection.get_facecolor(points)[:, :3],
+                               seg.colors[seg.labels[chosen]] / 255, atol=1e-6)
+
+
 # --- no global state ------------------------------------------------------------------------
 
 

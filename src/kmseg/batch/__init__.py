@@ -3,13 +3,21 @@
 :func:`run_batch` segments every image of a list of files, folders (searched recursively for
 image files) and glob patterns into one output folder. Each image is a separate task on a
 process pool; a bad file is reported (one line, and in ``OUTDIR/errors.json``) and the batch goes
-on. A killed batch restarted with the same command skips the images whose outputs are complete
-(their JSON report, written last, lists files that all exist) and redoes the others: every
-file is written atomically, so nothing is ever half written. Inputs are only read.
+on. Inputs are only read.
+
+Each image's JSON report (written last) lists its files and records the settings that made
+them (``"batch_settings"``, see :mod:`kmseg.batch._settings`). Run again, a batch skips an image
+whose outputs are complete and were made with the same settings, and redoes the others: outputs
+a killed batch left incomplete (every file is written atomically, so none is half written),
+and outputs made with other settings (another ``k``, ``space``, ``seed``, palette, regions on or
+off, ...); a file of the old outputs that the new ones do not replace (``_regions.png`` once
+regions are off) is removed. ``force=True`` redoes every image.
 
 With ``shared_palette=True`` the colour histograms of all images are summed (map-reduce), one
 palette is fitted on them, and every image is labelled with it; ``palette=`` applies a saved
-one (:meth:`kmseg.KMeansSegmenter.save`).
+one (:meth:`kmseg.KMeansSegmenter.save`). A shared palette is fitted on every image of the
+batch, complete or not, each time: outputs made with the same palette are skipped, and adding
+an image (which changes the palette) redoes them all.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._errors import ParameterError
 from .._tasks import executor, run_all
@@ -34,13 +42,31 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".g
 
 @dataclass
 class BatchReport:
-    """What a batch did: images done now, skipped as already complete, failed (with why)."""
+    """What a batch did.
+
+    Attributes
+    ----------
+    done : list of str
+        Images segmented by this run (those redone included).
+    redone : dict of str to str
+        Of ``done``, the images whose complete outputs were replaced, and why: the settings
+        that changed (``"k 6 -> 3, seed 0 -> 1"``, ``"another palette"``), ``"forced"``
+        (``force=True``, same settings) or ``"settings not recorded"`` (outputs of a kmseg
+        older than these records).
+    skipped : list of str
+        Images whose outputs were complete and made with the same settings.
+    failed : dict of str to str
+        Images that failed, and the one-line error.
+    seconds, startup_seconds : float
+        Wall time of the batch, and of starting its workers (a Dask ``LocalCluster``).
+    """
 
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
+    redone: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
-    startup_seconds: float = 0.0  # of those, starting the workers (a Dask LocalCluster)
+    startup_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +74,15 @@ class _Job:
     source: str
     outdir: str
     stem: str
+    old_files: tuple[str, ...] = ()  # files of the outputs this job replaces
+
+
+class _Previous(NamedTuple):
+    """What the output folder holds for one image, from its JSON report."""
+
+    complete: bool  # the report and every file it lists are there
+    settings: Any  # the recorded settings (None if not recorded)
+    files: tuple[str, ...]  # the files the report lists
 
 
 def find_images(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path]]:
@@ -82,6 +117,7 @@ def run_batch(
     workers: int | None = None,
     palette: str | os.PathLike | None = None,
     shared_palette: bool = False,
+    force: bool = False,
     progress: bool = True,
     scheduler: str | None = None,
     **segment_kwargs: Any,
@@ -101,6 +137,9 @@ def run_batch(
         A saved palette to apply instead of clustering each image.
     shared_palette : bool
         Fit one palette on all images (summed histograms), then label each with it.
+    force : bool
+        Redo every image, even those whose outputs are complete and made with the same
+        settings (``report.redone`` says ``"forced"`` for them).
     progress : bool
         Show a progress bar (files done, rate, time left) on stderr.
     scheduler : str, optional
@@ -113,6 +152,8 @@ def run_batch(
     Returns
     -------
     BatchReport
+        Images segmented (``done``; of those, ``redone``: outputs replaced, and why), skipped
+        as complete with the same settings (``skipped``), and failed (``failed``).
 
     Raises
     ------
@@ -137,30 +178,36 @@ def run_batch(
     started = time.perf_counter()
     with executor(scheduler, workers) as pool:
         startup = time.perf_counter() - started
-        report = _run(pool, images, outdir, model, shared_palette, progress, segment_kwargs)
+        report = _run(pool, images, outdir, model, shared_palette, force, progress,
+                      segment_kwargs)
     report.seconds, report.startup_seconds = time.perf_counter() - start, startup
     return report
 
 
-def _run(pool, images, outdir, model, shared_palette, progress, segment_kwargs) -> BatchReport:
+def _run(pool, images, outdir, model, shared_palette, force, progress,
+         segment_kwargs) -> BatchReport:
     from .._save import atomic_write
     from .._segment import KMeansSegmenter, resolve_preset
+    from ._settings import image_settings, palette_settings
 
-    with_regions = bool(segment_kwargs.get("regions")) or (
-        segment_kwargs.get("min_region") is not None)
-    jobs, report = _plan(images, outdir, with_regions and model is None and not shared_palette)
+    candidates, report = _plan(images, outdir)
     if shared_palette:
         options = {name: value for name, value in segment_kwargs.items()
                    if name in KMeansSegmenter().get_params()}
         options |= resolve_preset(False, k=segment_kwargs.get("k"),
                                   space=segment_kwargs.get("space"))
-        model = _fit_shared(KMeansSegmenter(**options), [j.source for j in jobs], pool,
-                            report, progress)
-    items = [(model, segment_kwargs, job) for job in jobs if job.source not in report.failed]
-    for (_, _, job), _, error in run_all(_segment_task, items, pool, name=_source,
-                                         what="segment", progress=progress):
+        # Every image, complete or not: the palette of a resumed batch is the first run's.
+        model = _fit_shared(KMeansSegmenter(**options), [job.source for job, _ in candidates],
+                            pool, report, progress)
+    settings = image_settings(segment_kwargs) if model is None else palette_settings(model)
+    jobs, stale = _decide(candidates, settings, force, report)
+    items = [(model, segment_kwargs, settings, job) for job in jobs]
+    for (*_, job), _, error in run_all(_segment_task, items, pool, name=_source,
+                                       what="segment", progress=progress):
         if error is None:
             report.done.append(job.source)
+            if job.source in stale:
+                report.redone[job.source] = stale[job.source]
         else:
             report.failed[job.source] = error
     errors = [{"file": source, "error": error} for source, error in report.failed.items()]
@@ -169,10 +216,11 @@ def _run(pool, images, outdir, model, shared_palette, progress, segment_kwargs) 
     return report
 
 
-def _plan(images: list[tuple[Path, Path]], outdir: Path, regions: bool):
-    """Jobs to run, and a report with the images already complete and the stem clashes."""
+def _plan(images: list[tuple[Path, Path]], outdir: Path):
+    """``(job, what its outputs hold now)`` of each image, and a report with the stem clashes
+    and outputs that would overwrite an input."""
     report = BatchReport()
-    jobs: list[_Job] = []
+    candidates: list[tuple[_Job, _Previous]] = []
     taken: dict[Path, str] = {}
     inputs = {file.resolve() for file, _ in images}
     for file, sub in images:
@@ -185,11 +233,35 @@ def _plan(images: list[tuple[Path, Path]], outdir: Path, regions: bool):
         taken[json_path] = str(file)
         if json_path.resolve() in inputs:
             report.failed[str(file)] = f"{file}: an output would overwrite an input"
-        elif _complete(json_path, regions):
-            report.skipped.append(str(file))
-        else:
-            jobs.append(_Job(str(file), str(folder), file.stem))
-    return jobs, report
+            continue
+        previous = _previous(json_path)
+        # Only the report's own files, named after the stem, never an input, are ever removed.
+        old_files = tuple(name for name in previous.files
+                          if Path(name).name == name and name.startswith(f"{file.stem}_")
+                          and (folder / name).resolve() not in inputs)
+        candidates.append((_Job(str(file), str(folder), file.stem, old_files), previous))
+    return candidates, report
+
+
+def _decide(candidates: list[tuple[_Job, _Previous]], settings: dict[str, Any], force: bool,
+            report: BatchReport) -> tuple[list[_Job], dict[str, str]]:
+    """Jobs to run (complete outputs with the same settings go to ``report.skipped``), and
+    why each complete output is redone."""
+    from ._settings import FORCED, changes
+
+    jobs: list[_Job] = []
+    stale: dict[str, str] = {}
+    for job, previous in candidates:
+        if job.source in report.failed:  # left out of the shared palette
+            continue
+        if previous.complete:
+            reason = changes(previous.settings, settings) or (FORCED if force else "")
+            if not reason:
+                report.skipped.append(job.source)
+                continue
+            stale[job.source] = reason
+        jobs.append(job)
+    return jobs, stale
 
 
 # The temporary files of kmseg's atomic writes: ".<name>.<8 random characters><suffix>".
@@ -203,24 +275,34 @@ def _remove_stale_temporaries(outdir: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _complete(json_path: Path, regions: bool) -> bool:
-    """Whether an image's outputs are all there: the report (written last) and its files."""
+def _previous(json_path: Path) -> _Previous:
+    """What an image's report says: whether its outputs are all there (the report is written
+    last), the settings that made them, the files it lists."""
+    from ._settings import RECORD_KEY
+
     try:
-        written = json.loads(json_path.read_text())["files"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return ("regions" in written or not regions) and all(
-        (json_path.parent / name).is_file() for name in written.values())
+        report = json.loads(json_path.read_text())
+        files = tuple(report["files"].values())
+        complete = all((json_path.parent / name).is_file() for name in files)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return _Previous(False, None, ())
+    return _Previous(complete, report.get(RECORD_KEY), files)
 
 
-def _segment_task(args: tuple[Any, dict[str, Any], _Job]) -> None:
-    """One image, in a worker process: segment (or apply the palette) and save."""
+def _segment_task(args: tuple[Any, dict[str, Any], dict[str, Any], _Job]) -> None:
+    """One image, in a worker process: segment (or apply the palette), save with the settings
+    in its report, and remove the files of its previous outputs that were not replaced."""
     from .._segment import segment
+    from ._settings import recorded
 
-    model, segment_kwargs, job = args
+    model, segment_kwargs, settings, job = args
     seg = model.segment(job.source) if model is not None else segment(job.source,
                                                                      **segment_kwargs)
-    seg.save(job.outdir, stem=job.stem)
+    written = recorded(seg, settings).save(job.outdir, stem=job.stem)
+    kept = {path.name for path in written.values()}
+    for name in job.old_files:
+        if name not in kept:
+            (Path(job.outdir) / name).unlink(missing_ok=True)
 
 
 def _source(item: tuple) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -18,28 +19,75 @@ __all__ = ["main"]
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line usage errors (exit 2)."""
+    """argparse with one-line usage errors (exit 2) and a close match for a mistyped option,
+    command or choice."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        namespace, extras = self.parse_known_args(args, namespace)
+        if extras:
+            command = self._command_parser(namespace)
+            known = [option for parser in (self, command) if parser is not None
+                     for option in parser._option_string_actions]
+            self.error(f"unrecognized arguments: {' '.join(extras)}"
+                       f"{_did_you_mean(extras[0].split('=')[0], known)}",
+                       prog=command.prog if command is not None else None)
+        return namespace
+
+    def error(self, message: str, prog: str | None = None) -> None:  # type: ignore[override]
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            options = re.findall(r"'?([^',]+)'?", choice.group(2))
+            message += _did_you_mean(choice.group(1), [o.strip() for o in options])
+        prog = prog or self.prog
+        self.exit(2, f"{prog}: error: {message} (see {prog} --help)\n")
+
+    def _command_parser(self, namespace: argparse.Namespace) -> argparse.ArgumentParser | None:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                return action.choices.get(getattr(namespace, action.dest, None))
+        return None
+
+
+def _did_you_mean(word: str, candidates: Sequence[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _number(text: str, kind: type, what: str) -> int | float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
 
 
 def _non_negative_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int, "an integer >= 0")
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _number(text, int, "an integer >= 1")
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
 
 
+def _integer(text: str) -> int:
+    return _number(text, int, "an integer")
+
+
 def _k_or_auto(text: str) -> int | str:
-    return "auto" if text == "auto" else _positive_int(text)
+    if text == "auto":
+        return "auto"
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of clusters >= 1 or 'auto', got {text!r}") from None
 
 
 def _positive_float(text: str) -> float:
@@ -49,18 +97,19 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _k_range(text: str) -> list[int]:
-    """``2..16`` or ``2,4,8`` (or ``4``)."""
+def _k_list(text: str) -> list[int]:
+    """``4``, ``4,6,10`` or ``2..16``."""
     try:
         if ".." in text:
             low, high = (int(part) for part in text.split(".."))
             values = list(range(low, high + 1))
         else:
-            values = [int(part) for part in text.split(",")]
+            values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected FROM..TO or K,K,..., got {text!r}") from None
-    if len(values) < 2 or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"needs at least two values >= 1, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected K, K,K,... or FROM..TO, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"needs values of k >= 1, got {text!r}")
     return values
 
 
@@ -71,6 +120,8 @@ def _colour_list(text: str) -> list[str]:
     return colours
 
 
+_SPACES = ("rgb", "gray", "lab", "oklab")
+_OUTDIR_HELP = "output folder (default: the current folder)"
 _BANDS_HELP = ("bands to cluster, numbered from 1 as in GDAL, e.g. 4,3,2 (default: all); a "
                "GeoTIFF's outputs keep its CRS and transform")
 
@@ -105,32 +156,40 @@ def _add_quality_targets(parser: argparse.ArgumentParser) -> None:
 
 
 def _non_negative_float(text: str) -> float:
-    value = float(text)
+    value = _number(text, float, "a number >= 0")
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
     return value
 
 
 def _fraction(text: str) -> float:
-    value = float(text)
+    value = _number(text, float, "a fraction from 0 to 1")
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be a fraction from 0 to 1, got {text}")
     return value
 
 
+def _add_figure_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("figure")
+    group.add_argument("--width", type=_positive_float, default=None, metavar="INCHES",
+                       help="figure width in inches (default: the figure's own)")
+    group.add_argument("--dpi", type=_positive_int, default=None,
+                       help="dots per inch of the saved figure (default: 100)")
+
+
 def _add_clustering_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("clustering")
-    group.add_argument("--space", choices=("rgb", "gray", "lab", "oklab"), default=None,
+    group.add_argument("--space", choices=_SPACES, default=None,
                        help="feature space: channel values, luminance, CIE L*a*b* or OKLab "
                             "(default: rgb, or the preset's with --regions)")
     group.add_argument("--attempts", type=_positive_int, default=None,
                        help="runs from different seeds, the most compact kept (default: 10)")
     group.add_argument("--max-iter", type=_positive_int, default=300,
                        help="Lloyd iterations per attempt at most (default: %(default)s)")
-    group.add_argument("--eps", type=float, default=0.0,
+    group.add_argument("--eps", type=_non_negative_float, default=0.0,
                        help="stop when no centre moves more than this, in feature units; "
                             "0 = until labels stop changing (default: %(default)s)")
-    group.add_argument("--seed", type=int, default=0,
+    group.add_argument("--seed", type=_integer, default=0,
                        help="random seed; same input and seed give the same labels "
                             "(default: %(default)s)")
     group.add_argument("--normalize", action="store_true",
@@ -201,9 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
                           ".json report) or an initial label map image (default: %(default)s)")
     seg.add_argument("--mask", metavar="FILE",
                      help="mask image: pixels that are 0 (or transparent) are left out")
-    seg.add_argument("-o", "--outdir", default=".", help="output folder (default: current)")
+    seg.add_argument("-o", "--outdir", default=".", help=_OUTDIR_HELP)
     seg.add_argument("--compare", action="store_true",
-                     help="also write <stem>_compare.png (original and segmented side by side)")
+                     help="also write <stem>_compare.png (original and segmented side by side; "
+                          "--width and --dpi set its size)")
     seg.add_argument("--masks", action="store_true",
                      help="also write <stem>_mask_<i>.png and <stem>_cutout_<i>.png per cluster")
     seg.add_argument("--chunked", action="store_true",
@@ -222,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--region-masks", action="store_true",
                      help="with regions, also write <stem>_region_<id>.png per region")
     _add_quality_targets(seg)
+    _add_figure_options(seg)
     palette = seg.add_mutually_exclusive_group()
     palette.add_argument("--palette", metavar="FILE",
                          help="apply a saved palette (KMeansSegmenter.save, --save-palette) "
@@ -233,27 +294,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser(
         "sweep", help="figure of the segmentation for several k",
-        description="Segment IMAGE for each k and write a grid figure.",
+        description="Segment IMAGE for each k and write the grid figure <stem>_sweep.png to "
+                    "OUTDIR.",
     )
     sweep.add_argument("image", metavar="IMAGE")
-    sweep.add_argument("-k", "--k", nargs="+", type=_positive_int, default=[4, 6, 10],
-                       help="values of k (default: 4 6 10)")
-    sweep.add_argument("-o", "--output", metavar="FILE",
-                       help="figure file (default: <stem>_sweep.png)")
+    sweep.add_argument("-k", "--k", nargs="+", type=_k_list, default=[[4, 6, 10]],
+                       metavar="K",
+                       help="values of k: 4 6 10, 4,6,10 or 2..8 (default: 4,6,10)")
+    sweep.add_argument("-o", "--outdir", default=".", help=_OUTDIR_HELP)
+    _add_figure_options(sweep)
     _add_clustering_options(sweep)
     sweep.set_defaults(run="sweep")
 
     colors = commands.add_parser(
         "colors", help="figure of the image's colour distribution",
         description="3-D scatter of a pixel sample in its own colours and per-channel "
-                    "histograms.",
+                    "histograms, written as <stem>_colors.png to OUTDIR; with -k, of the "
+                    "clustering: points coloured by their cluster's centre, centres marked.",
     )
     colors.add_argument("image", metavar="IMAGE")
-    colors.add_argument("-o", "--output", metavar="FILE",
-                        help="figure file (default: <stem>_colors.png)")
+    colors.add_argument("-k", "--k", type=_positive_int, default=None,
+                        help="cluster with this k (as kmseg segment) and show the clusters")
+    colors.add_argument("--space", choices=_SPACES, default="rgb",
+                        help="with -k: feature space (default: %(default)s)")
+    colors.add_argument("-o", "--outdir", default=".", help=_OUTDIR_HELP)
+    _add_figure_options(colors)
     colors.add_argument("--sample", type=_positive_int, default=20000,
                         help="pixels in the scatter (default: %(default)s)")
-    colors.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
+    colors.add_argument("--seed", type=_integer, default=0, help="sampling seed (default: 0)")
     _add_read_options(colors)
     colors.set_defaults(run="colors")
 
@@ -265,17 +333,19 @@ def build_parser() -> argparse.ArgumentParser:
                     "--min-psnr / --max-error), saying so when the silhouette disagrees.",
     )
     choose.add_argument("image", metavar="IMAGE")
-    choose.add_argument("-k", "--k", type=_k_range, default=list(range(2, 17)), metavar="KS",
-                        help="candidates: FROM..TO or K,K,... (default: 2..16)")
-    choose.add_argument("--space", choices=("rgb", "gray", "lab", "oklab"), default="rgb",
+    choose.add_argument("-k", "--k", nargs="+", type=_k_list, default=[list(range(2, 17))],
+                        metavar="K", help="candidates: 2..16, 2,4,8 or 2 4 8 (default: 2..16)")
+    choose.add_argument("--space", choices=_SPACES, default="rgb",
                         help="feature space (default: %(default)s)")
     choose.add_argument("--attempts", type=_positive_int, default=None,
                         help="k-means attempts per k (default: 3)")
-    choose.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    choose.add_argument("--seed", type=_integer, default=0, help="random seed (default: 0)")
     _add_quality_targets(choose)
-    choose.add_argument("-o", "--output", metavar="FILE",
-                        help="figure: SSE and silhouette against k, segmented strip "
-                             "(default: <stem>_choose_k.png)")
+    choose.add_argument("-o", "--outdir", default=".",
+                        help="output folder of the figure <stem>_choose_k.png: SSE and "
+                             "silhouette against k, segmented strip (default: the current "
+                             "folder)")
+    _add_figure_options(choose)
     choose.add_argument("--json", metavar="FILE", help="also write the scores to FILE")
     _add_read_options(choose)
     choose.set_defaults(run="choose_k")
@@ -301,6 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--workers", type=_positive_int, default=None,
                        help="processes, each on one core (default: one per core)")
     batch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    batch.add_argument("--force", action="store_true",
+                       help="redo every output, even those complete with the same settings")
     batch.add_argument("--scheduler", metavar="ADDRESS",
                        default=os.environ.get("DASK_SCHEDULER_ADDRESS") or None,
                        help="run on Dask: tcp://HOST:PORT of a running scheduler, or 'local' "
@@ -320,11 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("-o", "--outdir", required=True, help="output folder")
     video.add_argument("-k", "--k", type=_positive_int, default=8,
                        help="number of colours (default: %(default)s)")
-    video.add_argument("--space", choices=("rgb", "gray", "lab", "oklab"), default="rgb",
+    video.add_argument("--space", choices=_SPACES, default="rgb",
                        help="feature space (default: %(default)s)")
     video.add_argument("--attempts", type=_positive_int, default=None,
                        help="k-means attempts (default: 10)")
-    video.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    video.add_argument("--seed", type=_integer, default=0, help="random seed (default: 0)")
     video.add_argument("--fix", type=_colour_list, default=None, metavar="COLOURS",
                        help="colours that must stay in the palette, e.g. '#ff0000'")
     video.set_defaults(run="video")

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
-import os
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 
 from .._errors import KmsegError, OutputError, ParameterError, with_source
 from .._io import DEFAULT_MAX_PIXELS, load_image
-from .._save import save_figure
+from .._save import output_folder, save_figure
 from .._segment import KMeansSegmenter, check_params, resolve_preset
 from .._segment import segment as segment_image
 from ..data import sample_path
+from ._progress import working
 
 
 def segment(args: argparse.Namespace) -> int:
@@ -54,20 +56,27 @@ def segment(args: argparse.Namespace) -> int:
 def sweep(args: argparse.Namespace) -> int:
     from ..plot import sweep as sweep_figure
 
+    path = _figure_path(args, "sweep")
+    ks = _k_values(args.k)
     loaded = load_image(args.image, **_read_options(args))
     options = _clustering(args)
     del options["k"]
-    figure = sweep_figure(loaded, ks=tuple(args.k), **options)
-    _save_figure(figure, _figure_path(args, "sweep"), args.image)
+    with working(f"segmenting {args.image} for k = {', '.join(map(str, ks))}"):
+        figure = sweep_figure(loaded, ks=tuple(ks), **options, **_figure_size(args))
+        _save_figure(figure, path, args.image)
     return 0
 
 
 def colors(args: argparse.Namespace) -> int:
     from ..plot import colors as colors_figure
 
+    path = _figure_path(args, "colors")
     loaded = load_image(args.image, **_read_options(args))
-    figure = colors_figure(loaded, sample=args.sample, seed=args.seed)
-    _save_figure(figure, _figure_path(args, "colors"), args.image)
+    with working(f"drawing the colours of {args.image}"):
+        shown = loaded if args.k is None else segment_image(loaded, k=args.k, space=args.space,
+                                                            seed=args.seed)
+        figure = colors_figure(shown, sample=args.sample, seed=args.seed, **_figure_size(args))
+        _save_figure(figure, path, args.image)
     return 0
 
 
@@ -77,12 +86,15 @@ def choose_k(args: argparse.Namespace) -> int:
     from .._save import atomic_write
     from ..plot import choose_k as choose_figure
 
+    path = _figure_path(args, "choose_k")
     loaded = load_image(args.image, **_read_options(args))
-    choice = choose(loaded, ks=args.k, space=args.space, attempts=args.attempts, seed=args.seed,
-                    min_psnr=args.min_psnr, max_error=args.max_error)
+    with working(f"scoring k for {args.image}"):
+        choice = choose(loaded, ks=_k_values(args.k), space=args.space, attempts=args.attempts,
+                        seed=args.seed, min_psnr=args.min_psnr, max_error=args.max_error)
     print(choice.table())
     print(f"recommended {choice.reason}")
-    _save_figure(choose_figure(choice, loaded), _figure_path(args, "choose_k"), args.image)
+    with working("drawing the figure"):
+        _save_figure(choose_figure(choice, loaded, **_figure_size(args)), path, args.image)
     if args.json:
         path = Path(args.json)
         atomic_write(path, lambda tmp: tmp.write_text(json.dumps(choice.summary(), indent=2)
@@ -100,8 +112,11 @@ def batch(args: argparse.Namespace) -> int:
         raise ParameterError("-k auto chooses k per image; it does not go with a palette")
     report = run_batch(args.inputs, args.outdir, workers=args.workers, palette=args.palette,
                        shared_palette=args.shared_palette, progress=not args.no_progress,
-                       scheduler=args.scheduler, **options)
-    print(f"{len(report.done)} segmented, {len(report.skipped)} already complete, "
+                       scheduler=args.scheduler, force=args.force, **options)
+    forced = sum(reason == "forced" for reason in report.redone.values())
+    why = "forced" if forced == len(report.redone) and forced else "settings changed"
+    print(f"{len(report.done) - len(report.redone)} segmented, {len(report.redone)} redone"
+          f"{f' ({why})' if report.redone else ''}, {len(report.skipped)} already complete, "
           f"{len(report.failed)} failed ({report.seconds:.1f} s) -> {args.outdir}/")
     for error in report.failed.values():
         print(f"kmseg: error: {error}", file=sys.stderr)
@@ -129,8 +144,11 @@ def evaluate(args: argparse.Namespace) -> int:
     from .. import metrics
     from .._save import atomic_write
 
-    scores, problems = metrics.evaluate_folder(args.segdir, args.ground_truth)
+    result = metrics.evaluate_folder(args.segdir, args.ground_truth)
+    scores, problems = result.scores, result.problems
     if not scores:
+        for problem in problems.values():
+            print(f"kmseg: error: {problem}", file=sys.stderr)
         raise ParameterError(f"{args.segdir}: no segmentation matches a ground truth in "
                              f"{args.ground_truth} (see kmseg evaluate --help for file names)")
     fields = ("pri", "voi", "gce", "n_segments", "n_truth_segments")
@@ -145,9 +163,12 @@ def evaluate(args: argparse.Namespace) -> int:
           f"(human {means['n_truth_segments']:.1f})")
     for problem in problems.values():
         print(f"kmseg: error: {problem}", file=sys.stderr)
+    for note in result.notes():  # photos on one side only: worth saying, not errors
+        print(f"kmseg: {note}", file=sys.stderr)
     if args.json:
         report = {"mean": means, "photos": {stem: asdict(s) for stem, s in scores.items()},
-                  "problems": problems}
+                  "problems": problems, "no_ground_truth": result.no_ground_truth,
+                  "no_segmentation": result.no_segmentation}
         path = Path(args.json)
         atomic_write(path, lambda tmp: tmp.write_text(json.dumps(report, indent=2) + "\n"))
         print(f"wrote {path}")
@@ -168,12 +189,13 @@ def demo(args: argparse.Namespace) -> int:
     from ..plot import colors as colors_figure
     from ..plot import sweep as sweep_figure
 
-    outdir = Path(args.outdir)
+    outdir = output_folder(Path(args.outdir))
     photo = load_image(sample_path())
-    seg = segment_image(photo, k=4)
-    written = seg.save(outdir, stem="coffee", compare=True, masks=True)
-    _save_figure(sweep_figure(photo, ks=(4, 6, 10)), outdir / "coffee_sweep.png", None)
-    _save_figure(colors_figure(photo), outdir / "coffee_colors.png", None)
+    with working("segmenting the sample photo (the first run loads the kernels)"):
+        seg = segment_image(photo, k=4)
+        written = seg.save(outdir, stem="coffee", compare=True, masks=True)
+        _save_figure(sweep_figure(photo, ks=(4, 6, 10)), outdir / "coffee_sweep.png", None)
+        _save_figure(colors_figure(seg), outdir / "coffee_colors.png", None)
     print(f"segmented {sample_path()} with k = 4 (compactness {seg.compactness:.4g}, "
           f"{seg.n_iter} iterations)")
     print(f"centres: {', '.join(seg.hex_colors or [])}")
@@ -190,19 +212,26 @@ def _segment_one(
     if args.zarr or args.scheduler or args.workers:
         raise ParameterError(with_source("--zarr, --scheduler and --workers apply to a raster "
                                          "segmented in strips: add --chunked", image))
+    output_folder(Path(args.outdir))  # a bad -o fails before the work
+    if args.compare:  # matplotlib's import (0.5-0.9 s) overlaps the clustering
+        threading.Thread(target=importlib.import_module, args=("kmseg.plot",),
+                         daemon=True).start()
     mask = _read_mask(args.mask) if args.mask else None
-    if palette is not None:
-        loaded = load_image(image, **_read_options(args))
-        seg = palette.segment(loaded, mask=mask)
-    else:
-        seg = segment_image(image, init=init, mask=mask, **_clustering(args),
-                            min_psnr=args.min_psnr, max_error=args.max_error,
-                            **_read_options(args))
+    with working(f"segmenting {image}"):
+        if palette is not None:
+            loaded = load_image(image, **_read_options(args))
+            seg = palette.segment(loaded, mask=mask)
+        else:
+            seg = segment_image(image, init=init, mask=mask, **_clustering(args),
+                                min_psnr=args.min_psnr, max_error=args.max_error,
+                                **_read_options(args))
     if args.save_palette:
         model = KMeansSegmenter.from_segmentation(seg)
         print(f"wrote {model.save(args.save_palette)}")
-    written = seg.save(args.outdir, compare=args.compare, masks=args.masks,
-                       region_masks=args.region_masks, protect=args.images)
+    with working(f"writing the outputs of {image}"):
+        written = seg.save(args.outdir, compare=args.compare, masks=args.masks,
+                           region_masks=args.region_masks, protect=args.images,
+                           figure_width=args.width, figure_dpi=args.dpi)
     seconds = sum(seg.timings.values())
     regions = f" regions={seg.n_regions}" if seg.regions is not None else ""
     print(f"{image}: k={seg.k}{regions} compactness={seg.compactness:.6g} "
@@ -305,14 +334,19 @@ def _read_mask(path: str) -> np.ndarray:
 
 
 def _figure_path(args: argparse.Namespace, kind: str) -> Path:
-    """``-o`` as given, or ``<stem>_<kind>.png`` (inside ``-o`` when it names a folder)."""
-    default = f"{Path(args.image).stem}_{kind}.png"
-    if not args.output:
-        return Path(default)
-    output = Path(args.output)
-    if args.output.endswith(("/", os.sep)) or output.is_dir():
-        return output / default
-    return output
+    """``<stem>_<kind>.png`` in the ``-o`` folder (checked before any work)."""
+    return output_folder(Path(args.outdir)) / f"{Path(args.image).stem}_{kind}.png"
+
+
+def _k_values(groups: list[list[int]]) -> list[int]:
+    """The k of ``-k 4 6 10``, ``-k 4,6,10`` or ``-k 2..16``, in order, each once."""
+    return list(dict.fromkeys(k for group in groups for k in group))
+
+
+def _figure_size(args: argparse.Namespace) -> dict[str, float]:
+    """``--width`` and ``--dpi`` for the figure functions (which shrink images to fit)."""
+    return {name: value for name, value in (("width", args.width), ("dpi", args.dpi))
+            if value is not None}
 
 
 def _save_figure(figure: object, path: str | Path, source: str | None) -> None:

@@ -7,6 +7,13 @@ Display convention (:func:`to_display`): values are divided by the dtype's full 
 65535, 1.0 for floats in [0, 1]); floats outside [0, 1] are min-max scaled; multi-band images
 show their first three bands in false colour; transparent and masked pixels stay transparent,
 over a light checkerboard.
+
+Size: every function takes keyword-only ``width`` (the figure's width in inches; the height
+follows the layout) and ``dpi`` (dots per inch, default matplotlib's ``figure.dpi``, 100), as
+matplotlib's ``figsize`` and ``dpi``: the saved PNG is ``width * dpi`` pixels wide. Images are
+drawn from copies shrunk to the pixels their panel shows at that dpi (the photo area-averaged,
+labels the majority of each block, so a segmented panel keeps exactly its k colours): a 15 MP
+photo's comparison figure takes ~0.5 s to make and save, not 5-12 s.
 """
 
 from __future__ import annotations
@@ -19,7 +26,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .._choose_k import KChoice
-from .._display import display_limits, display_with_limits, scale_to_unit, value_limits
+from .._display import (
+    display_limits,
+    display_with_limits,
+    reduction_factor,
+    shrink_image,
+    value_limits,
+)
 from .._errors import ParameterError
 from .._features import value_range
 from .._io import DEFAULT_MAX_PIXELS, load_image
@@ -32,9 +45,10 @@ if TYPE_CHECKING:
 
     from .._segment import ImageLike
 
-_PANEL_INCHES = 4.0
-_THUMBNAIL = 240
+_PANEL_INCHES = 4.0  # image panels of compare and sweep, by default
+_TITLE_INCHES = 0.5  # room for a panel's title
 _MAX_COLUMNS = 4
+_CENTER_MARKER = {"edgecolors": "black", "linewidths": 1.2, "depthshade": False}
 _HIST_BINS = 256
 _RGB_NAMES = ("R", "G", "B")
 _RGB_COLORS = ("red", "green", "blue")
@@ -46,7 +60,9 @@ class _Panel(NamedTuple):
     alpha: np.ndarray | None
 
 
-def compare(seg: Segmentation) -> Figure:
+def compare(
+    seg: Segmentation, *, width: float | None = None, dpi: float | None = None
+) -> Figure:
     """The original image and its segmentation side by side.
 
     Parameters
@@ -55,6 +71,12 @@ def compare(seg: Segmentation) -> Figure:
         From :func:`kmseg.segment`. Gray panels use the ``"gray"`` colormap over the dtype's
         full range (a two-level result is not stretched); transparent input pixels
         (``seg.alpha``) and masked pixels (``seg.output_alpha()``) show as transparent.
+    width : float, optional
+        Figure width in inches (default 8: 4 per panel); the height follows the image's aspect.
+    dpi : float, optional
+        Dots per inch (default matplotlib's ``figure.dpi``, 100): the PNG is ``width * dpi``
+        pixels wide. Each panel is drawn from the image shrunk by the largest integer factor
+        that keeps at least the pixels the panel shows.
 
     Returns
     -------
@@ -64,7 +86,8 @@ def compare(seg: Segmentation) -> Figure:
     Raises
     ------
     ParameterError
-        ``seg`` is not a Segmentation.
+        ``seg`` is not a Segmentation, or is one of a pixel list (no image to show);
+        ``width`` or ``dpi`` is not a number > 0.
 
     Examples
     --------
@@ -73,15 +96,23 @@ def compare(seg: Segmentation) -> Figure:
     >>> [ax.get_title() for ax in fig.axes]
     ['Original', 'Segmented, k = 4']
     """
-    _check_segmentation(seg)
-    return _panel_grid([_original_panel(seg), _segmented_panel(seg, f"Segmented, k = {seg.k}")])
+    _check_segmentation(seg, image=True)
+    _check_size(width, dpi)
+    return _segmentation_grid([seg], [f"Segmented, k = {seg.k}"], width=width, dpi=dpi)
 
 
-def sweep(image: ImageLike, ks: Sequence[int] = (4, 6, 10), **segment_kwargs: Any) -> Figure:
+def sweep(
+    image: ImageLike,
+    ks: Sequence[int] = (4, 6, 10),
+    *,
+    width: float | None = None,
+    dpi: float | None = None,
+    **segment_kwargs: Any,
+) -> Figure:
     """The image segmented with several ``k``, in one grid.
 
-    Shortcut for ``sweep_figure(sweep_segmentations(image, ks, **segment_kwargs))``; call those
-    two yourself to keep the segmentations.
+    Shortcut for ``sweep_figure(sweep_segmentations(image, ks, **segment_kwargs), width=width,
+    dpi=dpi)``; call those two yourself to keep the segmentations.
 
     Parameters
     ----------
@@ -89,6 +120,10 @@ def sweep(image: ImageLike, ks: Sequence[int] = (4, 6, 10), **segment_kwargs: An
         Anything :func:`kmseg.segment` takes; a file is read once.
     ks : sequence of int, default (4, 6, 10)
         The values of ``k``, one panel each, in this order.
+    width : float, optional
+        Figure width in inches (default 4 per column, up to 4 columns).
+    dpi : float, optional
+        Dots per inch (default matplotlib's ``figure.dpi``, 100); see :func:`compare`.
     **segment_kwargs
         Passed to :func:`kmseg.segment` (``space``, ``seed``, ``mask``, ...).
 
@@ -100,8 +135,8 @@ def sweep(image: ImageLike, ks: Sequence[int] = (4, 6, 10), **segment_kwargs: An
     Raises
     ------
     ParameterError
-        ``ks`` is empty or not a sequence of integers, or :func:`kmseg.segment` rejects the
-        image or a parameter.
+        ``ks`` is empty or not a sequence of integers, ``width`` or ``dpi`` is not a number
+        > 0, or :func:`kmseg.segment` rejects the image or a parameter.
     ImageReadError
         The file cannot be read.
 
@@ -113,7 +148,8 @@ def sweep(image: ImageLike, ks: Sequence[int] = (4, 6, 10), **segment_kwargs: An
     >>> [ax.get_title() for ax in fig.axes]
     ['Original', 'k = 2', 'k = 3']
     """
-    return sweep_figure(sweep_segmentations(image, ks, **segment_kwargs))
+    _check_size(width, dpi)
+    return sweep_figure(sweep_segmentations(image, ks, **segment_kwargs), width=width, dpi=dpi)
 
 
 def sweep_segmentations(
@@ -154,7 +190,12 @@ def sweep_segmentations(
     return [segment(image, k, **segment_kwargs) for k in ks]
 
 
-def sweep_figure(segmentations: Sequence[Segmentation]) -> Figure:
+def sweep_figure(
+    segmentations: Sequence[Segmentation],
+    *,
+    width: float | None = None,
+    dpi: float | None = None,
+) -> Figure:
     """Grid of segmentations of one image: the original, then one panel per segmentation.
 
     Parameters
@@ -162,6 +203,8 @@ def sweep_figure(segmentations: Sequence[Segmentation]) -> Figure:
     segmentations : sequence of Segmentation
         Of the same image (e.g. from :func:`sweep_segmentations`); the original is taken from
         the first.
+    width, dpi : float, optional
+        See :func:`sweep`.
 
     Returns
     -------
@@ -171,8 +214,8 @@ def sweep_figure(segmentations: Sequence[Segmentation]) -> Figure:
     Raises
     ------
     ParameterError
-        The sequence is empty, holds something else than Segmentations, or their images differ
-        in shape.
+        The sequence is empty, holds something else than Segmentations (or ones of pixel
+        lists), their images differ in shape, or ``width`` or ``dpi`` is not a number > 0.
 
     Examples
     --------
@@ -186,56 +229,73 @@ def sweep_figure(segmentations: Sequence[Segmentation]) -> Figure:
     if not segmentations:
         raise ParameterError("segmentations is empty; give at least one Segmentation")
     for seg in segmentations:
-        _check_segmentation(seg)
+        _check_segmentation(seg, image=True)
+    _check_size(width, dpi)
     first = segmentations[0]
     if any(seg.image.shape != first.image.shape for seg in segmentations):
         raise ParameterError(
             "segmentations are of images of different shapes; give segmentations of one image"
         )
-    panels = [_segmented_panel(seg, f"k = {seg.k}") for seg in segmentations]
-    return _panel_grid([_original_panel(first), *panels])
+    titles = [f"k = {seg.k}" for seg in segmentations]
+    return _segmentation_grid(segmentations, titles, width=width, dpi=dpi)
 
 
 def colors(
-    image: ImageLike,
+    image: ImageLike | Segmentation,
     *,
     sample: int = 20000,
     seed: int = 0,
     mask: np.ndarray | None = None,
     alpha: bool | None = None,
+    width: float | None = None,
+    dpi: float | None = None,
 ) -> Figure:
-    """The colour distribution of an image's clustered pixels.
+    """The colour distribution of an image's clustered pixels, or of a clustering.
 
-    A 3-D scatter of a random sample of pixels, each drawn in its own colour, beside one
-    histogram per channel. Gray images get only their histogram; images with ``C`` other than
-    1 or 3 bands get a scatter of their first three bands in false colour (none for two bands)
-    and histograms titled ``"band 0"``, ``"band 1"``, ...
+    A 3-D scatter of a random sample of pixels beside one histogram per channel. Given an
+    image, each point is drawn in its own colour. Given a :class:`~kmseg.Segmentation`, each
+    point is drawn in its cluster's colour (``seg.colors``, the colour the segmented image
+    paints it with), the cluster centres are drawn over them as large dots edged in black, and
+    each histogram marks the centres with edged triangles on its axis. Gray images get only
+    their histogram; images with ``C`` other than 1 or 3 bands get a scatter of their first
+    three bands in false colour (none for two bands) and histograms titled ``"band 0"``,
+    ``"band 1"``, ...
 
     Parameters
     ----------
-    image : str, path, (M, N[, C]) ndarray or LoadedImage
-        Anything :func:`kmseg.segment` takes.
+    image : str, path, (M, N[, C]) ndarray, LoadedImage or Segmentation
+        Anything :func:`kmseg.segment` takes, or a segmentation (of an image or of a pixel
+        list): its clustered pixels are shown, coloured by cluster. A result of
+        ``space="gray"`` on an RGB image places its gray centres ``g`` at ``(g, g, g)``.
     sample : int, default 20000
         Largest number of pixels in the scatter, drawn without replacement.
     seed : int, default 0
         Seed of ``numpy.random.default_rng`` for the sample: the scatter shows the pixels
         ``rng.choice(n, min(sample, n), replace=False)`` of the ``n`` clustered pixels in
-        row-major order.
+        row-major order (the same pixels for an image and for its segmentation).
     mask, alpha
         As in :func:`kmseg.segment`: masked and transparent pixels are left out everywhere.
+        Not with a Segmentation, which says itself which pixels it clustered.
+    width : float, optional
+        Figure width in inches (default 11 with the scatter, 6 without); the height scales
+        with it.
+    dpi : float, optional
+        Dots per inch (default matplotlib's ``figure.dpi``, 100).
 
     Returns
     -------
     Figure
-        The scatter axes first (``projection="3d"``, labelled R, G, B or band 0..2), then the
-        histograms: 256 bins over the dtype's range (one value per bin for uint8, 256 values
-        per bin for uint16, [0, 1] or the data range for floats), drawn with ``stairs``.
+        The scatter axes first (``projection="3d"``, labelled R, G, B or band 0..2; with a
+        Segmentation its collections are the pixels, then the centres), then the histograms:
+        256 bins over the dtype's range (one value per bin for uint8, 256 values per bin for
+        uint16, [0, 1] or the data range for floats), drawn with ``stairs``.
 
     Raises
     ------
     ParameterError
-        ``sample`` is not an integer >= 1, ``seed`` not an integer >= 0, no pixel is clustered,
-        or the image, mask or alpha is invalid (see :func:`kmseg.segment`).
+        ``sample`` is not an integer >= 1, ``seed`` not an integer >= 0, ``width`` or ``dpi``
+        not a number > 0, no pixel is clustered, the image, mask or alpha is invalid (see
+        :func:`kmseg.segment`), or ``mask`` or ``alpha`` is given with a Segmentation.
     ImageReadError
         The file cannot be read.
 
@@ -245,23 +305,62 @@ def colors(
     >>> fig = kmseg.plot.colors(kmseg.data.sample_path(), sample=1000)
     >>> [ax.name for ax in fig.axes], [ax.get_title() for ax in fig.axes[1:]]
     (['3d', 'rectilinear', 'rectilinear', 'rectilinear'], ['R', 'G', 'B'])
+    >>> seg = kmseg.segment(kmseg.data.sample_path(), k=4)
+    >>> len(kmseg.plot.colors(seg, sample=1000).axes[0].collections)  # pixels, centres
+    2
     """
     _check_integer("sample", sample, minimum=1)
     _check_integer("seed", seed, minimum=0)
-    values = clustered_values(as_image(image, mask=mask, alpha=alpha))
+    _check_size(width, dpi)
+    clusters = None
+    if isinstance(image, Segmentation):
+        if mask is not None or alpha is not None:
+            raise ParameterError("mask and alpha apply to an image, not to a Segmentation, "
+                                 "which shows the pixels it clustered; leave them out")
+        values, clusters = _clusters(image)
+    else:
+        values = clustered_values(as_image(image, mask=mask, alpha=alpha))
     if len(values) == 0:
         raise ParameterError("no pixel is clustered (all are masked or transparent)")
     with_scatter = values.shape[1] >= 3
-    fig, grid = _colors_layout(values.shape[1], with_scatter)
+    fig, grid = _colors_layout(values.shape[1], with_scatter, width, dpi)
     names, hist_colors = _channel_names(values.shape[1])
+    limits = value_limits(values[:, :3])
     if with_scatter:
         n_points = min(sample, len(values))
         chosen = np.random.default_rng(seed).choice(len(values), n_points, replace=False)
-        _scatter(fig.add_subplot(grid[:, 0], projection="3d"), values, chosen, names)
+        ax = fig.add_subplot(grid[:, 0], projection="3d")
+        _scatter(ax, values, chosen, names, limits, clusters)
     edges = _bin_edges(values)
     for i, (name, color) in enumerate(zip(names, hist_colors, strict=True)):
-        _histogram(fig.add_subplot(grid[i, -1]), values[:, i], edges, name, color)
+        ax = fig.add_subplot(grid[i, -1])
+        _histogram(ax, values[:, i], edges, name, color)
+        if clusters is not None:  # the centres as triangles on the value axis
+            ax.scatter(clusters.centers[:, i], np.zeros(len(clusters.centers)), marker="^",
+                       s=70, c=_shown_colours(clusters.colors, limits), zorder=3,
+                       clip_on=False, edgecolors="black", linewidths=1.0)
     return fig
+
+
+class _Clusters(NamedTuple):
+    """A segmentation's view for :func:`colors`: cluster of each clustered pixel, and the
+    centres and painted colours in the image's channels."""
+
+    labels: np.ndarray
+    centers: np.ndarray
+    colors: np.ndarray
+
+
+def _clusters(seg: Segmentation) -> tuple[np.ndarray, _Clusters]:
+    """``(n, C)`` values of the clustered pixels (row-major) and their clusters."""
+    values = seg.image.reshape(seg.labels.size, -1)
+    labels = seg.labels.ravel()
+    clustered = labels != seg.masked_label
+    centers, colours = seg.centers, seg.colors
+    if centers.shape[1] != values.shape[1]:  # space="gray" of a colour image: g at (g, g, g)
+        centers = np.repeat(centers, values.shape[1], axis=1)
+        colours = np.repeat(colours, values.shape[1], axis=1)
+    return values[clustered], _Clusters(labels[clustered], centers, colours)
 
 
 def _check_integer(name: str, value: object, *, minimum: int) -> None:
@@ -269,11 +368,29 @@ def _check_integer(name: str, value: object, *, minimum: int) -> None:
         raise ParameterError(f"{name}={value!r} is invalid; use an integer >= {minimum}")
 
 
-def _check_segmentation(seg: object) -> None:
+def _check_segmentation(seg: object, *, image: bool) -> None:
+    """A Segmentation; with ``image``, one of an image (not of a pixel list)."""
     if not isinstance(seg, Segmentation):
         raise ParameterError(
             f"expected a Segmentation (from kmseg.segment), got {type(seg).__name__}"
         )
+    if image and seg.labels.ndim != 2:
+        raise ParameterError("this Segmentation is of a pixel list (labels of shape (N,)), "
+                             "which has no image to show; kmseg.plot.colors(seg) shows its "
+                             "colours")
+
+
+def _check_size(width: object, dpi: object) -> None:
+    for name, value, unit in (("width", width, "inches"), ("dpi", dpi, "dots per inch")):
+        if value is not None and not _is_positive_number(value):
+            raise ParameterError(f"{name}={value!r} is invalid; use a number > 0 ({unit}) "
+                                 "or None for the default")
+
+
+def _is_positive_number(value: object) -> bool:
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, bool)
+    return number and bool(np.isfinite(value)) and value > 0
 
 
 def _check_ks(ks: Sequence[int]) -> list[int]:
@@ -284,8 +401,10 @@ def _check_ks(ks: Sequence[int]) -> list[int]:
     return list(ks)
 
 
-def _original_panel(seg: Segmentation) -> _Panel:
-    return _Panel("Original", seg.image, seg.alpha)
+def _original_panel(seg: Segmentation, factor: int) -> _Panel:
+    """The image and its alpha, area-averaged over ``factor x factor`` blocks."""
+    alpha = None if seg.alpha is None else shrink_image(seg.alpha, factor)
+    return _Panel("Original", shrink_image(seg.image, factor), alpha)
 
 
 def _segmented_panel(seg: Segmentation, title: str) -> _Panel:
@@ -299,17 +418,26 @@ def _segmented_panel(seg: Segmentation, title: str) -> _Panel:
     return _Panel(title, painted, alpha)
 
 
-def _panel_grid(panels: Sequence[_Panel]) -> Figure:
-    """One image panel per entry, up to four per row, all on the first panel's display range."""
-    ncols = min(len(panels), _MAX_COLUMNS)
-    nrows = -(-len(panels) // ncols)
-    rows, cols = panels[0].pixels.shape[:2]
+def _segmentation_grid(
+    segs: Sequence[Segmentation], titles: Sequence[str], *, width: float | None,
+    dpi: float | None,
+) -> Figure:
+    """The original (the first segmentation's image), then each segmentation, up to four per
+    row, all on the original's display range; each drawn from a copy shrunk to what its panel
+    shows (:meth:`Segmentation._display_copy`)."""
+    ncols = min(len(segs) + 1, _MAX_COLUMNS)
+    nrows = -(-(len(segs) + 1) // ncols)
+    rows, cols = segs[0].image.shape[:2]
     aspect = min(max(rows / cols, 0.25), 4.0)
-    fig = Figure(
-        figsize=(ncols * _PANEL_INCHES, nrows * (_PANEL_INCHES * aspect + 0.5)),
-        layout="constrained",
-    )
-    limits = display_limits(panels[0].pixels, panels[0].alpha)
+    inches = _PANEL_INCHES if width is None else width / ncols  # of one panel
+    fig = Figure(figsize=(ncols * inches, nrows * (inches * aspect + _TITLE_INCHES)), dpi=dpi,
+                 layout="constrained")
+    factor = reduction_factor((rows, cols), (inches * aspect * fig.dpi, inches * fig.dpi))
+    limits = display_limits(segs[0].image, segs[0].alpha)
+    panels = [_original_panel(segs[0], factor)]
+    for seg, title in zip(segs, titles, strict=True):
+        # Only the original panel shows the image: the others need no averaging of it.
+        panels.append(_segmented_panel(seg._display_copy(factor, average=False), title))
     for i, panel in enumerate(panels):
         _draw_panel(fig.add_subplot(nrows, ncols, i + 1), panel, limits)
     return fig
@@ -336,25 +464,45 @@ def _draw_checkerboard(ax: Axes, shape: tuple[int, ...]) -> None:
     ax.imshow(board, extent=(-0.5, cols - 0.5, rows - 0.5, -0.5), zorder=-1)
 
 
-def _colors_layout(n_channels: int, with_scatter: bool) -> tuple[Figure, GridSpec]:
+def _colors_layout(
+    n_channels: int, with_scatter: bool, width: float | None, dpi: float | None
+) -> tuple[Figure, GridSpec]:
     """Figure and grid for :func:`colors`: one row per histogram, the scatter left of them."""
-    fig = Figure(
-        figsize=(11.0 if with_scatter else 6.0, max(3.0, 1.8 * n_channels)), layout="constrained"
-    )
+    default_width = 11.0 if with_scatter else 6.0
+    scale = 1.0 if width is None else width / default_width
+    fig = Figure(figsize=(default_width * scale, max(3.0, 1.8 * n_channels) * scale), dpi=dpi,
+                 layout="constrained")
     fig.get_layout_engine().set(wspace=0.08)  # room for the 3-D axis labels
     ncols, ratios = (2, (1.4, 1)) if with_scatter else (1, None)
     return fig, fig.add_gridspec(n_channels, ncols, width_ratios=ratios)
 
 
-def _scatter(ax: Axes, values: np.ndarray, chosen: np.ndarray, names: Sequence[str]) -> None:
-    """3-D scatter of the first three channels of ``values[chosen]`` in their own colours."""
-    bands = values[:, :3]
-    low, high = value_limits(bands)
-    points = bands[chosen]
-    ax.scatter(*points.T, c=scale_to_unit(points, low, high), s=2, depthshade=False, linewidths=0)
-    ax.set(xlim=(low, high), ylim=(low, high), zlim=(low, high))
+def _scatter(
+    ax: Axes, values: np.ndarray, chosen: np.ndarray, names: Sequence[str],
+    limits: tuple[float, float], clusters: _Clusters | None,
+) -> None:
+    """3-D scatter of the first three channels of ``values[chosen]``, in their own colours or
+    (``clusters``) in their cluster's, with the centres over them."""
+    points = values[chosen, :3]
+    if clusters is None:
+        colours = _shown_colours(points, limits)
+    else:
+        colours = _shown_colours(clusters.colors, limits)[clusters.labels[chosen]]
+    ax.scatter(*points.T, c=colours, s=2, depthshade=False, linewidths=0)
+    title = f"{len(chosen)} of {len(values)} pixels"
+    if clusters is not None:
+        ax.scatter(*clusters.centers[:, :3].T, c=_shown_colours(clusters.colors, limits), s=160,
+                   **_CENTER_MARKER)
+        title += f", k = {len(clusters.centers)} centres"
+    ax.set(xlim=limits, ylim=limits, zlim=limits)
     ax.set(xlabel=names[0], ylabel=names[1], zlabel=names[2])
-    ax.set_title(f"{len(chosen)} of {len(values)} pixels")
+    ax.set_title(title)
+
+
+def _shown_colours(values: np.ndarray, limits: tuple[float, float]) -> np.ndarray:
+    """``(n, 3)`` display colours of ``(n, C)`` values (gray repeated, bands in false colour)."""
+    shown = display_with_limits(values[None], None, limits)[0]
+    return np.repeat(shown[:, None], 3, axis=1) if shown.ndim == 1 else shown
 
 
 def _histogram(ax: Axes, values: np.ndarray, edges: np.ndarray, title: str, color: str) -> None:
@@ -379,7 +527,14 @@ def _bin_edges(values: np.ndarray) -> np.ndarray:
     return np.linspace(*value_limits(values), _HIST_BINS + 1)
 
 
-def choose_k(choice: KChoice, image: ImageLike, *, strip: int = 6) -> Figure:
+def choose_k(
+    choice: KChoice,
+    image: ImageLike,
+    *,
+    strip: int = 6,
+    width: float | None = None,
+    dpi: float | None = None,
+) -> Figure:
     """SSE and silhouette against k, the recommended k marked, over a strip of the image
     segmented with a few of the candidate k (the recommended one included).
 
@@ -388,9 +543,24 @@ def choose_k(choice: KChoice, image: ImageLike, *, strip: int = 6) -> Figure:
     choice : KChoice
         From :func:`kmseg.choose_k` on ``image``.
     image : str, path, ndarray or LoadedImage
-        The image the choice was made on (shown small).
+        The image the choice was made on, shown small: area-averaged to the pixels a panel of
+        the strip shows, then painted with each k's centres.
     strip : int, default 6
         Segmented panels at most.
+    width : float, optional
+        Figure width in inches (default 2.2 per panel, at least 8); the height scales with it.
+    dpi : float, optional
+        Dots per inch (default matplotlib's ``figure.dpi``, 100).
+
+    Returns
+    -------
+    Figure
+        The curves' axes (and their twin, for the silhouette), then one axes per panel.
+
+    Raises
+    ------
+    ParameterError
+        ``strip`` is not an integer >= 1, or ``width`` or ``dpi`` is not a number > 0.
 
     Examples
     --------
@@ -400,11 +570,13 @@ def choose_k(choice: KChoice, image: ImageLike, *, strip: int = 6) -> Figure:
     6
     """
     _check_integer("strip", strip, minimum=1)
+    _check_size(width, dpi)
     pixels = as_image(image).pixels
-    step = max(1, -(-max(pixels.shape[:2]) // _THUMBNAIL))
-    small = pixels[::step, ::step]
     shown = _strip_ks(list(choice.ks), choice.k, strip)
-    fig = Figure(figsize=(max(8.0, 2.2 * len(shown)), 6.5), layout="constrained")
+    default_width = max(8.0, 2.2 * len(shown))
+    fig_width = default_width if width is None else width
+    fig_height = 6.5 * fig_width / default_width
+    fig = Figure(figsize=(fig_width, fig_height), dpi=dpi, layout="constrained")
     grid = fig.add_gridspec(2, len(shown), height_ratios=(1.2, 1.0))
     curve = fig.add_subplot(grid[0, :])
     curve.plot(choice.ks, choice.sse, "o-", color="tab:blue")
@@ -415,7 +587,10 @@ def choose_k(choice: KChoice, image: ImageLike, *, strip: int = 6) -> Figure:
     other.set_ylabel("silhouette", color="tab:orange")
     curve.axvline(choice.k, color="gray", linestyle=":")
     curve.set_title(f"recommended {choice.reason}", fontsize=9)
-    limits = display_limits(small, None)
+    # A strip panel: its share of the width, and the lower row's share of the height.
+    box = (fig_height / 2.2 * fig.dpi, fig_width / len(shown) * fig.dpi)
+    small = shrink_image(pixels, reduction_factor(pixels.shape, box))
+    limits = display_limits(pixels, None)
     for i, k in enumerate(shown):
         ax = fig.add_subplot(grid[1, i])
         painted = choice.painted(small, k).astype(np.float64)

@@ -75,5 +75,6 @@ def _check_installed() -> None:
         import fastapi  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError:
-        raise ParameterError("kmseg serve needs FastAPI and uvicorn: pip install "
-                             "'kmseg[serve]'") from None
+        raise ParameterError("kmseg serve needs the 'serve' extra: pip install fastapi "
+                             "uvicorn python-multipart (or pip install '.[serve]' in the kmseg "
+                             "folder)") from None
