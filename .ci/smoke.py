@@ -48,6 +48,7 @@ def main() -> int:
 
     frames = [Image.open(sample).rotate(angle) for angle in (0, 5, 10)]
     frames[0].save("clip.gif", save_all=True, append_images=frames[1:], duration=100)
+    frames[0].save("photo.tif")
 
     run("--version", says=kmseg.__version__)
     for command in ("segment", "sweep", "colors", "choose-k", "batch", "video", "evaluate",
@@ -72,9 +73,11 @@ def main() -> int:
         shutil.copy("regions/photo_regions.png", "truth/photo.png")
     run("evaluate", "out", "--ground-truth", "truth", says="PRI")
     run("demo", "-o", "demo", files=("demo/coffee_compare.png",))
+    run("segment", "photo.tif", "-k", "4", "--chunked", "-o", "chunked",
+        files=("chunked/photo_labels.tif", "chunked/photo_segmented.tif"))
     # Extras: one line naming what to install, exit 2.
     run("serve", expect=2, says="pip install")
-    run("segment", "photo.jpg", "--chunked", "--zarr", "-o", "zarr", expect=2,
+    run("segment", "photo.tif", "--chunked", "--zarr", "-o", "zarr", expect=2,
         says="pip install")
     run("batch", "photos", "-o", "dask", "--scheduler", "local", expect=2, says="pip install")
 

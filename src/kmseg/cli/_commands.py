@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import sys
@@ -129,7 +130,8 @@ def video(args: argparse.Namespace) -> int:
 
     model = KMeansSegmenter(args.k, space=args.space, attempts=args.attempts, seed=args.seed,
                             fixed_colors=args.fix)
-    result = segment_video(args.input, args.outdir, model=model)
+    with working(f"segmenting the frames of {args.input}"):
+        result = segment_video(args.input, args.outdir, model=model)
     sse = np.array(result.sse)
     print(f"{args.input}: {result.n_frames} frames, k={args.k}, one palette; compactness per "
           f"frame {sse.min():.6g}..{sse.max():.6g} -> {args.outdir}/")
@@ -265,10 +267,12 @@ def _segment_chunked(
             f"{', '.join(unsupported)} cannot be used on a raster segmented in strips", image))
     model = palette or KMeansSegmenter(init=init, **_clustering(args))
     zarr = bool(args.zarr or args.scheduler)
-    result = segment_chunked(image, args.outdir, model=model, bands=args.bands,
-                             refit=palette is None, protect=args.images,
-                             output="zarr" if zarr else "tiff", scheduler=args.scheduler,
-                             workers=args.workers, progress=zarr and sys.stderr.isatty())
+    # The zarr path has a progress bar of its strips; the BigTIFF path a status line.
+    with working(f"segmenting {image} in strips") if not zarr else contextlib.nullcontext():
+        result = segment_chunked(image, args.outdir, model=model, bands=args.bands,
+                                 refit=palette is None, protect=args.images,
+                                 output="zarr" if zarr else "tiff", scheduler=args.scheduler,
+                                 workers=args.workers, progress=zarr and sys.stderr.isatty())
     print(f"{image}: k={model.k} compactness={model.inertia_:.6g} in {result.n_strips} strips "
           f"({sum(result.timings.values()):.2f} s) -> {result.files['json'].parent}/"
           f"{result.files['json'].stem}_*")

@@ -506,7 +506,10 @@ def _shown_colours(values: np.ndarray, limits: tuple[float, float]) -> np.ndarra
 
 
 def _histogram(ax: Axes, values: np.ndarray, edges: np.ndarray, title: str, color: str) -> None:
-    ax.stairs(np.histogram(values, bins=edges)[0], edges, fill=True, color=color)
+    # Equal bins given as a count and range: NumPy's fast path (edges as an array sort every
+    # value: 1.6 s instead of 0.1 s for three channels of 18 MP).
+    counts = np.histogram(values, bins=len(edges) - 1, range=(edges[0], edges[-1]))[0]
+    ax.stairs(counts, edges, fill=True, color=color)
     ax.set_title(title)
     ax.set_ylabel("pixels")
 
