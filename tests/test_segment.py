@@ -385,3 +385,32 @@ def test_explicit_channel_axis_is_never_second_guessed():
     assert bands.labels.shape == (3, 40) and bands.centers.shape == (2, 60)
     small = kmseg.segment(rng.integers(0, 255, (10, 4), dtype=np.uint8), k=2)
     assert small.labels.shape == (10, 4)                      # small 2-D: a gray image
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("space", ["rgb", "gray", "lab", "oklab"])
+@pytest.mark.parametrize("options", [{}, {"superpixels": 30}, {"k": "auto"}, {"init": "labels"}])
+def test_nan_or_infinity_is_refused_on_every_path(sample, bad, space, options):
+    image = sample[:60, :80] / 255.0
+    image[5, 7, 1] = bad
+    if options.get("init") == "labels":
+        options = {"init": np.zeros(image.shape[:2], np.uint8)}
+    with pytest.raises(ParameterError, match="NaN or infinite"):
+        kmseg.segment(image, **({"k": 3} | options), space=space)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_refused_by_fitted_palettes_and_many_bands(sample, bad):
+    image = sample[:60, :80] / 255.0
+    model = kmseg.KMeansSegmenter(k=3).fit(image)
+    broken = image.copy()
+    broken[0, 0, 0] = bad
+    for call in (model.predict, model.transform, kmseg.KMeansSegmenter(k=3).fit):
+        with pytest.raises(ParameterError, match="NaN or infinite"):
+            call(broken)
+    with pytest.raises(ParameterError, match="NaN or infinite"):
+        kmseg.KMeansSegmenter(k=3).fit([image, broken])
+    bands = np.random.default_rng(0).random((20, 20, 5))
+    bands[1, 1, 1] = bad
+    with pytest.raises(ParameterError, match="NaN or infinite"):
+        kmseg.segment(bands, k=2)

@@ -111,15 +111,16 @@ def histogram(values: np.ndarray, *, binned: bool = True) -> Histogram:
     Raises
     ------
     ParameterError
-        Floats of up to 3 channels with NaN or infinity, when ``binned`` (those of other
-        paths are the caller's to check).
+        Floats with NaN or infinity.
     """
     if values.dtype == np.uint8 and values.shape[1] <= 3:
         return _table_histogram(values)
     if values.dtype.kind == "f":
         coded = _float_code_histogram(values)
-        if coded is not None:
+        if coded is not None:  # codes are finite
             return coded
+        if not np.isfinite(values).all():  # exact: these paths read every value anyway
+            raise ParameterError("image has NaN or infinite values; mask them out")
         grid = _bin_grid(values) if binned and values.shape[1] in _BIN_BITS else None
         if grid is not None:
             return _binned_histogram(values, *grid)

@@ -292,7 +292,8 @@ class KMeansSegmenter:
                 raise ParameterError("mask applies to one image; fit on a list takes none")
             self._fit_many(image, alpha=alpha, channel_axis=channel_axis)
         else:
-            self._fit(as_image(image, mask=mask, alpha=alpha, channel_axis=channel_axis))
+            self._fit(as_image(image, mask=mask, alpha=alpha, channel_axis=channel_axis,
+                               check_finite=False))
         return self
 
     def fit_predict(
@@ -457,7 +458,8 @@ class KMeansSegmenter:
         channel_axis: int | None = -1,
     ) -> Segmentation:
         """Fit on an image and return its segmentation (one clustering, no extra pass)."""
-        return self._fit(as_image(image, mask=mask, alpha=alpha, channel_axis=channel_axis))
+        return self._fit(as_image(image, mask=mask, alpha=alpha, channel_axis=channel_axis,
+                                  check_finite=False))
 
     # -- internals -------------------------------------------------------------------------
 
@@ -467,7 +469,8 @@ class KMeansSegmenter:
             raise ParameterError("this KMeansSegmenter is not fitted yet; call fit(image) first")
         if image is None:
             return None
-        loaded = as_image(image, mask=mask, alpha=alpha, channel_axis=channel_axis)
+        loaded = as_image(image, mask=mask, alpha=alpha, channel_axis=channel_axis,
+                          check_finite=False)
         if (str(loaded.pixels.dtype), _channels(loaded.pixels)) != (self.dtype_,
                                                                      self.n_channels_):
             raise ParameterError(with_source(
@@ -482,7 +485,7 @@ class KMeansSegmenter:
         self._check_poolable()  # before reading any image
         pooled, first = None, None
         for image in images:
-            loaded = as_image(image, alpha=alpha, channel_axis=channel_axis)
+            loaded = as_image(image, alpha=alpha, channel_axis=channel_axis, check_finite=False)
             first = first or loaded
             pooled = pool(pooled, *self.image_histogram(loaded, like=first))
         if first is None:
@@ -507,7 +510,8 @@ class KMeansSegmenter:
                 f"{like.pixels.dtype} ones (like {like.source or 'the first image'}); fit "
                 "images of one kind", loaded.source))
         try:
-            compressed = histogram(self.checked_values(loaded, check_k=False))
+            compressed = histogram(self.checked_values(loaded, check_k=False,
+                                                       check_finite=False))
         except KmsegError as error:
             raise type(error)(with_source(str(error), loaded.source)) from None
         return compressed.values, compressed.counts
@@ -628,7 +632,7 @@ class KMeansSegmenter:
     ) -> _Samples:
         """Weighted feature vectors to cluster: the distinct values (or, ``binned``, the bins of
         continuous floats), superpixels, or every pixel."""
-        values = self.checked_values(loaded)
+        values = self.checked_values(loaded, check_finite=self._spatial() or per_pixel)
         if self._spatial():
             return self._spatial_samples(loaded)
         if per_pixel:
@@ -639,21 +643,28 @@ class KMeansSegmenter:
         X = self._colour_features(values, loaded.pixels.dtype)
         return _Samples(X, weights, expand)
 
-    def checked_values(self, loaded: LoadedImage, *, check_k: bool = True) -> np.ndarray:
-        """The ``(n, C)`` values to cluster, once checked against the parameters."""
+    def checked_values(
+        self, loaded: LoadedImage, *, check_k: bool = True, check_finite: bool = True
+    ) -> np.ndarray:
+        """The ``(n, C)`` values to cluster, once checked against the parameters.
+        ``check_finite=False``: for values that go to :func:`~kmseg._compress.histogram`,
+        which rejects NaN and infinity as it reads them."""
         check_space(self.space, _channels(loaded.pixels))
         values = clustered_values(loaded)
         if len(values) == 0:
             raise ParameterError("no pixel to cluster: every pixel is masked or transparent")
         if check_k and len(values) < self.k:
             raise ParameterError(f"k={self.k} exceeds the {len(values)} pixels to cluster")
-        if self.space in PERCEPTUAL and values.dtype.kind == "f" and (
-            values.min() < 0 or values.max() > 1
-        ):
-            raise ParameterError(
-                f"space={self.space!r} needs float RGB values in [0, 1], these span "
-                f"{values.min():g}..{values.max():g}; rescale the image or use space='rgb'"
-            )
+        if self.space in PERCEPTUAL and values.dtype.kind == "f":
+            low, high = values.min(), values.max()  # NaN if any is: checked here too
+            if not np.isfinite(low) or not np.isfinite(high):
+                check_finite_values(values)
+            if low < 0 or high > 1:
+                raise ParameterError(
+                    f"space={self.space!r} needs float RGB values in [0, 1], these span "
+                    f"{low:g}..{high:g}; rescale the image or use space='rgb'")
+        elif check_finite:
+            check_finite_values(values)
         return values
 
     def _colour_features(self, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -968,11 +979,14 @@ def as_image(
     mask: np.ndarray | None = None,
     alpha: bool | None = None,
     channel_axis: int | None = -1,
+    check_finite: bool = True,
 ) -> LoadedImage:
     """Check an image (path, array or LoadedImage) and a mask; return a LoadedImage.
 
     Arrays are put channels-last here, once (see :func:`channels_last`); a pixel list
-    ``(N, C)`` becomes an ``(N, 1, C)`` image marked ``pixel_list``.
+    ``(N, C)`` becomes an ``(N, 1, C)`` image marked ``pixel_list``. ``check_finite=False``
+    leaves NaN and infinity to :meth:`KMeansSegmenter.checked_values` (or the histogram),
+    which read the values anyway.
 
     Raises
     ------
@@ -994,16 +1008,23 @@ def as_image(
         if loaded.pixel_list:
             mask = np.asarray(mask).reshape(-1, 1) if np.ndim(mask) == 1 else mask
         loaded = _with_user_mask(loaded, mask)
-    values = clustered_values(loaded)
-    # One pass, no temporary: the float64 sum is finite for finite pixels unless they are
-    # ~1e300 (then the exact check decides). isfinite().all() cost 0.1 s at 16 MP.
+    if check_finite:
+        check_finite_values(clustered_values(loaded), loaded.source)
+    return loaded
+
+
+def check_finite_values(values: np.ndarray, source: str | None = None) -> None:
+    """Raise ParameterError if float ``values`` hold NaN or infinity.
+
+    One pass and no temporary: the float64 sum of finite pixels is finite unless they are
+    ~1e300 (then the exact check decides); ``isfinite().all()`` took 0.1 s at 16 MP.
+    """
     if values.dtype.kind == "f" and not np.isfinite(np.sum(values, dtype=np.float64)) and (
         not np.isfinite(values).all()
     ):
         raise ParameterError(
-            with_source("image has NaN or infinite values; mask them out", loaded.source)
+            with_source("image has NaN or infinite values; mask them out", source)
         )
-    return loaded
 
 
 # A 2-D array this narrow (columns <= 4, rows >= 32 x columns) is more likely N pixels of C
