@@ -232,13 +232,6 @@ def test_floats_that_are_not_exactly_codes_are_not_taken_for_codes(rng, dtype, c
     assert _float_code_histogram(floats) is None
 
 
-def integer_codes_reference(values: np.ndarray, scale: float, top: int):
-    """NumPy twin of the kernel: u = round(v * scale) (ties up), and whether all v == u / s."""
-    dtype = values.dtype.type
-    u = np.floor(np.clip(values * dtype(scale) + dtype(0.5), 0, top + 0.5))
-    return u.astype(np.int64), bool((u / dtype(scale) == values).all())
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("scale", "top"), [(255.0, 255), (1.0, 255), (65535.0, 65535)])
 def test_integer_codes_kernel_matches_its_numpy_reference(rng, dtype, scale, top):
@@ -251,27 +244,11 @@ def test_integer_codes_kernel_matches_its_numpy_reference(rng, dtype, scale, top
         out = np.empty(values.shape, dtype=np.uint8 if top == 255 else np.uint16)
         constants = np.array([scale, 0.5, top], dtype=dtype)
         found = integer_codes(values, constants, out)
-        reference, all_exact = integer_codes_reference(values, scale, top)
+        reference, all_exact = _reference.integer_codes(values, scale, top)
         assert found == all_exact == expected
         if expected:
             np.testing.assert_array_equal(out, codes)
             np.testing.assert_array_equal(reference, codes)
-
-
-def binned_reference(values: np.ndarray, bits: int):
-    """NumPy binning on the grid of the compress stage: bin numbers, and per occupied bin
-    (in number order) its count and mean, and each point's bin row."""
-    low = values.min(axis=0).astype(np.float64)
-    span = values.max(axis=0) - low
-    scale = np.where(span > 0, 2.0**bits / np.where(span > 0, span, 1), 0.0)
-    per_axis = np.minimum(np.floor((values - low) * scale), 2**bits - 1).astype(np.int64)
-    numbers = np.zeros(len(values), dtype=np.int64)
-    for column in per_axis.T:
-        numbers = (numbers << bits) | column
-    present, inverse, counts = np.unique(numbers, return_inverse=True, return_counts=True)
-    means = np.stack([np.bincount(inverse, weights=column) for column in values.T.astype(float)],
-                     axis=1) / counts[:, None]
-    return present, counts, means, inverse
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -286,7 +263,7 @@ def test_continuous_floats_are_binned_as_numpy_bins_them(rng, dtype, channels):
     values[::3] = rng.uniform(-50, 4000, size=values[::3].shape)  # a background
     values = values.astype(dtype)
     hist = histogram(values)
-    present, counts, means, inverse = binned_reference(values, _BIN_BITS[channels])
+    present, counts, means, inverse = _reference.binned(values, _BIN_BITS[channels])
     assert len(present) > 1 << 16 or channels == 1
     np.testing.assert_array_equal(hist.present, present)
     np.testing.assert_array_equal(hist.counts, counts)

@@ -160,3 +160,12 @@ def test_repr_is_short_and_shows_changed_parameters():
     big = kmseg.KMeansSegmenter(k=2, init=np.zeros((2, 3)), fixed_colors=np.ones((1, 3)))
     text = repr(big)
     assert "init=<array (2, 3)>" in text and len(text) < 120
+
+
+def test_in_a_scikit_learn_pipeline(photos):
+    pipeline = pytest.importorskip("sklearn.pipeline")
+    base = pytest.importorskip("sklearn.base")
+    _, image = photos[2]
+    steps = pipeline.Pipeline([("segment", kmseg.KMeansSegmenter(k=3))]).fit(image)
+    np.testing.assert_array_equal(steps.predict(image), kmseg.segment(image, k=3).labels)
+    assert base.is_clusterer(kmseg.KMeansSegmenter())

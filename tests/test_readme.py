@@ -7,21 +7,17 @@ Blocks fenced ```text are shown, not run (the web server, which runs until Ctrl+
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from readme_blocks import README, blocks
-
-_ANY_FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
+from readme_blocks import README, blocks, fenced
 
 
 def _runnable_blocks() -> list[tuple[str, str]]:
-    found = [(lang, body) for lang, body in _ANY_FENCE.findall(README.read_text())
-             if lang in ("sh", "python")]
+    found = [(lang, body) for lang, body in fenced() if lang in ("sh", "python")]
     setup = found.pop(0)
     assert setup[0] == "sh" and "make demo" in setup[1] and "make test" in setup[1]
     return found

@@ -44,7 +44,7 @@ def test_cutout_of_gray_and_multiband():
     assert cut.shape == (3, 4, 4) and cut.dtype == np.uint16
     assert (cut[:, 2:, :3] == 60000).all() and (cut[:, 2:, 3] == 65535).all()
     bands = np.random.default_rng(0).integers(0, 255, (5, 6, 6), dtype=np.uint8)
-    assert kmseg.segment(bands, k=2).cutout(0).shape == (5, 6, 7)
+    assert kmseg.segment(bands, k=2, channel_axis=2).cutout(0).shape == (5, 6, 7)
 
 
 @pytest.mark.parametrize("kind", ["rgb", "gray", "rgb16", "masked", "bands"])

@@ -238,7 +238,7 @@ def test_estimator_fit_predict_matches_brute_force(sample):
         ({"eps": float("nan")}, "eps=nan is invalid"),
         ({"seed": -3}, "seed=-3 is invalid"),
         ({"space": "lab", "image": np.zeros((4, 4), np.uint8)}, "space='lab' needs an RGB"),
-        ({"space": "gray", "image": np.zeros((4, 4, 5), np.uint8)}, "space='gray' needs"),
+        ({"space": "gray", "image": np.zeros((8, 8, 5), np.uint8)}, "space='gray' needs"),
         ({"mask": np.ones((3, 3), bool)}, "mask shape"),
         ({"mask": np.zeros((4, 4), bool)}, "no pixel to cluster"),
         ({"mask": np.ones((4, 4))}, "mask must be a boolean"),
@@ -362,6 +362,10 @@ def test_channels_first_array(sample, sample_seg):
     [
         ((1000, 3), {}, r"looks like 1000 pixels of 3 channel\(s\): pass channel_axis=1"),
         ((1000, 1), {}, "pass channel_axis=1"),
+        ((64, 3), {}, "pass channel_axis=1"),
+        ((10, 4), {}, "pass channel_axis=1"),
+        ((3, 8, 8), {}, "pass channel_axis=0"),
+        ((7, 512, 512), {}, "pass channel_axis=0"),
         ((3, 40, 60), {}, "looks channels-first .* pass channel_axis=0"),
         ((4, 40, 60), {}, "pass channel_axis=0"),
         ((40, 60, 3), {"channel_axis": None}, "needs its channel axis"),
@@ -383,8 +387,8 @@ def test_explicit_channel_axis_is_never_second_guessed():
     cube = rng.integers(0, 255, (3, 40, 60), dtype=np.uint8)
     bands = kmseg.segment(cube, k=2, channel_axis=2)          # 60 bands of 3 x 40 pixels
     assert bands.labels.shape == (3, 40) and bands.centers.shape == (2, 60)
-    small = kmseg.segment(rng.integers(0, 255, (10, 4), dtype=np.uint8), k=2)
-    assert small.labels.shape == (10, 4)                      # small 2-D: a gray image
+    square = kmseg.segment(rng.integers(0, 255, (4, 4), dtype=np.uint8), k=2)
+    assert square.labels.shape == (4, 4)                      # as wide as tall: a gray image
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -414,3 +418,40 @@ def test_nan_refused_by_fitted_palettes_and_many_bands(sample, bad):
     bands[1, 1, 1] = bad
     with pytest.raises(ParameterError, match="NaN or infinite"):
         kmseg.segment(bands, k=2)
+
+
+def test_pixel_lists_with_a_mask_or_alpha_paint_and_refuse_regions(sample):
+    pixels = sample.reshape(-1, 3)
+    keep = pixels.sum(axis=1) > 100
+    seg = kmseg.segment(pixels, k=3, channel_axis=1, mask=keep)
+    painted = seg.segmented()
+    assert painted.shape == (len(pixels), 4)  # RGB and alpha, 0 where masked
+    np.testing.assert_array_equal(painted[:, 3] == 0, ~keep)
+    np.testing.assert_array_equal(painted[keep, :3], seg.colors[seg.labels[keep]])
+    with_alpha = np.concatenate([pixels, np.where(keep, 255, 0).astype(np.uint8)[:, None]], 1)
+    alpha_seg = kmseg.segment(with_alpha, k=3, channel_axis=1, alpha=True)
+    np.testing.assert_array_equal(alpha_seg.labels, seg.labels)
+    assert alpha_seg.segmented().shape == (len(pixels), 4)
+    with pytest.raises(ParameterError, match=r"mask shape \(10,\) does not match the"):
+        kmseg.segment(pixels, k=3, channel_axis=1, mask=keep[:10])
+    for options in ({"min_region": 0.01}, {"regions": True}):
+        with pytest.raises(ParameterError, match="need an image, not a pixel list"):
+            kmseg.segment(pixels, k=3, channel_axis=1, **options)
+
+
+def test_continuous_floats_label_each_pixel_by_its_nearest_centre(sample):
+    rng = np.random.default_rng(0)
+    image = ((sample + rng.uniform(-0.5, 0.5, sample.shape)) / 255).astype(np.float32)
+    model = kmseg.KMeansSegmenter(k=4).fit(image)
+    np.testing.assert_array_equal(model.labels_, model.predict(image))
+    X = image.reshape(-1, 3).astype(np.float64)
+    d2 = ((X[:, None, :] - model.cluster_centers_[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(model.labels_.ravel(), d2.argmin(axis=1))
+    assert model.inertia_ == pytest.approx(d2.min(axis=1).sum(), rel=1e-9)
+
+
+def test_superpixels_of_floats_in_any_range_are_those_of_the_image(sample):
+    expected = kmseg.segment(sample, k=4, superpixels=150).labels
+    for image in (sample / 255.0, sample * 4.0):
+        np.testing.assert_array_equal(kmseg.segment(image, k=4, superpixels=150).labels,
+                                      expected)

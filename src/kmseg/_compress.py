@@ -53,6 +53,7 @@ class Histogram:
     inverse: np.ndarray | None = None  # (n,) intp rows of ``values``
     pixels: np.ndarray | None = None  # (n, B) uint8 pixel codes, looked up by their packing
     present: np.ndarray | None = None  # (m,) uint32 codes of ``values``
+    binned: bool = False  # values are bin means: a bin's pixels need not share a nearest centre
 
     def expand(self, labels: np.ndarray) -> np.ndarray:
         """Per-pixel labels from per-value labels (integers below 2**32), by lookup."""
@@ -119,11 +120,11 @@ def histogram(values: np.ndarray, *, binned: bool = True) -> Histogram:
         coded = _float_code_histogram(values)
         if coded is not None:  # codes are finite
             return coded
+        grid = _bin_grid(values) if binned and values.shape[1] in _BIN_BITS else None
+        if grid is not None:  # _bin_grid refused NaN
+            return _binned_histogram(values, *grid)
         if not np.isfinite(values).all():  # exact: these paths read every value anyway
             raise ParameterError("image has NaN or infinite values; mask them out")
-        grid = _bin_grid(values) if binned and values.shape[1] in _BIN_BITS else None
-        if grid is not None:
-            return _binned_histogram(values, *grid)
     if not _repeats_enough(values):
         return Histogram(values, np.ones(len(values)))
     distinct, inverse, counts = _unique_rows(values)
@@ -323,7 +324,8 @@ def _binned_histogram(values: np.ndarray, low: np.ndarray, scale: np.ndarray) ->
         bins[rows, n_channels + 1:] += part[:, n_channels + 1:] + part[:, :1] * shift
     counts = bins[:, 0]
     means = bins[:, 1:n_channels + 1] + bins[:, n_channels + 1:] / counts[:, None]
-    return Histogram(means.astype(values.dtype), counts, pixels=codes, present=present)
+    return Histogram(means.astype(values.dtype), counts, pixels=codes, present=present,
+                     binned=True)
 
 
 # SLIC's compactness in CIE Lab units: the weight of one grid step against one Lab unit. Chosen on

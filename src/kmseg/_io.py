@@ -45,6 +45,10 @@ __all__ = ["DEFAULT_MAX_PIXELS", "LoadedImage", "load_image", "read_image"]
 
 #: Largest image (width * height) read by default: ``2 * PIL.Image.MAX_IMAGE_PIXELS`` as Pillow
 #: ships it (178,956,970), the size at which Pillow itself raises ``DecompressionBombError``.
+# Files a folder of images (batch, video frames) is searched for, and video containers.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
 DEFAULT_MAX_PIXELS: int = 2 * (1024 * 1024 * 1024 // 4 // 3)
 
 _SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)

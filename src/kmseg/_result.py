@@ -445,5 +445,5 @@ def cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
 def _with_alpha(image: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     if alpha is None:
         return image
-    colour = image if image.ndim == 3 else image[..., None]
+    colour = image if image.ndim > alpha.ndim else image[..., None]  # (M, N[, C]) or (N[, C])
     return np.concatenate([colour, alpha[..., None].astype(image.dtype)], axis=-1)

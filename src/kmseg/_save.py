@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from ._errors import OutputError
+from ._io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ._labels import masked_label
 
 # zlib level 1: a 14 MP label map and painted image encode in ~0.3 s instead of 1.9 s at
@@ -296,8 +297,16 @@ def _umask() -> int:
 
 
 # Names that are files, never output folders: `-o seg.png` must not make a folder "seg.png".
-FILE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif", ".pdf",
-                 ".svg", ".json", ".npy", ".zarr")
+# Besides these, every extension Pillow knows (.jp2, .avif, .ppm, ...).
+FILE_SUFFIXES = (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES, ".pdf", ".svg", ".eps", ".json", ".npy",
+                 ".csv", ".txt", ".zarr", ".nii", ".gz", ".mgz", ".dcm")
+
+
+@functools.cache
+def _file_suffixes() -> frozenset[str]:
+    from PIL import Image
+
+    return frozenset(FILE_SUFFIXES) | frozenset(Image.registered_extensions())
 
 
 def output_folder(folder: Path) -> Path:
@@ -309,7 +318,7 @@ def output_folder(folder: Path) -> Path:
         A name that looks like a file (``seg.png``) and is not an existing folder; a folder
         that cannot be created or written.
     """
-    if folder.suffix.lower() in FILE_SUFFIXES and not folder.is_dir():
+    if folder.suffix.lower() in _file_suffixes() and not folder.is_dir():
         raise OutputError(f"{folder}: expected an output folder, but this is a file name; "
                           "give a folder (outputs are named after each input in it)")
     try:

@@ -65,6 +65,7 @@ class _Samples(NamedTuple):
     X: np.ndarray  # (m, d) features
     weights: np.ndarray  # (m,) pixels per sample
     expand: Callable[[np.ndarray], np.ndarray]  # (m,) labels -> (n,) labels
+    binned: bool = False  # samples are bins of continuous floats (their pixels may differ)
 
 _ARRAY_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.float32, np.float64))
 
@@ -229,6 +230,15 @@ class KMeansSegmenter:
         nested estimator, so it changes nothing.
         """
         return {name: getattr(self, name) for name in _PARAMETER_RULES}
+
+    def __sklearn_tags__(self) -> Any:
+        """scikit-learn's tags (its ``Pipeline``, ``clone`` and ``is_clusterer`` read them): a
+        clusterer of images, ``(M, N[, C])`` arrays or files, that must be fitted first.
+        scikit-learn is imported only when scikit-learn asks."""
+        from sklearn.utils import InputTags, Tags, TargetTags
+
+        return Tags(estimator_type="clusterer", target_tags=TargetTags(required=False),
+                    input_tags=InputTags(two_d_array=True, three_d_array=True))
 
     def __repr__(self) -> str:
         """``KMeansSegmenter(k=6, space='lab')``: the parameters that differ from the
@@ -544,9 +554,10 @@ class KMeansSegmenter:
 
     def _fit(self, loaded: LoadedImage) -> Segmentation:
         check_params(self.get_params())
-        if loaded.pixel_list and self._spatial():
-            raise ParameterError("position, texture, smooth and superpixels need an image, "
-                                 "not a pixel list; reshape the pixels to (M, N, C)")
+        if loaded.pixel_list and (self._spatial() or self.min_region is not None):
+            raise ParameterError("regions (min_region, regions=True), position, texture, "
+                                 "smooth and superpixels need an image, not a pixel list; "
+                                 "reshape the pixels to (M, N, C)")
         try:
             with _parallel.one_blas_thread():
                 return self._fit_checked(loaded)
@@ -573,6 +584,8 @@ class KMeansSegmenter:
             rng=np.random.default_rng(self.seed),
             fixed=fixed,
         )
+        if samples.binned:
+            samples, result = self._nearest_per_pixel(work, result)
         clustered = time.perf_counter()
         seg = self._result(
             loaded,
@@ -640,8 +653,23 @@ class KMeansSegmenter:
         else:
             compressed = histogram(values, binned=binned)
             values, weights, expand = compressed.values, compressed.counts, compressed.expand
+            if compressed.binned:
+                X = self._colour_features(values, loaded.pixels.dtype)
+                return _Samples(X, weights, expand, binned=True)
         X = self._colour_features(values, loaded.pixels.dtype)
         return _Samples(X, weights, expand)
+
+    def _nearest_per_pixel(
+        self, loaded: LoadedImage, result: KMeansResult
+    ) -> tuple[_Samples, KMeansResult]:
+        """Every pixel's own nearest centre and the exact compactness, after clustering the
+        bins of continuous floats (a bin's pixels shared its label): ``labels_`` then equal
+        ``predict`` on the same image."""
+        X = self._colour_features(clustered_values(loaded), loaded.pixels.dtype)
+        labels, dist2 = assign(X, result.centers)
+        sizes = np.bincount(labels, minlength=len(result.centers)).astype(np.float64)
+        exact = replace(result, labels=labels, inertia=float(dist2.sum()), sizes=sizes)
+        return _Samples(X, np.ones(len(X)), _same_labels), exact
 
     def checked_values(
         self, loaded: LoadedImage, *, check_k: bool = True, check_finite: bool = True
@@ -689,16 +717,16 @@ class KMeansSegmenter:
         if loaded.mask is not None:
             X = X[loaded.mask.ravel()]
         if self.superpixels:
-            full_scale = value_range(loaded.pixels.dtype)
+            shown, full_scale = _in_unit_range(pixels, loaded.mask)
             if self.superpixel_method == "felzenszwalb":
-                drawn_on = pixels / full_scale
+                drawn_on = shown / full_scale
             elif self.space == "lab":  # SLIC's compactness is in CIE Lab units
                 drawn_on = colour
             elif _channels(pixels) == 3:  # whatever is clustered, as scikit-image's slic does
-                drawn_on = to_features(pixels.reshape(-1, 3), "lab", full_scale=full_scale,
+                drawn_on = to_features(shown.reshape(-1, 3), "lab", full_scale=full_scale,
                                        normalize=False)
             else:  # gray or other bands: on a range of 100, as Lab's lightness
-                drawn_on = colour * (100.0 / self._colour_range(loaded.pixels.dtype))
+                drawn_on = shown * (100.0 / full_scale)
             compressed = superpixels(X, drawn_on.reshape(*shape, -1), self.superpixels,
                                      method=self.superpixel_method, mask=loaded.mask,
                                      min_count=self.k)
@@ -709,12 +737,6 @@ class KMeansSegmenter:
                 )
             return _Samples(compressed.values, compressed.counts, compressed.expand)
         return _Samples(np.ascontiguousarray(X), np.ones(len(X)), _same_labels)
-
-    def _colour_range(self, dtype: np.dtype) -> float:
-        """Full range of the colour features: 100 for Lab and OKLab, else the values'."""
-        if self.space in PERCEPTUAL:
-            return 100.0
-        return 1.0 if self.normalize else value_range(dtype)
 
     def _initialisation(self, loaded: LoadedImage) -> tuple[Any, np.ndarray | None]:
         """The engine's ``init`` and ``init_labels`` from the user's ``init``."""
@@ -1006,7 +1028,11 @@ def as_image(
         )
     if mask is not None:
         if loaded.pixel_list:
-            mask = np.asarray(mask).reshape(-1, 1) if np.ndim(mask) == 1 else mask
+            mask = np.asarray(mask)
+            if mask.shape != (len(loaded.pixels),):
+                raise ParameterError(f"mask shape {mask.shape} does not match the "
+                                     f"{len(loaded.pixels)} pixels; give ({len(loaded.pixels)},)")
+            mask = mask[:, None]
         loaded = _with_user_mask(loaded, mask)
     if check_finite:
         check_finite_values(clustered_values(loaded), loaded.source)
@@ -1027,10 +1053,10 @@ def check_finite_values(values: np.ndarray, source: str | None = None) -> None:
         )
 
 
-# A 2-D array this narrow (columns <= 4, rows >= 32 x columns) is more likely N pixels of C
-# channels than a gray image; a 3-D one whose first axis is this short (and its last long)
-# more likely channels-first.
-_PIXEL_LIST_MAX_CHANNELS = 4
+# A 2-D array of at most this many columns (and more rows) may be N pixels of C channels as
+# well as a gray image; a 3-D one whose first axis is at most _CHANNELS_FIRST_MAX long and
+# shorter than its last (itself longer than this) may be channels-first.
+_FEW_CHANNELS = 4
 _CHANNELS_FIRST_MAX = 16
 
 
@@ -1059,7 +1085,7 @@ def channels_last(array: np.ndarray, channel_axis: int | None) -> tuple[np.ndarr
         if channel_axis is None:
             return array, False
         if channel_axis == -1:
-            if shape[1] <= _PIXEL_LIST_MAX_CHANNELS and shape[0] >= 32 * shape[1]:
+            if shape[1] <= _FEW_CHANNELS and shape[0] > shape[1]:
                 raise ParameterError(
                     f"an array of shape {shape} looks like {shape[0]} pixels of {shape[1]} "
                     "channel(s): pass channel_axis=1 to cluster it as a pixel list (labels of "
@@ -1071,8 +1097,8 @@ def channels_last(array: np.ndarray, channel_axis: int | None) -> tuple[np.ndarr
         if channel_axis is None:
             raise ParameterError(f"a 3-D array {shape} needs its channel axis: pass "
                                  "channel_axis=-1 for (M, N, C) or 0 for (C, M, N)")
-        if channel_axis == -1 and shape[0] <= _CHANNELS_FIRST_MAX < shape[2] and (
-            shape[2] > shape[0]
+        if channel_axis == -1 and shape[0] <= _CHANNELS_FIRST_MAX and (
+            shape[2] > max(shape[0], _FEW_CHANNELS)
         ):
             raise ParameterError(
                 f"an array of shape {shape} looks channels-first ({shape[0]} channels of "
@@ -1098,7 +1124,7 @@ def _from_array(array: np.ndarray, *, alpha: bool, channel_axis: int | None) -> 
     pixels, alpha_channel = array, None
     if alpha:
         if array.ndim != 3 or array.shape[2] < 2:
-            raise ParameterError("alpha=True needs an (M, N, C) array with C >= 2")
+            raise ParameterError("alpha=True needs at least 2 channels, the last being alpha")
         pixels, alpha_channel = array[..., :-1], array[..., -1]
     pixels = np.ascontiguousarray(pixels)
     if pixels.ndim == 3 and pixels.shape[2] == 1:
@@ -1223,6 +1249,19 @@ def _describe(params: dict[str, Any]) -> dict[str, Any]:
     if isinstance(described["eps"], np.generic):
         described["eps"] = described["eps"].item()
     return described
+
+
+def _in_unit_range(pixels: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, float]:
+    """Pixels and their full scale for drawing superpixels: integers over their dtype's range;
+    floats outside [0, 1] (any range) mapped onto it by their clustered pixels' span."""
+    full_scale = value_range(pixels.dtype)
+    if pixels.dtype.kind != "f":
+        return pixels, full_scale
+    clustered = pixels if mask is None else pixels[mask]
+    low, high = float(clustered.min()), float(clustered.max())
+    if low >= 0 and high <= 1:
+        return pixels, full_scale
+    return (pixels - low) / (high - low or 1.0), 1.0
 
 
 def _same_value(value: Any, default: Any) -> bool:

@@ -20,12 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from ._errors import ImageReadError, ParameterError, with_source
-from ._io import load_image
+from ._io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, load_image
 from ._save import atomic_write, output_folder, write_image
 from ._segment import KMeansSegmenter
-
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
-FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 
 
 @dataclass
@@ -59,10 +56,10 @@ def frames(source: str | os.PathLike) -> Iterator[np.ndarray]:
 
 
 def _folder_frames(folder: Path) -> Iterator[tuple[np.ndarray, str]]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ImageReadError(with_source(
-            f"no frame here (image files: {', '.join(FRAME_SUFFIXES)})", str(folder)))
+            f"no frame here (image files: {', '.join(IMAGE_SUFFIXES)})", str(folder)))
     for file in files:
         yield load_image(file).pixels, str(file)
 

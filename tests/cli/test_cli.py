@@ -213,7 +213,9 @@ def test_o_is_a_folder_never_named_like_a_file(photo, tmp_path, capsys, command)
 @pytest.mark.parametrize(("args", "expected"), [
     (["segment", "IMG", "-k", "four"], "expected a number of clusters >= 1 or 'auto'"),
     (["sweep", "IMG", "-k", "four"], "expected K, K,K,... or FROM..TO"),
-    (["segment", "IMG", "--seed", "x"], "expected an integer, got 'x'"),
+    (["segment", "IMG", "--seed", "x"], "expected an integer >= 0, got 'x'"),
+    (["segment", "IMG", "--seed", "-1"], "must be >= 0"),
+    (["segment", "IMG", "--compare", "--width", "abc"], "expected a number > 0, got 'abc'"),
     (["segment", "IMG", "--attempts", "0"], "must be >= 1"),
     (["segment", "IMG", "--eps", "-1"], "must be a finite number >= 0"),
     (["segment", "IMG", "--comapre"], "did you mean '--compare'?"),
@@ -229,6 +231,43 @@ def test_usage_errors_say_what_is_expected_without_internal_names(photo, capsys,
     err = capsys.readouterr().err
     assert expected in err and len(err.strip().splitlines()) == 1
     assert "_int" not in err and "_k_" not in err and "_positive" not in err
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["choose-k", "IMG", "-k", "4"], "-k 4: choose-k compares several k"),
+    (["colors", "IMG", "--space", "lab"], "--space is the clustering's: use it with -k"),
+    (["segment", "IMG", "--dpi", "50"], "--width and --dpi size the --compare figure"),
+])
+def test_options_that_need_another_say_so(photo, tmp_path, capsys, args, expected):
+    args = [str(photo) if a == "IMG" else a for a in args]
+    code, _, err = run([*args, "-o", str(tmp_path / "out")], capsys)
+    assert code == 2 and expected in err and len(err.strip().splitlines()) == 1
+
+
+def test_commands_show_progress_on_a_terminal(photo, tmp_path, capsys, monkeypatch):
+    from kmseg.cli import _progress
+
+    class Terminal:  # what the commands print to, as a terminal would show it
+        def __init__(self):
+            self.text = ""
+
+        def isatty(self) -> bool:
+            return True
+
+        def write(self, text: str) -> int:
+            self.text += text
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    terminal = Terminal()
+    monkeypatch.setattr(_progress, "DELAY", 0.0)
+    monkeypatch.setattr(sys, "stderr", terminal)
+    code = main(["segment", str(photo), "-k", "3", "--compare", "-o", str(tmp_path)])
+    assert code == 0
+    assert f"kmseg: segmenting {photo}" in terminal.text
+    assert f"kmseg: writing the outputs of {photo}" in terminal.text
 
 
 def test_progress_line_on_a_terminal_only():

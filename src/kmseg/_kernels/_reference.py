@@ -81,3 +81,26 @@ def cell_means(X, weights, cell_of_point, n_cells):
         axis=1,
     )
     return sums / totals[:, None], totals
+
+
+def integer_codes(values: np.ndarray, scale: float, top: int):
+    """NumPy twin of the kernel: u = round(v * scale) (ties up), and whether all v == u / s."""
+    dtype = values.dtype.type
+    u = np.floor(np.clip(values * dtype(scale) + dtype(0.5), 0, top + 0.5))
+    return u.astype(np.int64), bool((u / dtype(scale) == values).all())
+
+
+def binned(values: np.ndarray, bits: int):
+    """NumPy binning on the grid of the compress stage: bin numbers, and per occupied bin
+    (in number order) its count and mean, and each point's bin row."""
+    low = values.min(axis=0).astype(np.float64)
+    span = values.max(axis=0) - low
+    scale = np.where(span > 0, 2.0**bits / np.where(span > 0, span, 1), 0.0)
+    per_axis = np.minimum(np.floor((values - low) * scale), 2**bits - 1).astype(np.int64)
+    numbers = np.zeros(len(values), dtype=np.int64)
+    for column in per_axis.T:
+        numbers = (numbers << bits) | column
+    present, inverse, counts = np.unique(numbers, return_inverse=True, return_counts=True)
+    means = np.stack([np.bincount(inverse, weights=column) for column in values.T.astype(float)],
+                     axis=1) / counts[:, None]
+    return present, counts, means, inverse

@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .._errors import ParameterError
+from .._io import IMAGE_SUFFIXES
 from .._tasks import executor, run_all
 
 __all__ = ["BatchReport", "find_images", "run_batch"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 
 
 @dataclass

@@ -76,10 +76,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _integer(text: str) -> int:
-    return _number(text, int, "an integer")
-
-
 def _k_or_auto(text: str) -> int | str:
     if text == "auto":
         return "auto"
@@ -91,9 +87,9 @@ def _k_or_auto(text: str) -> int | str:
 
 
 def _positive_float(text: str) -> float:
-    value = _non_negative_float(text)
-    if value == 0:
-        raise argparse.ArgumentTypeError("must be > 0")
+    value = _number(text, float, "a number > 0")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 
@@ -189,7 +185,7 @@ def _add_clustering_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--eps", type=_non_negative_float, default=0.0,
                        help="stop when no centre moves more than this, in feature units; "
                             "0 = until labels stop changing (default: %(default)s)")
-    group.add_argument("--seed", type=_integer, default=0,
+    group.add_argument("--seed", type=_non_negative_int, default=0,
                        help="random seed; same input and seed give the same labels "
                             "(default: %(default)s)")
     group.add_argument("--normalize", action="store_true",
@@ -321,7 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_figure_options(colors)
     colors.add_argument("--sample", type=_positive_int, default=20000,
                         help="pixels in the scatter (default: %(default)s)")
-    colors.add_argument("--seed", type=_integer, default=0, help="sampling seed (default: 0)")
+    colors.add_argument("--seed", type=_non_negative_int, default=0,
+                        help="sampling seed (default: 0)")
     _add_read_options(colors)
     colors.set_defaults(run="colors")
 
@@ -339,7 +336,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="feature space (default: %(default)s)")
     choose.add_argument("--attempts", type=_positive_int, default=None,
                         help="k-means attempts per k (default: 3)")
-    choose.add_argument("--seed", type=_integer, default=0, help="random seed (default: 0)")
+    choose.add_argument("--seed", type=_non_negative_int, default=0,
+                        help="random seed (default: 0)")
     _add_quality_targets(choose)
     choose.add_argument("-o", "--outdir", default=".",
                         help="output folder of the figure <stem>_choose_k.png: SSE and "
@@ -396,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="feature space (default: %(default)s)")
     video.add_argument("--attempts", type=_positive_int, default=None,
                        help="k-means attempts (default: 10)")
-    video.add_argument("--seed", type=_integer, default=0, help="random seed (default: 0)")
+    video.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default: 0)")
     video.add_argument("--fix", type=_colour_list, default=None, metavar="COLOURS",
                        help="colours that must stay in the palette, e.g. '#ff0000'")
     video.set_defaults(run="video")

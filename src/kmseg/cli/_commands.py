@@ -71,6 +71,8 @@ def sweep(args: argparse.Namespace) -> int:
 def colors(args: argparse.Namespace) -> int:
     from ..plot import colors as colors_figure
 
+    if args.k is None and args.space != "rgb":
+        raise ParameterError("--space is the clustering's: use it with -k")
     path = _figure_path(args, "colors")
     loaded = load_image(args.image, **_read_options(args))
     with working(f"drawing the colours of {args.image}"):
@@ -87,10 +89,14 @@ def choose_k(args: argparse.Namespace) -> int:
     from .._save import atomic_write
     from ..plot import choose_k as choose_figure
 
+    ks = _k_values(args.k)
+    if len(ks) < 2:
+        raise ParameterError(f"-k {ks[0]}: choose-k compares several k; give at least two, "
+                             "e.g. -k 2..16 or -k 4,6,10")
     path = _figure_path(args, "choose_k")
     loaded = load_image(args.image, **_read_options(args))
     with working(f"scoring k for {args.image}"):
-        choice = choose(loaded, ks=_k_values(args.k), space=args.space, attempts=args.attempts,
+        choice = choose(loaded, ks=ks, space=args.space, attempts=args.attempts,
                         seed=args.seed, min_psnr=args.min_psnr, max_error=args.max_error)
     print(choice.table())
     print(f"recommended {choice.reason}")
@@ -114,11 +120,11 @@ def batch(args: argparse.Namespace) -> int:
     report = run_batch(args.inputs, args.outdir, workers=args.workers, palette=args.palette,
                        shared_palette=args.shared_palette, progress=not args.no_progress,
                        scheduler=args.scheduler, force=args.force, **options)
-    forced = sum(reason == "forced" for reason in report.redone.values())
-    why = "forced" if forced == len(report.redone) and forced else "settings changed"
+    reasons = sorted(set(report.redone.values()))
+    why = f" ({'; '.join(reasons[:2])}{'; ...' if len(reasons) > 2 else ''})" if reasons else ""
     print(f"{len(report.done) - len(report.redone)} segmented, {len(report.redone)} redone"
-          f"{f' ({why})' if report.redone else ''}, {len(report.skipped)} already complete, "
-          f"{len(report.failed)} failed ({report.seconds:.1f} s) -> {args.outdir}/")
+          f"{why}, {len(report.skipped)} already complete, {len(report.failed)} failed "
+          f"({report.seconds:.1f} s) -> {args.outdir}/")
     for error in report.failed.values():
         print(f"kmseg: error: {error}", file=sys.stderr)
     return 2 if report.failed else 0
@@ -149,8 +155,8 @@ def evaluate(args: argparse.Namespace) -> int:
     result = metrics.evaluate_folder(args.segdir, args.ground_truth)
     scores, problems = result.scores, result.problems
     if not scores:
-        for problem in problems.values():
-            print(f"kmseg: error: {problem}", file=sys.stderr)
+        for line in [f"error: {problem}" for problem in problems.values()] + result.notes():
+            print(f"kmseg: {line}", file=sys.stderr)
         raise ParameterError(f"{args.segdir}: no segmentation matches a ground truth in "
                              f"{args.ground_truth} (see kmseg evaluate --help for file names)")
     fields = ("pri", "voi", "gce", "n_segments", "n_truth_segments")
@@ -215,9 +221,12 @@ def _segment_one(
         raise ParameterError(with_source("--zarr, --scheduler and --workers apply to a raster "
                                          "segmented in strips: add --chunked", image))
     output_folder(Path(args.outdir))  # a bad -o fails before the work
-    if args.compare:  # matplotlib's import (0.5-0.9 s) overlaps the clustering
-        threading.Thread(target=importlib.import_module, args=("kmseg.plot",),
-                         daemon=True).start()
+    if (args.width or args.dpi) and not args.compare:
+        raise ParameterError("--width and --dpi size the --compare figure: add --compare")
+    # matplotlib's import (0.5-0.9 s) overlaps the clustering; joined before the figure.
+    plotting = threading.Thread(target=importlib.import_module, args=("kmseg.plot",))
+    if args.compare:
+        plotting.start()
     mask = _read_mask(args.mask) if args.mask else None
     with working(f"segmenting {image}"):
         if palette is not None:
@@ -230,6 +239,8 @@ def _segment_one(
     if args.save_palette:
         model = KMeansSegmenter.from_segmentation(seg)
         print(f"wrote {model.save(args.save_palette)}")
+    if args.compare:
+        plotting.join()
     with working(f"writing the outputs of {image}"):
         written = seg.save(args.outdir, compare=args.compare, masks=args.masks,
                            region_masks=args.region_masks, protect=args.images,

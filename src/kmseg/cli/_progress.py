@@ -20,10 +20,13 @@ _TICK = 0.5
 
 
 @contextlib.contextmanager
-def working(what: str, *, stream: TextIO | None = None, delay: float = DELAY) -> Iterator[None]:
+def working(
+    what: str, *, stream: TextIO | None = None, delay: float | None = None
+) -> Iterator[None]:
     """Show ``kmseg: <what> ... N s`` on ``stream`` (standard error) while the block runs,
-    from ``delay`` seconds on, if the stream is a terminal."""
+    from ``delay`` seconds (:data:`DELAY`) on, if the stream is a terminal."""
     stream = sys.stderr if stream is None else stream
+    delay = DELAY if delay is None else delay
     if not stream.isatty():
         yield
         return

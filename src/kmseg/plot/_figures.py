@@ -247,6 +247,7 @@ def colors(
     seed: int = 0,
     mask: np.ndarray | None = None,
     alpha: bool | None = None,
+    channel_axis: int | None = -1,
     width: float | None = None,
     dpi: float | None = None,
 ) -> Figure:
@@ -273,9 +274,10 @@ def colors(
         Seed of ``numpy.random.default_rng`` for the sample: the scatter shows the pixels
         ``rng.choice(n, min(sample, n), replace=False)`` of the ``n`` clustered pixels in
         row-major order (the same pixels for an image and for its segmentation).
-    mask, alpha
-        As in :func:`kmseg.segment`: masked and transparent pixels are left out everywhere.
-        Not with a Segmentation, which says itself which pixels it clustered.
+    mask, alpha, channel_axis
+        As in :func:`kmseg.segment` (``channel_axis=1`` for an ``(N, C)`` pixel list): masked
+        and transparent pixels are left out everywhere. Not with a Segmentation, which says
+        itself which pixels it clustered.
     width : float, optional
         Figure width in inches (default 11 with the scatter, 6 without); the height scales
         with it.
@@ -319,7 +321,8 @@ def colors(
                                  "which shows the pixels it clustered; leave them out")
         values, clusters = _clusters(image)
     else:
-        values = clustered_values(as_image(image, mask=mask, alpha=alpha))
+        values = clustered_values(as_image(image, mask=mask, alpha=alpha,
+                                           channel_axis=channel_axis))
     if len(values) == 0:
         raise ParameterError("no pixel is clustered (all are masked or transparent)")
     with_scatter = values.shape[1] >= 3
