@@ -44,6 +44,7 @@ from .regions import clean_labels, connected_regions
 ImageLike = str | os.PathLike | np.ndarray | LoadedImage
 
 DEFAULT_ATTEMPTS = 10
+_CHUNK = 1 << 18  # pixels whose features are made at once when each pixel is assigned
 DEFAULT_K = 4
 
 # The regions preset: one parameter set for every photo, chosen on BSDS500 train + val
@@ -584,14 +585,15 @@ class KMeansSegmenter:
             rng=np.random.default_rng(self.seed),
             fixed=fixed,
         )
-        if samples.binned:
-            samples, result = self._nearest_per_pixel(work, result)
+        expand = samples.expand
+        if samples.binned:  # a bin's pixels shared its label: each pixel its own nearest
+            result, expand = self._nearest_per_pixel(work, result), _same_labels
         clustered = time.perf_counter()
         seg = self._result(
             loaded,
             work,
             result,
-            samples.expand,
+            expand,
             timings={"features": features_done - start, "cluster": clustered - features_done},
             canonical=not isinstance(self.init, np.ndarray),
         )
@@ -659,17 +661,25 @@ class KMeansSegmenter:
         X = self._colour_features(values, loaded.pixels.dtype)
         return _Samples(X, weights, expand)
 
-    def _nearest_per_pixel(
-        self, loaded: LoadedImage, result: KMeansResult
-    ) -> tuple[_Samples, KMeansResult]:
+    def _nearest_per_pixel(self, loaded: LoadedImage, result: KMeansResult) -> KMeansResult:
         """Every pixel's own nearest centre and the exact compactness, after clustering the
-        bins of continuous floats (a bin's pixels shared its label): ``labels_`` then equal
-        ``predict`` on the same image."""
-        X = self._colour_features(clustered_values(loaded), loaded.pixels.dtype)
-        labels, dist2 = assign(X, result.centers)
+        bins of continuous floats: ``labels_`` then equal ``predict`` on the same image.
+        Features are made a chunk at a time, on two threads (18 MP: 2.7 -> 0.6 s, and no
+        pixel-sized feature array)."""
+        values = clustered_values(loaded)
+        labels = np.empty(len(values), dtype=np.intp)
+        dist2 = np.empty(len(values))
+
+        def nearest(part: slice) -> None:
+            for start in range(part.start, part.stop, _CHUNK):
+                chunk = slice(start, min(start + _CHUNK, part.stop))
+                X = self._colour_features(values[chunk], loaded.pixels.dtype)
+                labels[chunk], dist2[chunk] = assign(X, result.centers)
+
+        _parallel.run([lambda part=part: nearest(part)
+                       for part in _parallel.split(len(values), 2 * _CHUNK)])
         sizes = np.bincount(labels, minlength=len(result.centers)).astype(np.float64)
-        exact = replace(result, labels=labels, inertia=float(dist2.sum()), sizes=sizes)
-        return _Samples(X, np.ones(len(X)), _same_labels), exact
+        return replace(result, labels=labels, inertia=float(dist2.sum()), sizes=sizes)
 
     def checked_values(
         self, loaded: LoadedImage, *, check_k: bool = True, check_finite: bool = True
