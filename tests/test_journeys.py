@@ -163,3 +163,41 @@ def test_colour_distribution_on_the_command_line(tmp_path, capsys):
     code = main(["colors", kmseg.data.sample_path(), "-k", "4", "-o", str(tmp_path)])
     assert code == 0, capsys.readouterr().err
     assert _png(tmp_path / "coffee_colors.png").shape[1] > 300
+
+
+# -- the same journeys on photos the suite did not make ------------------------------------------
+
+@pytest.fixture(scope="module")
+def unseen_photos():
+    from conftest import shared_dir
+
+    odd = shared_dir("corpus", "odd")
+    photos = sorted(shared_dir("bsds500", "images", "val").glob("*.jpg"))[5:8]
+    return [*photos, odd / "cmyk_photo_with_icc.jpg", odd / "png16_rgb_photo.png"]
+
+
+def test_tutorial_journeys_on_unseen_photos(unseen_photos, tmp_path, capsys):
+    for path in unseen_photos:
+        image = kmseg.read_image(path)
+        scale = float(np.iinfo(image.dtype).max)
+        seg = kmseg.segment(image, k=4)
+        # 3: normalise, flatten, cluster, rebuild
+        floats = kmseg.segment(image / scale, k=4)
+        np.testing.assert_array_equal(floats.labels, seg.labels, err_msg=path.name)
+        flat = kmseg.segment(image.reshape(-1, 3) / scale, k=4, channel_axis=1)
+        np.testing.assert_array_equal(flat.labels, seg.labels.ravel(), err_msg=path.name)
+        assert kmseg.plot.colors(floats, sample=2000).axes
+        # 1: float32 pixels (the values themselves, not / 255) give the same clustering
+        pixels32 = np.float32(image.reshape(-1, 3))
+        np.testing.assert_array_equal(
+            kmseg.segment(pixels32, k=4, channel_axis=1).labels, seg.labels.ravel())
+        # 2: gray k = 2 is the exact threshold
+        gray = kmseg.segment(image, k=2, space="gray")
+        assert gray.algorithm == "optimal-1d" and set(np.unique(gray.labels)) == {0, 1}
+        # and through the command line
+        out = tmp_path / path.stem
+        assert main(["segment", str(path), "-k", "4", "--compare", "-o", str(out)]) == 0
+        written = json.loads((out / f"{path.stem}.json").read_text())
+        assert written["k"] == 4 and written["sizes"] == seg.sizes.tolist()
+        assert _png(out / f"{path.stem}_labels_preview.png").max() == 255
+    capsys.readouterr()
