@@ -252,3 +252,12 @@ def test_a_strip_task_is_named_by_its_rows():
     from kmseg._chunked import _strip_name
 
     assert _strip_name(("big.tif", 256, 256, None, "model")) == "big.tif, rows 256-511"
+
+
+def test_pixel_limit_and_errors_name_the_raster(tmp_path):
+    path = tmp_path / "flat.tif"
+    tifffile.imwrite(path, np.zeros((300, 200), np.uint8), tile=(64, 64))
+    with pytest.raises(ImageReadError, match=r"flat\.tif: 200x300 = 60,000 pixels exceeds"):
+        segment_chunked(path, tmp_path / "out", model=KMeansSegmenter(k=2), max_pixels=1000)
+    with pytest.raises(ParameterError, match=r"flat\.tif: k=2 exceeds the 1 distinct"):
+        segment_chunked(path, tmp_path / "out", model=KMeansSegmenter(k=2))

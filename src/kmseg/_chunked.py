@@ -26,8 +26,16 @@ from pathlib import Path
 import numpy as np
 
 from ._compress import pool as pool_histograms
-from ._errors import ImageReadError, OutputError, ParameterError, with_source
-from ._io import GeoReference, LoadedImage, RasterInfo, raster_info, raster_rows, raster_strips
+from ._errors import ImageReadError, KmsegError, OutputError, ParameterError, with_source
+from ._io import (
+    DEFAULT_MAX_PIXELS,
+    GeoReference,
+    LoadedImage,
+    RasterInfo,
+    raster_info,
+    raster_rows,
+    raster_strips,
+)
 from ._labels import label_dtype, masked_label
 from ._result import cast_like
 from ._save import atomic_directory, atomic_write, output_folder
@@ -69,6 +77,7 @@ def segment_chunked(
     scheduler: str | None = None,
     workers: int | None = None,
     progress: bool = False,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> ChunkedResult:
     """Segment a TIFF of any size with one palette, strip by strip.
 
@@ -102,11 +111,14 @@ def segment_chunked(
         Processes of the local pool or LocalCluster (default: one per core).
     progress : bool
         A progress bar of the strips on stderr (zarr outputs).
+    max_pixels : int or None
+        Decompression-bomb limit, as :func:`kmseg.load_image`'s: a raster claiming more pixels
+        is refused before any strip is read (None lifts it, for real gigapixel rasters).
 
     Raises
     ------
     ImageReadError
-        ``source`` is not a TIFF that can be read in strips.
+        ``source`` is not a TIFF that can be read in strips, or has more than ``max_pixels``.
     ParameterError
         Bad model parameters, bands or output; k exceeds the raster's distinct colours; a
         scheduler without ``output="zarr"``; zarr (or, for Dask, distributed) not installed.
@@ -118,7 +130,7 @@ def segment_chunked(
         raise ParameterError(with_source(
             "a raster segmented in strips takes colour features only (no position, texture, "
             "smoothing, superpixels or regions)", str(source)))
-    info = raster_info(source)
+    info = raster_info(source, max_pixels=max_pixels)
     if info is None:
         raise ImageReadError(with_source("only TIFF files can be segmented in strips",
                                          str(source)))
@@ -151,7 +163,7 @@ def segment_chunked(
             like = like or strip
             pooled = pool_histograms(pooled, *model.image_histogram(strip, like=like))
         timings["histogram"] = time.perf_counter() - start
-        model.fit_histogram(*pooled, like=like)
+        _fit_palette(model, pooled, like, str(source))
         timings["cluster"] = time.perf_counter() - start - timings["histogram"]
 
     sizes = np.zeros(model.k, dtype=np.int64)
@@ -223,7 +235,7 @@ def _segment_to_zarr(
             like_shape = (1, 1) if kind[1] == 1 else (1, 1, kind[1])
             like = LoadedImage(np.zeros(like_shape, dtype=kind[0]), None, None, source, "")
             timings["histogram"] = time.perf_counter() - start - sum(timings.values())
-            model.fit_histogram(*pooled, like=like)
+            _fit_palette(model, pooled, like, str(source))
             timings["cluster"] = time.perf_counter() - start - sum(timings.values())
         dtype = label_dtype(model.k)
         palette = _palette(model, dtype, info.dtype)
@@ -345,3 +357,12 @@ def _report(result: ChunkedResult) -> dict:
         "timings_s": result.timings,
         "files": {role: path.name for role, path in result.files.items()},
     }
+
+
+def _fit_palette(model: KMeansSegmenter, pooled: tuple[np.ndarray, np.ndarray],
+                 like: LoadedImage, source: str) -> None:
+    """Fit the palette on the raster's summed histogram; errors name the raster."""
+    try:
+        model.fit_histogram(*pooled, like=like)
+    except KmsegError as error:
+        raise type(error)(with_source(str(error), source)) from None

@@ -724,7 +724,9 @@ class RasterInfo:
         return self.shape[0] * self.shape[1]
 
 
-def raster_info(path: str | os.PathLike[str]) -> RasterInfo | None:
+def raster_info(
+    path: str | os.PathLike[str], *, max_pixels: int | None = None
+) -> RasterInfo | None:
     """The first page of a TIFF that :func:`raster_strips` can stream, or None when ``path`` is
     not a TIFF (other formats are read whole).
 
@@ -732,7 +734,9 @@ def raster_info(path: str | os.PathLike[str]) -> RasterInfo | None:
     ------
     ImageReadError
         The TIFF cannot be streamed: unreadable, not gray/RGB/multi-band samples of 8 bits or
-        more, bands stored apart (planar), alpha, or a rotated (Orientation) page.
+        more, bands stored apart (planar), alpha, or a rotated (Orientation) page; or it claims
+        more than ``max_pixels`` pixels (None: no limit), the decompression-bomb limit that
+        :func:`load_image` applies to whole images.
     """
     source = _check_path(path)
     with _open_file(source) as fh, _read_errors(source), _QUIET_TIFFFILE.held():
@@ -743,6 +747,7 @@ def raster_info(path: str | os.PathLike[str]) -> RasterInfo | None:
         fh.seek(0)
         with _tiff_failures(fh, source), tifffile.TiffFile(fh) as tif:
             page = _check_streamable(tif, source)
+            _check_size(page.imagewidth, page.imagelength, source, max_pixels)
             geotiff = _TIFF_GEOKEYS in page.tags
             return RasterInfo(source, (page.imagelength, page.imagewidth), page.dtype,
                               page.samplesperpixel, _georeference(page) if geotiff else None,

@@ -115,10 +115,9 @@ def save_segmentation(
     plan = _plan(seg, outdir, stem, compare=compare, masks=masks, region_masks=region_masks,
                  figure_options={"width": figure_width, "dpi": figure_dpi})
     json_path = outdir / f"{stem}.json"
-    inputs = {Path(p).resolve() for p in (*protect, *([seg.source] if seg.source else []))}
+    inputs = [*protect, *([seg.source] if seg.source else [])]
     for path in [json_path, *(path for path, _ in plan.values())]:
-        if path.resolve() in inputs:
-            raise OutputError(f"{path}: refusing to overwrite an input file")
+        refuse_inputs(path, inputs)
     for path, write in plan.values():
         atomic_write(path, write)
     written = {role: path for role, (path, _) in plan.items()}
@@ -203,7 +202,7 @@ def save_figure(
     """
     path = Path(path)
     output_folder(path.parent)
-    _refuse_input(path, source)
+    refuse_inputs(path, [source] if source else [])
     options = {} if dpi is None else {"dpi": dpi}
     atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", **options))
     return path
@@ -334,6 +333,16 @@ def fits_png(dtype: np.dtype, colour_channels: int) -> bool:
     return dtype in (np.uint8, np.uint16) and colour_channels in (1, 3)
 
 
-def _refuse_input(path: Path, source: str | None) -> None:
-    if source and path.exists() and path.resolve() == Path(source).resolve():
-        raise OutputError(f"{path}: refusing to overwrite the input image")
+def refuse_inputs(path: str | PathLike[str], inputs: Iterable[str | PathLike[str] | None]) -> Path:
+    """``path`` as a Path, once checked that writing it would not replace one of ``inputs``.
+
+    Raises
+    ------
+    OutputError
+        ``path`` is (resolves to) one of the inputs.
+    """
+    path = Path(path)
+    if path.exists() and any(source and path.resolve() == Path(source).resolve()
+                             for source in inputs):
+        raise OutputError(f"{path}: refusing to overwrite an input file")
+    return path

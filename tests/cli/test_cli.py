@@ -459,3 +459,32 @@ def test_fixed_colours_on_the_command_line(photo, tmp_path, capsys):
     assert report["centers"][:2] == [[255.0, 0.0, 0.0], [255.0, 255.0, 255.0]]
     code, _, err = run(["segment", str(photo), "--fix", "#zz0000", "-o", str(tmp_path)], capsys)
     assert code == 2 and "is not '#rrggbb'" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", [
+    ["choose-k", "IMG", "-k", "2..3", "--json", "IMG"],
+    ["segment", "IMG", "--save-palette", "IMG"],
+])
+def test_no_output_option_writes_over_the_input(photo, tmp_path, capsys, command):
+    before = photo.read_bytes()
+    args = [str(photo) if a == "IMG" else a for a in command]
+    code, _, err = run([*args, "-o", str(tmp_path / "out")], capsys)
+    assert code == 2 and "refusing to overwrite an input file" in err
+    assert photo.read_bytes() == before
+    assert not (tmp_path / "out" / "photo_choose_k.png").exists()  # refused before any work
+
+
+@pytest.mark.parametrize("chunked", [[], ["--chunked"]])
+def test_pixel_limit_holds_for_rasters_read_in_strips(tmp_path, capsys, chunked):
+    import tifffile
+
+    from kmseg._chunked import CHUNKED_FROM
+
+    path = tmp_path / "claims.tif"  # more pixels than CHUNKED_FROM: strips even without --chunked
+    rows = CHUNKED_FROM // 10_000 + 1
+    tifffile.imwrite(path, np.zeros((rows, 10_000), np.uint8), tile=(512, 512),
+                     compression="zlib")
+    code, _, err = run(["segment", str(path), "-k", "2", "--max-pixels", "1000",
+                        "-o", str(tmp_path / "out"), *chunked], capsys)
+    assert code == 2 and "exceeds the decompression-bomb limit of 1,000 pixels" in err
+    assert "claims.tif" in err and not (tmp_path / "out" / "claims_labels.tif").exists()

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._errors import KmsegError, OutputError, ParameterError, with_source
 from .._io import DEFAULT_MAX_PIXELS, load_image
-from .._save import output_folder, save_figure
+from .._save import output_folder, refuse_inputs, save_figure
 from .._segment import KMeansSegmenter, check_params, resolve_preset
 from .._segment import segment as segment_image
 from ..data import sample_path
@@ -29,6 +29,8 @@ def segment(args: argparse.Namespace) -> int:
     if args.save_palette and len(args.images) > 1:
         raise ParameterError("--save-palette saves the palette of one image; give one IMAGE "
                              "(or fit many with KMeansSegmenter.fit([...]))")
+    if args.save_palette:  # before any work: never over an input
+        refuse_inputs(args.save_palette, [*args.images, args.mask, args.palette, args.init])
     palette = KMeansSegmenter.load(args.palette) if args.palette else None
     options = _clustering(args)
     if options["k"] == "auto":
@@ -94,6 +96,8 @@ def choose_k(args: argparse.Namespace) -> int:
         raise ParameterError(f"-k {ks[0]}: choose-k compares several k; give at least two, "
                              "e.g. -k 2..16 or -k 4,6,10")
     path = _figure_path(args, "choose_k")
+    if args.json:
+        refuse_inputs(args.json, [args.image])
     loaded = load_image(args.image, **_read_options(args))
     with working(f"scoring k for {args.image}"):
         choice = choose(loaded, ks=ks, space=args.space, attempts=args.attempts,
@@ -281,6 +285,7 @@ def _segment_chunked(
     # The zarr path has a progress bar of its strips; the BigTIFF path a status line.
     with working(f"segmenting {image} in strips") if not zarr else contextlib.nullcontext():
         result = segment_chunked(image, args.outdir, model=model, bands=args.bands,
+                                 max_pixels=_read_options(args)["max_pixels"],
                                  refit=palette is None, protect=args.images,
                                  output="zarr" if zarr else "tiff", scheduler=args.scheduler,
                                  workers=args.workers, progress=zarr and sys.stderr.isatty())
