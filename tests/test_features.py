@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kmseg._errors import ParameterError
-from kmseg._features import check_space, from_features, to_features
+from kmseg._features import check_space, from_features, shrink_factor, to_features
 
 
 def test_oklab_matches_ottossons_reference_values():
@@ -45,3 +45,11 @@ def test_perceptual_spaces_need_rgb(space):
         check_space(space, 4)
     with pytest.raises(ParameterError, match="is not one of"):
         check_space("hsv", 3)
+
+
+def test_shrink_factor_keeps_at_least_one_row_and_column():
+    # Once 490 for a 400 x 600 image and max_pixels=1: a copy of 0 rows, and a reshape error.
+    assert shrink_factor((400, 600), 1) == 400
+    assert shrink_factor((10, 1000), 1) == 10
+    assert shrink_factor((400, 600), 64) == 62
+    assert shrink_factor((400, 600), 1_000_000) == 1

@@ -1077,3 +1077,10 @@ def test_corpus_skimage_agrees(corpus_dir: Path) -> None:
         np.testing.assert_array_equal(
             read_image(corpus_dir / "odd" / name), skio.imread(corpus_dir / "odd" / name)
         )
+
+
+def test_a_fifo_is_refused_not_waited_on(tmp_path):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageReadError, match=r"pipe\.png: not a regular file"):
+        _io.load_image(fifo)

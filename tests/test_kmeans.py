@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
@@ -333,3 +336,52 @@ def test_a_finer_coreset_when_the_coarse_one_hides_much_of_the_error(rng, monkey
     finer = _kmeans._finer_coreset(points, core, hidden / 0.051, 4)
     assert len(core.X) < len(finer.X) < len(X) // 2
     assert finer.weights.sum() == pytest.approx(points.weights.sum())
+
+
+# --- extreme magnitudes (issue 15, item 6) ------------------------------------------------
+
+_HANG_SCRIPT = """
+import numpy as np
+from kmseg._errors import ParameterError
+from kmseg._kmeans import kmeans
+
+rng = np.random.default_rng(0)
+X = np.concatenate([m + rng.normal(0, 12, size=(100, 3)) for m in rng.uniform(0, 255, (4, 3))])
+plain = kmeans(X, 4, rng=np.random.default_rng(1))
+tiny = kmeans(np.ldexp(X, -700), 4, rng=np.random.default_rng(1))
+assert (tiny.labels == plain.labels).all()
+assert np.array_equal(np.ldexp(tiny.centers, 700), plain.centers)
+huge = kmeans(np.ldexp(X, 200), 4, rng=np.random.default_rng(1))  # scaled too: exact
+assert (huge.labels == plain.labels).all()
+assert np.array_equal(np.ldexp(huge.centers, -200), plain.centers)
+assert np.isclose(np.ldexp(huge.inertia, -400), plain.inertia)
+# distinct values that squared distances cannot tell apart: an error, not a spin
+close = np.array([[0.0, 0.0], [1e-200, 0.0], [2e-200, 0.0], [1.0, 1.0]])
+try:
+    kmeans(close, 4, rng=np.random.default_rng(0))
+except ParameterError as error:
+    assert "rescale" in str(error), error
+else:
+    raise AssertionError("no error")
+print("ok")
+"""
+
+
+def test_tiny_features_terminate():
+    # Once a spin: squared distances of 1e-200 values underflow to 0, and the reseed loop never
+    # filled the empty clusters. Run apart, so that a hang fails rather than blocks the suite.
+    done = subprocess.run([sys.executable, "-c", _HANG_SCRIPT], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_assign_resolves_tiny_features(rng):
+    X = blobs(rng)
+    centers = kmeans(X, 4, rng=np.random.default_rng(0)).centers
+    labels, _ = assign(np.ldexp(X, -700), np.ldexp(centers, -700))
+    assert (labels == assign(X, centers)[0]).all()  # the distances themselves underflow
+
+
+def test_features_whose_squared_distances_overflow_are_refused(rng):
+    with pytest.raises(ParameterError, match="overflow; rescale the image"):
+        kmeans(np.ldexp(blobs(rng), 1000), 4, rng=np.random.default_rng(0))

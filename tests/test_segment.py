@@ -3,6 +3,7 @@ force, plus every documented error."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -455,3 +456,73 @@ def test_superpixels_of_floats_in_any_range_are_those_of_the_image(sample):
     for image in (sample / 255.0, sample * 4.0):
         np.testing.assert_array_equal(kmseg.segment(image, k=4, superpixels=150).labels,
                                       expected)
+
+
+# --- extreme values and parameters (issue 15, items 6, 8 and 9) ---------------------------
+
+
+def test_tiny_float_image_segments_as_its_rescaled_copy():
+    image = np.random.default_rng(0).random((20, 20, 3))
+    tiny = np.ldexp(image, -664)  # ~1e-200: squared distances underflow unless scaled
+    code = ("import numpy as np, kmseg\n"
+            "image = np.random.default_rng(0).random((20, 20, 3))\n"
+            "seg = kmseg.segment(np.ldexp(image, -664), k=4)\n"
+            "print(sorted(seg.sizes.tolist()))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)  # apart: once a hang
+    assert done.returncode == 0, done.stderr[-2000:]
+    seg, plain = kmseg.segment(tiny, k=4), kmseg.segment(image, k=4)
+    np.testing.assert_array_equal(seg.labels, plain.labels)
+    np.testing.assert_array_equal(np.ldexp(seg.centers, 664), plain.centers)
+
+
+def test_huge_float_image_is_refused_with_a_rescale_hint():
+    image = np.random.default_rng(0).random((20, 20, 3)) * 1e308
+    with pytest.raises(ParameterError, match="overflow; rescale the image"):
+        kmseg.segment(image, k=4)
+
+
+def test_identical_floats_and_fewer_distinct_values_than_k():
+    with pytest.raises(ParameterError, match="k=4 exceeds the 1 distinct"):
+        kmseg.segment(np.full((20, 20, 3), 0.3), k=4)
+    two = np.repeat(np.array([[[0.1, 0.2, 0.3]], [[0.5, 0.5, 0.5]]]), 10, axis=1)
+    with pytest.raises(ParameterError, match="k=4 exceeds the 2 distinct"):
+        kmseg.segment(two, k=4)
+    assert sorted(kmseg.segment(two, k=2).sizes.tolist()) == [10, 10]
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), [
+    ("position", 1e308, "a number from 0 to 1e+06"),
+    ("texture", 1e308, "a number from 0 to 1e+06"),
+    ("smooth", 1e308, "a number from 0 to 1000"),
+    ("smooth", 1_000_000, "a number from 0 to 1000"),
+    ("attempts", 1_000_000_000, "None or an integer from 1 to 1000"),
+    ("max_iter", 10**9, "an integer from 1 to 1_000_000"),
+    ("superpixels", 1 << 40, "None or an integer from 2 to"),
+    ("max_work_pixels", 1, "None or an integer >= 64"),
+])
+def test_extreme_parameters_are_refused_with_their_range(name, value, allowed):
+    # check_param: the rule alone, so that the test fails (not hangs) without it.
+    expected = re.escape(f"{name}={value!r} is invalid; use {allowed}")
+    with pytest.raises(ParameterError, match=f"^{expected}"):
+        kmseg._segment.check_param(name, value)
+    assert kmseg.KMeansSegmenter(**{name: value}).get_params()[name] == value
+
+
+def test_tiny_working_copy_is_refused_not_a_reshape_error():
+    with pytest.raises(ParameterError, match="max_work_pixels=100 leaves 96 pixels"):
+        kmseg.segment(kmseg.data.sample_path(), k=4, position=10, superpixels=500,
+                      max_work_pixels=100)
+    seg = kmseg.segment(kmseg.data.sample_path(), k=4, position=10, max_work_pixels=64)
+    assert seg.labels.shape == (400, 600)
+
+
+def test_more_superpixels_than_pixels_are_refused():
+    image = np.random.default_rng(0).random((20, 20, 3))
+    with pytest.raises(ParameterError, match="superpixels=1000 exceeds the 400 pixels"):
+        kmseg.segment(image, k=4, superpixels=1000)
+
+
+def test_path_with_a_nul_byte_is_an_image_read_error():
+    with pytest.raises(kmseg.ImageReadError, match=r"^a\\0b\.png: .*NUL byte"):
+        kmseg.segment("a\0b.png")

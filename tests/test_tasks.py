@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -73,3 +78,48 @@ def test_chunks_cover_the_items_in_order_and_shrink_to_one(n, largest, workers):
     # By hand, 10 items on 2 workers: a quarter of the rest per worker, rounded up, is 2 of 10,
     # then 1 of 8 and each after.
     assert [len(c) for c in chunks(list(range(10)), 8, 2)] == [2] + [1] * 8
+
+
+def test_pool_workers_end_when_the_batch_is_killed(tmp_path):
+    """kill -9 of a batch leaves no worker behind (they held 230-300 MB each)."""
+    psutil = pytest.importorskip("psutil")
+    from PIL import Image
+
+    import kmseg
+
+    photo = Image.open(kmseg.data.sample_path()).resize((320, 240))
+    (tmp_path / "in").mkdir()
+    for i in range(12):
+        photo.rotate(20 * i).save(tmp_path / "in" / f"p{i}.png")
+    command = [sys.executable, "-m", "kmseg", "batch", str(tmp_path / "in"), "-o",
+               str(tmp_path / "out"), "-k", "8", "--attempts", "200", "--workers", "2",
+               "--no-progress"]
+    process = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    workers = []
+    try:
+        batch = psutil.Process(process.pid)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list((tmp_path / "out").glob("*.json")):
+            time.sleep(0.05)  # until the workers are busy with photos
+        workers = batch.children(recursive=True)
+        assert len(workers) >= 2 and process.poll() is None, "kill it while the workers run"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+        _, alive = psutil.wait_procs(workers, timeout=5)
+        alive = [w for w in alive if _running(psutil, w)]
+        assert alive == []
+    finally:
+        for worker in workers:
+            with contextlib.suppress(psutil.Error):
+                worker.kill()
+        process.kill()
+        process.wait()
+
+
+def _running(psutil, process) -> bool:
+    """Alive and not a zombie (an orphan's exit its new parent has not reaped yet)."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -159,9 +159,11 @@ _TEXTURE_SMOOTHING = 1.5
 
 
 def shrink_factor(shape: tuple[int, int], max_pixels: int) -> int:
-    """Smallest integer factor that brings an image of ``shape`` to ``max_pixels`` or fewer."""
-    factor = max(1, int(np.ceil(np.sqrt(shape[0] * shape[1] / max_pixels))))
-    while (shape[0] // factor) * (shape[1] // factor) > max_pixels:
+    """Smallest integer factor that brings an image of ``shape`` to ``max_pixels`` or fewer,
+    at most the shorter side (a copy keeps at least one row and one column)."""
+    shortest = max(1, min(shape))
+    factor = min(shortest, max(1, int(np.ceil(np.sqrt(shape[0] * shape[1] / max_pixels)))))
+    while factor < shortest and (shape[0] // factor) * (shape[1] // factor) > max_pixels:
         factor += 1
     return factor
 

@@ -29,6 +29,7 @@ import logging
 import numbers
 import os
 import re
+import stat
 import struct
 import threading
 import warnings
@@ -289,6 +290,9 @@ def load_image(
     'JPEG RGB 8-bit'
     """
     source = _check_path(path)
+    if "\0" in source:  # os.stat and open() raise ValueError on it
+        raise ImageReadError(with_source("no such file: a path cannot contain a NUL byte",
+                                         source.replace("\0", "\\0")))
     frame = _check_frame(frame)
     max_pixels = _check_max_pixels(max_pixels)
     bands = _check_bands(bands)
@@ -411,6 +415,12 @@ def _open_file(source: str) -> IO[bytes]:
     """Open ``source`` read-only, turning every reason it cannot be read into ImageReadError."""
     if os.path.isdir(source):
         raise ImageReadError(with_source("is a directory, not an image file", source))
+    mode = stat.S_IFREG
+    with contextlib.suppress(OSError):  # a missing file is reported by open() below
+        mode = os.stat(source).st_mode
+    if not stat.S_ISREG(mode):  # a FIFO or a device would block or never end
+        raise ImageReadError(with_source("not a regular file (a pipe, socket or device); "
+                                         "give an image file", source))
     try:
         fh = open(source, "rb")  # the caller closes it: `with _open_file(...) as fh`
     except FileNotFoundError:

@@ -110,11 +110,52 @@ def kmeans(
     Raises
     ------
     ParameterError
-        When the points have fewer than ``k`` distinct values.
+        When the points have fewer than ``k`` distinct values, when their differences are too
+        small for squared distances to resolve, or when those overflow.
     """
     weights = np.ones(len(X)) if sample_weight is None else sample_weight
     if len(X) < k:
         raise _too_few_distinct(X, k)
+    # Features far from 1 (1e-200: squared distances underflow to 0; 1e200: they overflow) are
+    # scaled by a power of two, which is exact: the same iterates, in other units.
+    exponent = _scale_exponent(X)
+    if exponent:
+        def scaled(a):
+            return None if a is None or isinstance(a, str) else np.ldexp(np.asarray(a, float),
+                                                                          -exponent)
+        result = _kmeans(scaled(X), k, weights, init if isinstance(init, str) else scaled(init),
+                         init_labels, attempts, max_iter, float(np.ldexp(eps, -exponent)), rng,
+                         scaled(fixed))
+        with np.errstate(over="ignore"):
+            inertia = float(np.ldexp(result.inertia, 2 * exponent))
+        if not np.isfinite(inertia):
+            span = f"{float(X.min()):g}..{float(X.max()):g}"
+            raise ParameterError(f"feature values span {span}: their squared distances "
+                                 "overflow; rescale the image")
+        return replace(result, centers=np.ldexp(result.centers, exponent), inertia=inertia)
+    return _kmeans(X, k, weights, init, init_labels, attempts, max_iter, eps, rng, fixed)
+
+
+# Features whose largest magnitude lies outside 2**-_SAFE_EXPONENT..2**_SAFE_EXPONENT are
+# scaled to magnitudes near 1 inside the engine.
+_SAFE_EXPONENT = 64
+
+
+def _scale_exponent(X: np.ndarray) -> int:
+    """0, or the power of two that brings the largest magnitude of ``X`` near 1."""
+    largest = float(np.abs(X).max()) if X.size else 0.0
+    if largest == 0.0 or not np.isfinite(largest):
+        return 0
+    exponent = int(np.frexp(largest)[1])
+    return exponent if abs(exponent) > _SAFE_EXPONENT else 0
+
+
+def _kmeans(
+    X: np.ndarray, k: int, weights: np.ndarray, init: str | np.ndarray | None,
+    init_labels: np.ndarray | None, attempts: int, max_iter: int, eps: float,
+    rng: np.random.Generator, fixed: np.ndarray | None,
+) -> KMeansResult:
+    """:func:`kmeans` on features of magnitude near 1 or at least not extreme."""
     if init_labels is not None:
         points = _Points(X, weights)
         return _lloyd(points, _initial_centers_from_labels(points, init_labels, k), max_iter, eps)
@@ -359,6 +400,12 @@ def optimal_1d(x: np.ndarray, weights: np.ndarray, k: int) -> KMeansResult:
 
 def assign(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centre of each point and the squared distance to it (ties: lowest index)."""
+    exponent = _scale_exponent(centers)  # as kmeans: extreme magnitudes scaled near 1
+    if exponent:
+        labels, dist2 = _Points(np.ldexp(X, -exponent), np.ones(len(X))).step(
+            np.ldexp(centers, -exponent))[:2]
+        with np.errstate(over="ignore", under="ignore"):
+            return labels, np.ldexp(dist2, 2 * exponent)
     return _Points(X, np.ones(len(X))).step(centers)[:2]
 
 
@@ -411,10 +458,16 @@ def _lloyd(points: _Points, centers: np.ndarray, max_iter: int, eps: float) -> K
             break
     converged = shift <= eps
     labels, dist2, _, totals = points.step(centers)
-    # A last assignment can empty a cluster when the run stopped before convergence.
-    while (totals == 0).any():
+    # A last assignment can empty a cluster when the run stopped before convergence. Each
+    # reseed puts a centre on a point; if k rounds cannot fill every cluster, the points'
+    # differences are below what squared distances resolve (ties go to the lowest index).
+    for _ in range(len(centers) + 1):
+        if not (totals == 0).any():
+            break
         _reseed_empty(points.X, dist2, centers, totals == 0)
         labels, dist2, _, totals = points.step(centers)
+    else:
+        raise _unresolved(points.X, len(centers))
     return KMeansResult(centers, labels, float(points.weights @ dist2), n_iter, converged, totals)
 
 
@@ -426,10 +479,12 @@ def _reseed_empty(X: np.ndarray, dist2: np.ndarray, centers: np.ndarray, empty: 
     farthest = np.argsort(dist2, kind="stable")[::-1][:n_empty]
     # Near-zero distances mean every point may sit on a centre (means of equal values can be an
     # ulp off): count the distinct values exactly before concluding.
-    if dist2[farthest[-1]] <= 1e-12 * (1.0 + float(np.abs(X).max()) ** 2):
+    if dist2[farthest[-1]] <= 1e-12 * (1.0 + np.square(np.abs(X).max())):
         n_distinct = len(np.unique(X, axis=0))
         if n_distinct < len(centers):
             raise _too_few_distinct(X, len(centers), n_distinct)
+        if dist2[farthest[0]] == 0:  # distinct points, yet every distance is 0 (underflow)
+            raise _unresolved(X, len(centers))
     centers[empty] = X[farthest]
 
 
@@ -532,4 +587,11 @@ def _too_few_distinct(X: np.ndarray, k: int, n_distinct: int | None = None) -> P
     return ParameterError(
         f"k={k} exceeds the {n_distinct} distinct feature value(s) of the image; "
         f"use k <= {n_distinct}"
+    )
+
+
+def _unresolved(X: np.ndarray, k: int) -> ParameterError:
+    return ParameterError(
+        f"k={k}: the feature values (span {float(X.min()):g}..{float(X.max()):g}) differ by "
+        "less than squared distances resolve in floating point; rescale the image"
     )

@@ -79,6 +79,21 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
 
 
+# Caps of the numeric parameters: beyond them the work grows without end (attempts, max_iter,
+# smooth: a sigma of 1000 px takes ~30 s on a 1 MP working copy), features overflow (position,
+# texture), or the working copy is too small to segment (max_work_pixels).
+MAX_ATTEMPTS = 1000
+MAX_ITER = 1_000_000
+MAX_WEIGHT = 1e6
+MAX_SMOOTH = 1000.0
+MAX_SUPERPIXELS = 1 << 31
+MIN_WORK_PIXELS = 64
+
+
+def _in_range(value: Any, low: float, high: float) -> bool:
+    return _is_number(value) and bool(np.isfinite(value)) and low <= value <= high
+
+
 # name -> (check, what a valid value is). Checked once, when fit starts.
 _PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "k": (lambda v: _is_int(v) and 1 <= v <= MAX_K, f"an integer from 1 to {MAX_K}"),
@@ -87,20 +102,24 @@ _PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: v in ("k-means++", "random") if isinstance(v, str) else isinstance(v, np.ndarray),
         "'k-means++', 'random', a (k, C) array of centres or an (M, N) label map",
     ),
-    "attempts": (lambda v: v is None or (_is_int(v) and v >= 1), "None or an integer >= 1"),
-    "max_iter": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
+    "attempts": (lambda v: v is None or (_is_int(v) and 1 <= v <= MAX_ATTEMPTS),
+                 f"None or an integer from 1 to {MAX_ATTEMPTS}"),
+    "max_iter": (lambda v: _is_int(v) and 1 <= v <= MAX_ITER,
+                 f"an integer from 1 to {MAX_ITER:_}"),
     "eps": (lambda v: _is_number(v) and np.isfinite(v) and v >= 0, "a number >= 0"),
     "seed": (lambda v: v is None or (_is_int(v) and v >= 0), "None or an integer >= 0"),
     "normalize": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
-    "position": (lambda v: _is_number(v) and np.isfinite(v) and v >= 0, "a number >= 0"),
-    "texture": (lambda v: _is_number(v) and np.isfinite(v) and v >= 0, "a number >= 0"),
-    "smooth": (lambda v: _is_number(v) and np.isfinite(v) and v >= 0, "a number >= 0"),
-    "superpixels": (lambda v: v is None or (_is_int(v) and v >= 2), "None or an integer >= 2"),
+    "position": (lambda v: _in_range(v, 0, MAX_WEIGHT), f"a number from 0 to {MAX_WEIGHT:g}"),
+    "texture": (lambda v: _in_range(v, 0, MAX_WEIGHT), f"a number from 0 to {MAX_WEIGHT:g}"),
+    "smooth": (lambda v: _in_range(v, 0, MAX_SMOOTH),
+               f"a number from 0 to {MAX_SMOOTH:g} (pixels)"),
+    "superpixels": (lambda v: v is None or (_is_int(v) and 2 <= v <= MAX_SUPERPIXELS),
+                    f"None or an integer from 2 to {MAX_SUPERPIXELS:_} (at most the pixels)"),
     "superpixel_method": (lambda v: v in SUPERPIXEL_METHODS, "'slic' or 'felzenszwalb'"),
     "min_region": (lambda v: v is None or (_is_number(v) and 0 <= v < 1),
                    "None or a fraction of the image from 0 to 1"),
-    "max_work_pixels": (lambda v: v is None or (_is_int(v) and v >= 1),
-                        "None or an integer >= 1"),
+    "max_work_pixels": (lambda v: v is None or (_is_int(v) and v >= MIN_WORK_PIXELS),
+                        f"None or an integer >= {MIN_WORK_PIXELS}"),
     "fixed_colors": (lambda v: v is None or isinstance(v, (list, tuple, np.ndarray)),
                      "None, a list of '#rrggbb' strings or an (f, C) array of colours"),
 }
@@ -124,9 +143,10 @@ class KMeansSegmenter:
         (OpenCV's ``KMEANS_USE_INITIAL_LABELS``; masked pixels' labels are ignored).
     attempts : int or None, default None
         Runs from different seeds; the most compact is kept. None means 10 for
-        ``"k-means++"``/``"random"`` and 1 for an array ``init`` (which always runs once).
+        ``"k-means++"``/``"random"`` and 1 for an array ``init`` (which always runs once);
+        at most 1000.
     max_iter : int, default 300
-        Lloyd iterations per attempt at most.
+        Lloyd iterations per attempt at most (1 to 1_000_000).
     eps : float, default 0.0
         Stop an attempt once no centre moves more than ``eps`` (feature units), as OpenCV's
         ``TERM_CRITERIA_EPS``. 0 runs to exact convergence (labels stop changing).
@@ -138,12 +158,13 @@ class KMeansSegmenter:
     position : float, default 0
         Weight of each pixel's position (row, column) next to its colour: the colour distance
         worth one step of ``sqrt(pixels / k)``, as SLIC's compactness, so it means the same on
-        any image size. 0 clusters colour alone; ~10 (Lab units) makes compact segments.
+        any image size. 0 clusters colour alone; ~10 (Lab units) makes compact segments;
+        at most 1e6 (as ``texture``).
     texture : float, default 0
         Weight of 16 Gabor texture features (4 wavelengths of 3-24 pixels, 4 orientations,
         magnitudes smoothed), each scaled to unit variance times ``texture`` (colour units).
     smooth : float, default 0
-        Gaussian blur of the image (sigma in pixels) before features are taken.
+        Gaussian blur of the image (sigma in pixels, at most 1000) before features are taken.
     superpixels : int or None, default None
         Cluster about this many superpixels (each its mean features, weighted by its size)
         instead of pixels: every superpixel gets one label, so there is no speckle.
@@ -162,7 +183,7 @@ class KMeansSegmenter:
     max_work_pixels : int or None, default 1_000_000
         With position, texture, smoothing or superpixels, larger images are worked on as a
         box-averaged copy of at most this many pixels, and the label (and region) maps scaled
-        back up (nearest neighbour); None works at full size.
+        back up (nearest neighbour); None works at full size. At least 64.
 
     Attributes
     ----------
@@ -640,7 +661,14 @@ class KMeansSegmenter:
         """The image itself, or (spatial features on a large image) a smaller copy."""
         if not self._spatial() or self.max_work_pixels is None:
             return loaded
-        return shrink(loaded, self.max_work_pixels)
+        work = shrink(loaded, self.max_work_pixels)
+        n_pixels = work.pixels.shape[0] * work.pixels.shape[1]
+        if work is not loaded and n_pixels < max(self.k, self.superpixels or 0):
+            raise ParameterError(
+                f"max_work_pixels={self.max_work_pixels} leaves {n_pixels} pixels, fewer than "
+                f"k={self.k}" + (f" or superpixels={self.superpixels}" if self.superpixels
+                                  else "") + "; use a larger max_work_pixels")
+        return work
 
     def _samples(
         self, loaded: LoadedImage, *, per_pixel: bool = False, binned: bool = True
@@ -727,6 +755,10 @@ class KMeansSegmenter:
         if loaded.mask is not None:
             X = X[loaded.mask.ravel()]
         if self.superpixels:
+            if self.superpixels > shape[0] * shape[1]:
+                raise ParameterError(
+                    f"superpixels={self.superpixels} exceeds the {shape[0] * shape[1]} pixels of "
+                    f"the image; use superpixels <= {shape[0] * shape[1]}")
             shown, full_scale = _in_unit_range(pixels, loaded.mask)
             if self.superpixel_method == "felzenszwalb":
                 drawn_on = shown / full_scale

@@ -292,3 +292,47 @@ def test_changes_reads_missing_settings_as_defaults():
     many = image_settings({"k": 5, "seed": 2, "space": "lab", "max_iter": 9, "eps": 0.5})
     assert changes(new, many) == "k 3 -> 5, space rgb -> lab, max_iter 300 -> 9, 3 more"
     assert changes(None, new) == changes("junk", new) == "settings not recorded"
+
+
+# -- a batch run again does not segment its own outputs ----------------------------------------
+
+
+def files_in(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != "errors.json"}
+
+
+@pytest.mark.parametrize("into", ["seg", ""])
+@pytest.mark.parametrize("how", ["api", "cli", "glob"])
+def test_runs_again_find_the_same_images_not_their_outputs(tmp_path, into, how, capsys):
+    paths = make_inputs(tmp_path, 4)
+    out = tmp_path / into
+    source = str(tmp_path / "**" / "*.png") if how == "glob" else str(tmp_path)
+    snapshots = []
+    for run in range(3):
+        if how == "cli":
+            assert main(["batch", source, "-o", str(out), "-k", "2", "--workers", "1",
+                         "--no-progress"]) == 0
+            assert f"{4 if run == 0 else 0} segmented" in capsys.readouterr().out
+        else:
+            report = run_batch([source], out, workers=1, progress=False, k=2)
+            assert sorted(report.done if run == 0 else report.skipped) == sorted(
+                map(str, paths)) and not report.failed
+        snapshots.append(files_in(tmp_path))
+    assert snapshots[1] == snapshots[2] == snapshots[0]
+    assert len(list(tmp_path.rglob("*.json"))) == 4 + 1  # a report per photo, errors.json
+
+
+def test_photos_named_like_outputs_are_inputs_without_a_report(tmp_path):
+    make_inputs(tmp_path / "in", 1)
+    photo = Image.open(kmseg.data.sample_path()).resize((48, 32))
+    photo.save(tmp_path / "in" / "x_labels.png")  # a user's photo, no x.json beside it
+    (tmp_path / "in" / "y.json").write_text('{"files": {"labels": "y_mask.png"}}')  # not kmseg's
+    photo.save(tmp_path / "in" / "y_mask.png")
+    first = run_batch([tmp_path / "in"], tmp_path / "in", workers=1, progress=False, k=2)
+    assert len(first.done) == 3 and not first.failed
+    names = {file.name for file, _ in find_images([tmp_path / "in"], outdir=tmp_path / "in")}
+    assert names == {"p0.png", "x_labels.png", "y_mask.png"}
+    # A file given by name is taken, even an output.
+    given = find_images([tmp_path / "in" / "p0_labels.png"], outdir=tmp_path / "in")
+    assert given == [(tmp_path / "in" / "p0_labels.png", Path())]

@@ -219,6 +219,7 @@ def test_o_is_a_folder_never_named_like_a_file(photo, tmp_path, capsys, command)
     (["segment", "IMG", "--attempts", "0"], "must be >= 1"),
     (["segment", "IMG", "--eps", "-1"], "must be a finite number >= 0"),
     (["segment", "IMG", "--comapre"], "did you mean '--compare'?"),
+    (["serve", "--port", "70000"], "must be a port number from 1 to 65535"),
     (["segment", "IMG", "--space", "lba"], "did you mean 'lab'?"),
     (["segmnt", "IMG"], "did you mean 'segment'?"),
     (["choose-k", "IMG", "--spaec", "lab"], "did you mean '--space'?"),

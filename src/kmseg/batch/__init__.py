@@ -3,7 +3,9 @@
 :func:`run_batch` segments every image of a list of files, folders (searched recursively for
 image files) and glob patterns into one output folder. Each image is a separate task on a
 process pool; a bad file is reported (one line, and in ``OUTDIR/errors.json``) and the batch goes
-on. Inputs are only read.
+on. Inputs are only read. Folders and patterns never yield kmseg's own outputs (those under
+``outdir``, and those a kmseg report beside them lists), so a batch run again, into a folder
+inside its input folder or into the input folder itself, finds the same images.
 
 Each image's JSON report (written last) lists its files and records the settings that made
 them (``"batch_settings"``, see :mod:`kmseg.batch._settings`). Run again, a batch skips an image
@@ -23,6 +25,7 @@ an image (which changes the palette) redoes them all.
 from __future__ import annotations
 
 import glob
+import itertools
 import json
 import os
 import re
@@ -85,9 +88,16 @@ class _Previous(NamedTuple):
     files: tuple[str, ...]  # the files the report lists
 
 
-def find_images(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path]]:
+def find_images(inputs: Sequence[str | os.PathLike], *,
+                outdir: str | os.PathLike | None = None) -> list[tuple[Path, Path]]:
     """``(file, output subfolder)`` of every image: files as given, folders searched
     recursively (image files only, their relative folders kept), glob patterns expanded.
+
+    Folders and patterns leave out kmseg's own outputs, so that a batch run again does not
+    segment what it wrote: everything under ``outdir`` (unless the folder searched is itself
+    in ``outdir``, as with ``-o`` the input folder), and every file that a kmseg JSON report
+    beside it lists (``<stem>.json``, whose ``"files"`` name ``<stem>_labels.png``, ...). A
+    photo named ``x_labels.png`` with no such report is an input; a file given by name always is.
 
     Raises
     ------
@@ -95,19 +105,55 @@ def find_images(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path]]:
         An input that is neither a file, a folder nor a pattern that matches something.
     """
     found: list[tuple[Path, Path]] = []
+    skip = _Outputs(outdir)
     for entry in map(str, inputs):
         path = Path(entry)
         if path.is_dir():
             for file in sorted(path.rglob("*")):
-                if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES:
+                if (file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES
+                        and not skip(file, path)):
                     found.append((file, file.parent.relative_to(path)))
         elif path.is_file():
             found.append((path, Path()))
         elif glob.has_magic(entry) and (matches := sorted(glob.glob(entry, recursive=True))):
-            found.extend((Path(m), Path()) for m in matches if Path(m).is_file())
+            root = Path(*itertools.takewhile(lambda part: not glob.has_magic(part), path.parts))
+            found.extend((Path(m), Path()) for m in matches
+                         if Path(m).is_file() and not skip(Path(m), root))
         else:
             raise ParameterError(f"{entry}: no such file, folder or matching pattern")
     return found
+
+
+class _Outputs:
+    """Whether a file found in a folder searched is one of kmseg's outputs (see
+    :func:`find_images`); the reports read once each."""
+
+    def __init__(self, outdir: str | os.PathLike | None) -> None:
+        self.outdir = None if outdir is None else Path(outdir).resolve()
+        self.listed: dict[Path, frozenset[str]] = {}
+
+    def __call__(self, file: Path, searched: Path) -> bool:
+        if self.outdir is not None and file.resolve().is_relative_to(self.outdir) \
+                and not searched.resolve().is_relative_to(self.outdir):
+            return True
+        # Its report is <stem>.json, stem a part of its name before one of its "_".
+        name = file.name
+        return any(name in self._listed(file.parent / f"{name[:i]}.json")
+                   for i, char in enumerate(name) if char == "_" and i > 0)
+
+    def _listed(self, report: Path) -> frozenset[str]:
+        """The files a kmseg JSON report lists (none if it is not one)."""
+        if report not in self.listed:
+            names: frozenset[str] = frozenset()
+            if report.is_file():
+                try:
+                    content = json.loads(report.read_text())
+                    if isinstance(content, dict) and "kmseg_version" in content:
+                        names = frozenset(str(value) for value in content["files"].values())
+                except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                    pass
+            self.listed[report] = names
+        return self.listed[report]
 
 
 def run_batch(
@@ -127,7 +173,8 @@ def run_batch(
     Parameters
     ----------
     inputs : sequence of str or path
-        Files, folders, glob patterns.
+        Files, folders, glob patterns (kmseg's outputs left out of folders and patterns: see
+        :func:`find_images`).
     outdir : str or path
         Output folder; an input found in a sub-folder ``a/b`` of a folder input writes to
         ``outdir/a/b``.
@@ -168,7 +215,7 @@ def run_batch(
     start = time.perf_counter()
     if palette is not None and shared_palette:
         raise ParameterError("give palette or shared_palette, not both")
-    images = find_images(inputs)
+    images = find_images(inputs, outdir=outdir)
     if not images:
         raise ParameterError("no image to segment in " + ", ".join(map(str, inputs)))
     _check_kwargs(segment_kwargs)

@@ -76,6 +76,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    value = _number(text, int, "a port number from 1 to 65535")
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {value}")
+    return value
+
+
 def _k_or_auto(text: str) -> int | str:
     if text == "auto":
         return "auto"
@@ -424,7 +431,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: %(default)s, this machine only)")
-    serve.add_argument("--port", type=_positive_int, default=8765,
+    serve.add_argument("--port", type=_port, default=8765,
                        help="port (default: %(default)s)")
     serve.add_argument("--open", action="store_true", help="open the page in a browser")
     serve.add_argument("--max-upload-mb", type=_positive_int, default=50,

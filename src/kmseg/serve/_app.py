@@ -177,8 +177,11 @@ def create_app(
             raise HTTPException(503, "busy: too many requests waiting, try again") from None
         except ImageReadError as error:
             message = str(error).split(": ", 1)[-1]  # the temporary path means nothing here
-            status = 413 if "decompression-bomb" in message else 415
-            raise HTTPException(status, f"{name}: {message}") from None
+            if "decompression-bomb" in message:  # the CLI's hint means nothing here either
+                what = message.split(" exceeds")[0]
+                raise HTTPException(413, f"{name}: {what} is more than this server accepts "
+                                         f"({store.max_pixels:,} pixels)") from None
+            raise HTTPException(415, f"{name}: {message}") from None
         return _describe(stored)
 
     @app.get("/api/images/{image_id}", summary="Image metadata")
