@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._errors import ParameterError
-from ._features import value_range
+from ._features import block_mean, value_range
 
 
 def to_display(pixels: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
@@ -151,17 +151,13 @@ def shrink_image(array: np.ndarray, factor: int) -> np.ndarray:
 
     The last rows and columns that fill no block are left out; a side shorter than ``factor``
     is averaged whole. ``(M, N)`` or ``(M, N, C)`` in, ``(M // f, N // f[, C])`` out; the
-    array itself when ``factor`` is 1. Sums in float64, two axes one after the other (0.13 s
-    for a 14.5 MP RGB photo, 7x faster than a mean over both block axes at once).
+    array itself when ``factor`` is 1 (:func:`kmseg._features.block_mean` does the sums).
     """
     if factor == 1:
         return array
-    (row_step, col_step), (rows, cols) = _blocks(array.shape, factor)
-    extra = array.shape[2:]
-    cropped = array[: rows * row_step, : cols * col_step]
-    sums = cropped.reshape(rows, row_step, cols * col_step, *extra).sum(axis=1, dtype=np.float64)
-    sums = sums.reshape(rows, cols, col_step, *extra).sum(axis=2)
-    means = sums / (row_step * col_step)
+    steps, _ = _blocks(array.shape, factor)
+    means = block_mean(array, steps)
+    means = means if array.ndim == 3 else means[..., 0]
     if array.dtype.kind in "ub":
         means = np.rint(means)
     return means.astype(array.dtype)
