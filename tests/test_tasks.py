@@ -37,7 +37,7 @@ def test_each_item_gets_its_result_or_one_line_of_error(scheduler):
         outcomes = {item: (result, error) for item, result, error in
                     run_all(_square, items, pool, name=_label, progress=False)}
     assert outcomes == {i: (i * i, None) for i in range(30)} | {
-        "bad": (None, "item bad: worker failed (ValueError('not a number'))"),
+        "bad": (None, "item bad: unexpected ValueError: not a number"),
         "unreadable": (None, "unreadable: not an image")}
 
 

@@ -19,6 +19,7 @@ from ._version import __version__
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "ImageReadError",
+    "ImageTooLargeError",
     "KChoice",
     "KMeansSegmenter",
     "KmsegError",
@@ -55,6 +56,7 @@ _LAZY = {
     "Segmentation": "._result",
     "save_segmentation": "._save",
     "ImageReadError": "._errors",
+    "ImageTooLargeError": "._errors",
     "KmsegError": "._errors",
     "KmsegWarning": "._errors",
     "OutputError": "._errors",
@@ -82,7 +84,14 @@ if TYPE_CHECKING:
     from . import batch, data, metrics, plot, regions
     from ._choose_k import KChoice, choose_k
     from ._chunked import segment_chunked
-    from ._errors import ImageReadError, KmsegError, KmsegWarning, OutputError, ParameterError
+    from ._errors import (
+        ImageReadError,
+        ImageTooLargeError,
+        KmsegError,
+        KmsegWarning,
+        OutputError,
+        ParameterError,
+    )
     from ._io import DEFAULT_MAX_PIXELS, LoadedImage, load_image, read_image
     from ._result import Segmentation
     from ._save import save_segmentation

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "ImageReadError",
+    "ImageTooLargeError",
     "KmsegError",
     "KmsegWarning",
     "OutputError",
@@ -28,6 +29,10 @@ class ParameterError(KmsegError, ValueError):
 
 class ImageReadError(KmsegError, OSError):
     """An image file is missing, unreadable, truncated, too large or not an image."""
+
+
+class ImageTooLargeError(ImageReadError):
+    """An image has more pixels than the decompression-bomb limit allows."""
 
 
 class OutputError(KmsegError, OSError):

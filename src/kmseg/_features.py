@@ -183,7 +183,8 @@ def shrink(loaded: LoadedImage, max_pixels: int) -> LoadedImage:
     pixels = pixels.astype(loaded.pixels.dtype).reshape(rows, cols, *loaded.pixels.shape[2:])
     mask = None if loaded.mask is None else block_mean(loaded.mask, factor)[..., 0] >= 0.5
     return LoadedImage(np.ascontiguousarray(pixels), None, mask, loaded.source,
-                       f"{loaded.description}, shrunk {factor}x")
+                       f"{loaded.description}, shrunk {factor}x",
+                       decoder_messages=loaded.decoder_messages)
 
 
 def enlarge(array: np.ndarray, shape: tuple[int, int], factor: int) -> np.ndarray:

@@ -40,21 +40,25 @@ from typing import IO, NamedTuple
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ._errors import ImageReadError, ParameterError, with_source
+from . import _codecs
+from ._decoder_output import HeldOutput, held_stderr
+from ._errors import ImageReadError, ImageTooLargeError, ParameterError, with_source
 
 __all__ = ["DEFAULT_MAX_PIXELS", "LoadedImage", "load_image", "read_image"]
 
-#: Largest image (width * height) read by default: ``2 * PIL.Image.MAX_IMAGE_PIXELS`` as Pillow
-#: ships it (178,956,970), the size at which Pillow itself raises ``DecompressionBombError``.
 # Files a folder of images (batch, video frames) is searched for, and video containers.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif",
+                  ".heic", ".heif", ".avif", ".jxl")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
+#: Largest image (width * height) read by default: ``2 * PIL.Image.MAX_IMAGE_PIXELS`` as Pillow
+#: ships it (178,956,970), the size at which Pillow itself raises ``DecompressionBombError``.
 DEFAULT_MAX_PIXELS: int = 2 * (1024 * 1024 * 1024 // 4 // 3)
 
 _SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_HEADER_BYTES = 1 << 20  # where an AVIF's ispe boxes are looked for
 _PNG_COLOUR_TYPES = {0: "L", 2: "RGB", 4: "LA", 6: "RGBA"}  # the ones a 16-bit PNG can have
 _BOMB_HINT = "pass max_pixels=None (CLI: --max-pixels 0) to lift it"
 # What Pillow, tifffile and imagecodecs raise on truncated or corrupt data (imagecodecs' codec
@@ -185,6 +189,9 @@ class LoadedImage:
     pixel_list : bool
         True for an ``(N, C)`` array of pixels given as such (held as an ``(N, 1, C)`` image):
         results come back as ``(N,)`` labels.
+    decoder_messages : tuple of str
+        What the file's decoders printed while reading it (e.g. libtiff's "Using code not yet
+        in table" about a damaged LZW strip): kept here and in reports, never shown.
     """
 
     pixels: np.ndarray
@@ -194,6 +201,7 @@ class LoadedImage:
     description: str
     georef: GeoReference | None = None
     pixel_list: bool = False
+    decoder_messages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -296,10 +304,15 @@ def load_image(
     frame = _check_frame(frame)
     max_pixels = _check_max_pixels(max_pixels)
     bands = _check_bands(bands)
-    with _open_file(source) as fh, _read_errors(source), _QUIET_TIFFFILE.held():
-        head = fh.read(32)
-        decoded = None
-        if head.startswith(_TIFF_MAGIC):
+    with (
+        _open_file(source) as fh,
+        held_stderr() as printed,
+        _read_errors(source, printed),
+        _QUIET_TIFFFILE.held(),
+    ):
+        head = fh.read(64)
+        decoded = _read_other(fh, source, frame, max_pixels, head)
+        if decoded is None and head.startswith(_TIFF_MAGIC):
             decoded = _read_tiff(fh, source, frame, max_pixels)
         if decoded is None:
             fh.seek(0)
@@ -307,7 +320,7 @@ def load_image(
     _check_pixels(decoded.pixels, source)
     if bands is not None:
         decoded = decoded._replace(pixels=_select_bands(decoded.pixels, bands, source))
-    return _finish(decoded, source)
+    return _finish(decoded, source, printed.messages)
 
 
 def read_image(
@@ -436,22 +449,30 @@ def _open_file(source: str) -> IO[bytes]:
 
 
 @contextlib.contextmanager
-def _read_errors(source: str) -> Iterator[None]:
-    """Turn what the decoders raise into one-line ImageReadErrors naming ``source``."""
+def _read_errors(source: str, printed: HeldOutput | None = None) -> Iterator[None]:
+    """Turn what the decoders raise into one-line ImageReadErrors naming ``source``; the first
+    line a C decoder printed completes the message of a failed decode."""
     try:
         yield
-    except ImageReadError:
+    except ImageReadError as exc:
+        if exc.__cause__ is not None:
+            exc.args = (str(exc) + _printed_note(printed),)
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageReadError(_pillow_bomb_message(exc, source)) from exc
+        raise ImageTooLargeError(_pillow_bomb_message(exc, source)) from exc
     except UnidentifiedImageError as exc:
         msg = "not an image file Pillow or tifffile can read"
         raise ImageReadError(with_source(msg, source)) from exc
     except MemoryError as exc:
         raise ImageReadError(with_source("not enough memory to decode the image", source)) from exc
     except _DECODE_ERRORS as exc:
-        msg = f"truncated or corrupt image data: {_reason(exc)}"
+        msg = f"truncated or corrupt image data: {_reason(exc)}{_printed_note(printed)}"
         raise ImageReadError(with_source(msg, source)) from exc
+
+
+def _printed_note(printed: HeldOutput | None) -> str:
+    lines = printed.lines() if printed is not None else []
+    return f" (decoder said: {lines[0]})" if lines else ""
 
 
 def _reason(exc: BaseException) -> str:
@@ -481,7 +502,7 @@ def _check_size(width: int, height: int, source: str, max_pixels: int | None) ->
         raise ImageReadError(with_source(f"zero width or height ({width}x{height})", source))
     if max_pixels is not None and width * height > max_pixels:
         what = f"{width}x{height} = {width * height:,} pixels"
-        raise ImageReadError(_bomb_message(source, what, max_pixels))
+        raise ImageTooLargeError(_bomb_message(source, what, max_pixels))
 
 
 def _check_frame_range(frame: int, n_frames: int, source: str) -> None:
@@ -522,6 +543,68 @@ def _lifts_pillow_limit(max_pixels: int | None) -> bool:
     return current is not None and max_pixels > 2 * current
 
 
+# --- Formats beyond Pillow and tifffile (see _codecs) ------------------------------------------
+
+
+def _read_other(
+    fh: IO[bytes], source: str, frame: int, max_pixels: int | None, head: bytes
+) -> _Decoded | None:
+    """Camera RAW and JPEG XL files; None for the others, after checks Pillow cannot make."""
+    suffix = os.path.splitext(source)[1].lower()
+    if suffix in _codecs.RAW_SUFFIXES:
+        _check_frame_range(frame, 1, source)
+        pixels = _codecs.read_raw(
+            source, source, lambda width, height: _check_size(width, height, source, max_pixels)
+        )
+        return _Decoded(pixels, None, None, "camera RAW RGB 8-bit", None)
+    problem = _codecs.not_raster(head, suffix)
+    if problem:
+        raise ImageReadError(with_source(problem, source))
+    fh.seek(0)
+    if _codecs.is_jxl(head):
+        return _read_jxl(fh.read(), source, frame, max_pixels)
+    brand = _codecs.heif_brand(head)
+    hint = _codecs.use_heif() if brand == "HEIF" else None
+    if hint:
+        raise ImageReadError(with_source(hint, source))
+    if brand == "AVIF":  # a too-large AVIF is "cannot identify" to Pillow: say why first
+        _check_avif_size(_codecs.isobmff_size(fh.read(_HEADER_BYTES)), source, max_pixels)
+    return None
+
+
+def _read_jxl(data: bytes, source: str, frame: int, max_pixels: int | None) -> _Decoded:
+    size = _codecs.jxl_size(data)
+    if size is None:
+        raise ImageReadError(with_source("truncated or corrupt JPEG XL header", source))
+    _check_size(*size, source, max_pixels)
+    frames = _codecs.decode_jxl(data, frame)
+    if frame:
+        _check_frame_range(frame, len(frames), source)
+    pixels, alpha = _split_alpha(_supported_dtype(frames[frame], source))
+    description = f"JPEG XL {_bands(pixels)}-band {_bits(pixels.dtype)}"
+    if len(frames) > 1:
+        description += f" frame {frame} of {len(frames)}"
+    return _Decoded(pixels, alpha, None, description, None)
+
+
+def _split_alpha(data: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Gray + alpha or RGB + alpha (2 or 4 channels) -> colour, alpha."""
+    if data.ndim == 3 and data.shape[-1] in (2, 4):
+        return _squeeze(data[..., :-1]), data[..., -1]
+    return _squeeze(data), None
+
+
+def _check_avif_size(size: tuple[int, int] | None, source: str, max_pixels: int | None) -> None:
+    if size is None:
+        return
+    _check_size(*size, source, max_pixels)
+    if size[0] * size[1] > _codecs.AVIF_MAX_PIXELS:
+        what = f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels"
+        message = (f"{what}: more than the AVIF decoder (libavif) reads "
+                   f"({_codecs.AVIF_MAX_PIXELS:,} pixels, 16384 x 16384)")
+        raise ImageTooLargeError(with_source(message, source))
+
+
 # --- Pillow (and 16-bit PNG) ------------------------------------------------------------------
 
 
@@ -534,6 +617,7 @@ def _read_pillow(
         _open_pillow(fh, source, max_pixels) as im,
     ):
         _check_size(*im.size, source, max_pixels)
+        _check_ghostscript(im, source)
         n_frames = getattr(im, "n_frames", 1)
         _check_frame_range(frame, n_frames, source)
         if frame:
@@ -578,6 +662,16 @@ def _pillow_failures(source: str) -> Iterator[None]:
             raise ImageReadError(with_source(msg, source)) from exc
 
 
+def _check_ghostscript(im: Image.Image, source: str) -> None:
+    """Pillow renders EPS files with Ghostscript, and fails at decoding time without it."""
+    from PIL import EpsImagePlugin
+
+    if im.format == "EPS" and not EpsImagePlugin.has_ghostscript():
+        message = ("an EPS (PostScript) file is read through Ghostscript, which is not installed: "
+                   "install it (apt install ghostscript, brew install ghostscript)")
+        raise ImageReadError(with_source(message, source))
+
+
 def _open_pillow(fh: IO[bytes], source: str, max_pixels: int | None) -> Image.Image:
     """Image.open; when Pillow finds a decompression bomb, report its width and height."""
     try:
@@ -588,7 +682,7 @@ def _open_pillow(fh: IO[bytes], source: str, max_pixels: int | None) -> Image.Im
             with _pillow_limit(None), Image.open(fh) as im:
                 size = im.size
         except Exception:  # the header cannot be read without the limit: Pillow's message
-            raise ImageReadError(_pillow_bomb_message(bomb, source)) from bomb
+            raise ImageTooLargeError(_pillow_bomb_message(bomb, source)) from bomb
         _check_size(*size, source, max_pixels)
         raise
 
@@ -1138,7 +1232,7 @@ def _orient(array: np.ndarray, orientation: object) -> np.ndarray:
     return array
 
 
-def _finish(decoded: _Decoded, source: str) -> LoadedImage:
+def _finish(decoded: _Decoded, source: str, messages: tuple[str, ...]) -> LoadedImage:
     """Orient pixels, alpha and nodata alike; build the mask; make arrays C-contiguous."""
 
     def upright(array: np.ndarray) -> np.ndarray:
@@ -1151,4 +1245,5 @@ def _finish(decoded: _Decoded, source: str) -> LoadedImage:
         excluded = _orient(decoded.nodata, decoded.orientation)
         keep = ~excluded if keep is None else keep & ~excluded
     mask = None if keep is None or keep.all() else np.ascontiguousarray(keep)
-    return LoadedImage(pixels, alpha, mask, source, decoded.description, decoded.georef)
+    return LoadedImage(pixels, alpha, mask, source, decoded.description, decoded.georef,
+                       decoder_messages=messages)

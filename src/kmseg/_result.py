@@ -67,6 +67,9 @@ class Segmentation:
         (see :mod:`kmseg.regions`); the labels were cleaned to match.
     georef : GeoReference or None
         The input GeoTIFF's georeferencing, which :meth:`save` copies into its rasters.
+    decoder_messages : tuple of str
+        What the input file's decoders printed while it was read (see
+        :attr:`LoadedImage.decoder_messages`); in the report, not on the terminal.
     """
 
     image: np.ndarray
@@ -87,6 +90,7 @@ class Segmentation:
     algorithm: str = "lloyd"
     regions: np.ndarray | None = None
     georef: GeoReference | None = None
+    decoder_messages: tuple[str, ...] = ()
 
     @property
     def k(self) -> int:
@@ -200,6 +204,7 @@ class Segmentation:
                 "dtype": str(self.image.dtype),
                 "description": self.description,
                 "has_alpha": self.alpha is not None,
+                "decoder_messages": list(self.decoder_messages),
             },
             "k": self.k,
             "space": self.space,

@@ -876,6 +876,7 @@ class KMeansSegmenter:
             algorithm=result.algorithm,
             regions=region_map,
             georef=loaded.georef,
+            decoder_messages=loaded.decoder_messages,
         )
 
 

@@ -188,9 +188,10 @@ def run_all(
 
     ``function`` runs on the pool's workers, up to ``pool.chunk`` items per task (see
     :func:`chunks`); an item that raises gets its error as one line (a kmseg error as it is,
-    anything else as ``"<name(item)>: worker failed (...)"``), and so do all the items of a
-    task whose worker died. ``function`` and ``name`` must pickle (module-level functions). A
-    progress bar (``what``, counted in ``unit``) goes to stderr.
+    anything else as ``"<name(item)>: unexpected <type>: <message>"``); the items of a task
+    whose worker died get ``"<name(item)>: worker failed (...)"``. ``function`` and ``name``
+    must pickle (module-level functions). A progress bar (``what``, counted in ``unit``) goes to
+    stderr.
     """
     if not items:
         return
@@ -238,8 +239,8 @@ def _run_chunk(args: tuple[Callable, Callable, list]) -> list[tuple[Any, str | N
             outcomes.append((function(item), None))
         except KmsegError as error:
             outcomes.append((None, str(error)))
-        except Exception as error:
-            outcomes.append((None, f"{name(item)}: worker failed ({error!r})"))
+        except Exception as error:  # a kmseg bug, not bad input: say what, not where
+            outcomes.append((None, f"{name(item)}: unexpected {type(error).__name__}: {error}"))
     return outcomes
 
 

@@ -336,3 +336,16 @@ def test_photos_named_like_outputs_are_inputs_without_a_report(tmp_path):
     # A file given by name is taken, even an output.
     given = find_images([tmp_path / "in" / "p0_labels.png"], outdir=tmp_path / "in")
     assert given == [(tmp_path / "in" / "p0_labels.png", Path())]
+
+
+def test_outputs_never_replace_a_photo_named_like_them(tmp_path):
+    make_inputs(tmp_path / "in", 2)
+    photo = Image.open(kmseg.data.sample_path()).resize((48, 32))
+    mine = tmp_path / "in" / "p0_segmented.png"  # a user's photo beside p0.png
+    photo.save(mine)
+    before = mine.read_bytes()
+    report = run_batch([tmp_path / "in"], tmp_path / "in", workers=1, progress=False, k=2)
+    assert mine.read_bytes() == before
+    assert list(report.failed) == [str(tmp_path / "in" / "p0.png")]
+    assert "refusing to overwrite an input" in report.failed[str(tmp_path / "in" / "p0.png")]
+    assert str(mine) in report.done and str(tmp_path / "in" / "p1.png") in report.done

@@ -24,6 +24,7 @@ an image (which changes the palette) redoes them all.
 
 from __future__ import annotations
 
+import bisect
 import glob
 import itertools
 import json
@@ -78,6 +79,7 @@ class _Job:
     outdir: str
     stem: str
     old_files: tuple[str, ...] = ()  # files of the outputs this job replaces
+    protect: tuple[str, ...] = ()  # inputs in outdir named like this job's outputs
 
 
 class _Previous(NamedTuple):
@@ -270,6 +272,9 @@ def _plan(images: list[tuple[Path, Path]], outdir: Path):
     candidates: list[tuple[_Job, _Previous]] = []
     taken: dict[Path, str] = {}
     inputs = {file.resolve() for file, _ in images}
+    names: dict[Path, list[str]] = {}
+    for path in sorted(inputs):
+        names.setdefault(path.parent, []).append(path.name)
     for file, sub in images:
         folder = outdir / sub
         json_path = folder / f"{file.stem}.json"
@@ -286,7 +291,9 @@ def _plan(images: list[tuple[Path, Path]], outdir: Path):
         old_files = tuple(name for name in previous.files
                           if Path(name).name == name and name.startswith(f"{file.stem}_")
                           and (folder / name).resolve() not in inputs)
-        candidates.append((_Job(str(file), str(folder), file.stem, old_files), previous))
+        protect = _named_like_outputs(names, folder.resolve(), file.stem)
+        job = _Job(str(file), str(folder), file.stem, old_files, protect)
+        candidates.append((job, previous))
     return candidates, report
 
 
@@ -322,6 +329,15 @@ def _remove_stale_temporaries(outdir: Path) -> None:
             path.unlink(missing_ok=True)
 
 
+def _named_like_outputs(names: dict[Path, list[str]], folder: Path, stem: str) -> tuple[str, ...]:
+    """Inputs in ``folder`` named ``<stem>_*`` (e.g. ``p0_segmented.png`` beside ``p0.png``),
+    which the outputs of ``stem`` must not write over; ``names`` holds sorted names per folder."""
+    in_folder = names.get(folder, [])
+    first = bisect.bisect_left(in_folder, f"{stem}_")
+    last = bisect.bisect_left(in_folder, f"{stem}`")  # "`" follows "_" in code point order
+    return tuple(str(folder / name) for name in in_folder[first:last])
+
+
 def _previous(json_path: Path) -> _Previous:
     """What an image's report says: whether its outputs are all there (the report is written
     last), the settings that made them, the files it lists."""
@@ -345,7 +361,7 @@ def _segment_task(args: tuple[Any, dict[str, Any], dict[str, Any], _Job]) -> Non
     model, segment_kwargs, settings, job = args
     seg = model.segment(job.source) if model is not None else segment(job.source,
                                                                      **segment_kwargs)
-    written = recorded(seg, settings).save(job.outdir, stem=job.stem)
+    written = recorded(seg, settings).save(job.outdir, stem=job.stem, protect=job.protect)
     kept = {path.name for path in written.values()}
     for name in job.old_files:
         if name not in kept:

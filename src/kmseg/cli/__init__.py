@@ -245,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'kmseg COMMAND --help' for a command's options.",
     )
     parser.add_argument("--version", action="version", version=f"kmseg {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks on errors, and what decoders printed")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
 
@@ -445,6 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-o", "--outdir", default="kmseg-demo",
                       help="output folder (default: %(default)s)")
     demo.set_defaults(run="demo")
+    for command in commands.choices.values():  # also after the command: kmseg segment --debug
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help="show tracebacks on errors, and what decoders printed")
     return parser
 
 

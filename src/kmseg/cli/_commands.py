@@ -254,6 +254,9 @@ def _segment_one(
     print(f"{image}: k={seg.k}{regions} compactness={seg.compactness:.6g} "
           f"iterations={seg.n_iter} ({seconds:.2f} s) -> "
           f"{written['json'].parent}/{Path(written['json']).stem}_*")
+    if args.debug:  # otherwise only in the report, away from the results
+        for message in seg.decoder_messages:
+            print(f"kmseg: {image}: the decoder said: {message}", file=sys.stderr)
 
 
 def _too_large_for_memory(image: str) -> bool:

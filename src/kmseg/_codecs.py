@@ -1,0 +1,203 @@
+"""Stage 1 — input, the formats beyond Pillow and tifffile: recognise them from their first bytes.
+
+:mod:`kmseg._io` reads every file; this module tells it what a file is when Pillow's own plugins
+are not enough, and reads an image's size from its header before anything is decoded, so the
+decompression-bomb limit holds for these formats too:
+
+* HEIC/HEIF (iPhone photos) through pillow-heif's Pillow plugin, registered on first use;
+* AVIF: Pillow decodes it, but refuses a too-large image as "cannot identify"; its size is read
+  from the ISOBMFF ``ispe`` box so that the error says so;
+* JPEG XL through :func:`imagecodecs.jpegxl_decode`, its size read from the codestream header;
+* camera RAW (CR2, NEF, ARW, DNG, ...) through rawpy (LibRaw), when installed;
+* documents and drawings (PDF, SVG, PostScript), which are not raster images: the message says
+  what to install or run to get one.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from ._errors import ImageReadError, with_source
+
+__all__ = [
+    "AVIF_MAX_PIXELS",
+    "RAW_SUFFIXES",
+    "decode_jxl",
+    "heif_brand",
+    "is_jxl",
+    "isobmff_size",
+    "jxl_size",
+    "not_raster",
+    "read_raw",
+    "use_heif",
+]
+
+# Camera RAW files (several are TIFFs whose first page is a small preview: never read them as
+# TIFFs, which would cluster the thumbnail).
+RAW_SUFFIXES = frozenset({
+    ".3fr", ".arw", ".cr2", ".cr3", ".crw", ".dcr", ".dng", ".erf", ".iiq", ".k25", ".kdc",
+    ".mef", ".mos", ".mrw", ".nef", ".nrw", ".orf", ".pef", ".raf", ".raw", ".rw2", ".rwl",
+    ".sr2", ".srf", ".srw", ".x3f",
+})
+#: libavif's default image size limit (16384 x 16384): larger AVIFs cannot be decoded at all.
+AVIF_MAX_PIXELS = 16384 * 16384
+
+_AVIF_BRANDS = {b"avif", b"avis"}
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs",
+                b"mif1", b"msf1", b"mif2"}
+_ISOBMFF_CONTAINERS = {b"meta": 4, b"iprp": 0, b"ipco": 0}  # box -> bytes before its children
+_JXL_CODESTREAM = b"\xff\x0a"
+_JXL_CONTAINER = b"\x00\x00\x00\x0cJXL \r\n\x87\n"
+# JPEG XL SizeHeader: the bits of each U32 distribution, and width / height per aspect ratio code.
+_JXL_SIZE_BITS = (9, 13, 18, 30)
+_JXL_RATIOS = {1: (1, 1), 2: (12, 10), 3: (4, 3), 4: (3, 2), 5: (16, 9), 6: (5, 4), 7: (2, 1)}
+
+_INSTALL_HEIF = "HEIC/HEIF photos are read with pillow-heif: pip install pillow-heif"
+_INSTALL_RAW = "camera RAW files are read with rawpy (LibRaw): pip install rawpy"
+
+
+def heif_brand(head: bytes) -> str | None:
+    """``"AVIF"`` or ``"HEIF"`` when ``head`` starts an ISOBMFF image file of that kind."""
+    if len(head) < 12 or head[4:8] != b"ftyp":
+        return None
+    brands = {head[8:12], *(head[i:i + 4] for i in range(16, len(head) - 3, 4))}
+    if brands & _AVIF_BRANDS:
+        return "AVIF"
+    return "HEIF" if head[8:12] in _HEIF_BRANDS else None
+
+
+def use_heif() -> str | None:
+    """Register pillow-heif's Pillow plugin; the install hint when it is missing."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return _INSTALL_HEIF
+    pillow_heif.register_heif_opener()
+    return None
+
+
+def isobmff_size(data: bytes) -> tuple[int, int] | None:
+    """The largest (width, height) an AVIF/HEIF file declares (``ispe`` boxes), or None.
+
+    A grid image declares its tiles and the whole; the largest is the one the limit is about.
+    """
+    sizes = [struct.unpack_from(">II", data, start + 4)
+             for kind, start, end in _walk_boxes(data, 0, len(data))
+             if kind == b"ispe" and end - start >= 12]
+    return max(sizes, key=lambda size: size[0] * size[1], default=None)
+
+
+def _walk_boxes(data: bytes, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload start, payload end) of the boxes in data[start:end], depth first."""
+    position = start
+    while position + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, position)
+        header = 8
+        if size == 1 and position + 16 <= end:
+            size, header = struct.unpack_from(">Q", data, position + 8)[0], 16
+        elif size == 0:
+            size = end - position
+        if size < header:
+            return
+        payload, box_end = position + header, min(position + size, end)
+        yield kind, payload, box_end
+        if kind in _ISOBMFF_CONTAINERS:
+            yield from _walk_boxes(data, payload + _ISOBMFF_CONTAINERS[kind], box_end)
+        position += size
+
+
+def is_jxl(head: bytes) -> bool:
+    """Whether ``head`` starts a JPEG XL file (bare codestream or container)."""
+    return head.startswith((_JXL_CODESTREAM, _JXL_CONTAINER))
+
+
+def jxl_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG XL file's SizeHeader; None when it is not JPEG XL.
+
+    imagecodecs decodes JPEG XL but has no header-only call, and a 20-line reader of the
+    SizeHeader (ISO/IEC 18181-1, section A.3) keeps a bomb from being decoded.
+    """
+    codestream = _jxl_codestream(data)
+    if codestream is None or len(codestream) < 10:
+        return None
+    bits = _BitReader(codestream[2:])
+    small = bits.read(1)
+    height = (bits.read(5) + 1) * 8 if small else bits.read_u32() + 1
+    ratio = bits.read(3)
+    if ratio:
+        numerator, denominator = _JXL_RATIOS[ratio]
+        return height * numerator // denominator, height
+    width = (bits.read(5) + 1) * 8 if small else bits.read_u32() + 1
+    return width, height
+
+
+def _jxl_codestream(data: bytes) -> bytes | None:
+    """The start of the codestream: the file itself, or its first ``jxlc``/``jxlp`` boxes."""
+    if data.startswith(_JXL_CODESTREAM):
+        return data
+    if not data.startswith(_JXL_CONTAINER):
+        return None
+    parts = [data[start + (4 if kind == b"jxlp" else 0):end]
+             for kind, start, end in _walk_boxes(data, 0, len(data))
+             if kind in (b"jxlc", b"jxlp")]
+    codestream = b"".join(parts)
+    return codestream if codestream.startswith(_JXL_CODESTREAM) else None
+
+
+class _BitReader:
+    """Bits from least to most significant within each byte, as JPEG XL stores them."""
+
+    def __init__(self, data: bytes) -> None:
+        self._value = int.from_bytes(data[:16], "little")
+        self._position = 0
+
+    def read(self, n: int) -> int:
+        value = (self._value >> self._position) & ((1 << n) - 1)
+        self._position += n
+        return value
+
+    def read_u32(self) -> int:
+        return self.read(_JXL_SIZE_BITS[self.read(2)])
+
+
+def decode_jxl(data: bytes, frame: int) -> np.ndarray:
+    """JPEG XL frames as (F, M, N[, C]): frame 0 alone, else every frame (to know how many)."""
+    import imagecodecs
+
+    if frame == 0:
+        return imagecodecs.jpegxl_decode(data, index=0)[np.newaxis]
+    frames = imagecodecs.jpegxl_decode(data)
+    size = jxl_size(data)
+    single = frames.ndim == 2 or (size is not None and frames.shape[:2] in (size, size[::-1]))
+    return frames[np.newaxis] if single else frames
+
+
+def read_raw(path: str, source: str, check_size: Callable[[int, int], None]) -> np.ndarray:
+    """A camera RAW file developed by LibRaw (camera white balance, sRGB, 8 bits, upright)."""
+    try:
+        import rawpy
+    except ImportError:
+        raise ImageReadError(with_source(_INSTALL_RAW, source)) from None
+    try:
+        with rawpy.imread(path) as raw:
+            check_size(raw.sizes.width, raw.sizes.height)
+            return raw.postprocess(use_camera_wb=True)
+    except rawpy.LibRawError as exc:
+        message = f"not a camera RAW file LibRaw can read ({type(exc).__name__}: {exc})"
+        raise ImageReadError(with_source(message, source)) from exc
+
+
+def not_raster(head: bytes, suffix: str) -> str | None:
+    """Why a document or drawing is not read, and how to make an image of it; None otherwise."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if text.startswith(b"%pdf-"):
+        return ("a PDF document, not an image: render its page first, e.g. "
+                "`pdftoppm -png -r 150 FILE page` (apt install poppler-utils) or "
+                "`magick -density 150 FILE page.png`")
+    if suffix in (".svg", ".svgz") or b"<svg" in text[:1024]:
+        return ("an SVG drawing, not a raster image: rasterise it first, e.g. "
+                "`rsvg-convert -w 2000 FILE -o drawing.png` (apt install librsvg2-bin)")
+    return None
