@@ -49,6 +49,11 @@ def main() -> int:
     frames = [Image.open(sample).rotate(angle) for angle in (0, 5, 10)]
     frames[0].save("clip.gif", save_all=True, append_images=frames[1:], duration=100)
     frames[0].save("photo.tif")
+    import pillow_heif  # a dependency: it writes HEIC too
+
+    pillow_heif.register_heif_opener()
+    frames[0].save("photo.heic")
+    shutil.copy("photo.tif", "camera.nef")  # a RAW name: rawpy (the 'raw' extra) is asked for
 
     run("--version", says=kmseg.__version__)
     for command in ("segment", "sweep", "colors", "choose-k", "batch", "video", "evaluate",
@@ -59,6 +64,7 @@ def main() -> int:
     run("segment", "photo.jpg", "--regions", "-o", "regions",
         files=("regions/photo_regions.png",))
     run("segment", "photo.jpg", "-k", "auto", "-o", "auto", files=("auto/photo.json",))
+    run("segment", "photo.heic", "-k", "4", "-o", "heic", files=("heic/photo_labels.png",))
     run("segment", "photo.jpg", "-k", "2", "--space", "gray", "-o", "gray",
         files=("gray/photo_labels.png",))
     run("sweep", "photo.jpg", "-k", "4,6,10", "-o", "figs", files=("figs/photo_sweep.png",))
@@ -80,6 +86,7 @@ def main() -> int:
     run("segment", "photo.tif", "--chunked", "--zarr", "-o", "zarr", expect=2,
         says="pip install")
     run("batch", "photos", "-o", "dask", "--scheduler", "local", expect=2, says="pip install")
+    run("segment", "camera.nef", "-o", "raw", expect=2, says="pip install rawpy")
 
     for number, code in enumerate(blocks("python"), 1):
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
