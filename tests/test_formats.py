@@ -274,3 +274,17 @@ def test_debug_is_accepted_after_the_command(tmp_path) -> None:
     result = subprocess.run([sys.executable, "-m", "kmseg", "segment", str(sample_path()), "-k",
                              "2", "-o", str(tmp_path), "--debug"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("failure", [ZeroDivisionError("division by zero"),
+                                     TypeError("unsupported operand"), AttributeError("no")])
+def test_any_decoder_failure_is_a_named_read_error(tmp_path, monkeypatch, failure) -> None:
+    path = tmp_path / "odd.tif"
+    tifffile.imwrite(path, np.zeros((8, 8), np.uint16))
+
+    def fail(*args, **kwargs):
+        raise failure
+
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", fail)
+    with pytest.raises(ImageReadError, match=r"odd\.tif: (corrupt TIFF|the decoder failed)"):
+        load_image(path)

@@ -468,6 +468,10 @@ def _read_errors(source: str, printed: HeldOutput | None = None) -> Iterator[Non
     except _DECODE_ERRORS as exc:
         msg = f"truncated or corrupt image data: {_reason(exc)}{_printed_note(printed)}"
         raise ImageReadError(with_source(msg, source)) from exc
+    except Exception as exc:  # a decoder's own failure on odd data (TypeError, ZeroDivision...)
+        msg = (f"the decoder failed on this file ({type(exc).__name__}: {_reason(exc)})"
+               f"{_printed_note(printed)}")
+        raise ImageReadError(with_source(msg, source)) from exc
 
 
 def _printed_note(printed: HeldOutput | None) -> str:
