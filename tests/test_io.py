@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import struct
+import subprocess
+import sys
 import warnings
 import zlib
 from pathlib import Path
@@ -871,6 +874,59 @@ def test_pillows_own_limit_stays_on(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     with pytest.raises(ImageReadError, match=r"bomb\.png: 15x15 = 225 pixels exceeds .* 150 "):
         load_image(tmp_path / "bomb.png", max_pixels=150)
     assert Image.MAX_IMAGE_PIXELS == 100
+
+
+def test_a_tiny_icon_bomb_is_refused_without_allocating_it(tmp_path: Path) -> None:
+    """An ICO whose bitmap claims 65535 x 65535: Pillow allocates such a frame as it opens the
+    file, so once its limit trips the file is not opened again (2.1 GB and 3 s before)."""
+    buffer = io.BytesIO()
+    Image.new("1", (16, 16)).save(buffer, "ICO", sizes=[(16, 16)], bitmap_format="bmp")
+    data = bytearray(buffer.getvalue())
+    bitmap = struct.unpack_from("<I", data, 18)[0]
+    struct.pack_into("<ii", data, bitmap + 4, 65535, 65535)
+    (tmp_path / "icon.ico").write_bytes(bytes(data))
+    code = ("import resource, sys, kmseg\n"
+            "try:\n    kmseg.load_image(sys.argv[1], max_pixels=2**22)\n"
+            "except kmseg.ImageTooLargeError as error:\n    print(error)\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "icon.ico")],
+                            capture_output=True, text=True, check=True)
+    message, peak_mb = result.stdout.splitlines()
+    assert "icon.ico: 4,294,836,225 pixels exceeds the decompression-bomb limit of 4,194,304" \
+        in message  # the caller's limit, not Pillow's
+    assert int(peak_mb) < 400
+
+
+def test_many_bands_count_against_the_limit(tmp_path: Path) -> None:
+    # 16 pixels, within max_pixels, but 80 values: more than 4 per pixel allowed.
+    path = tmp_path / "bands.tif"
+    tifffile.imwrite(path, np.zeros((5, 4, 4), np.uint8), planarconfig="separate")
+    with pytest.raises(ImageReadError, match=r"bands\.tif: 4x4 pixels x 5 samples = 80 values "
+                                             r"exceeds the decompression-bomb limit of 64 values"):
+        load_image(path, max_pixels=16)
+    tifffile.imwrite(path, np.zeros((1025, 2, 2), np.uint8), planarconfig="separate")
+    with pytest.raises(ImageReadError, match=r"1,025 samples per pixel \(kmseg reads at most "):
+        load_image(path)
+
+
+@pytest.mark.parametrize("tag", ["rowsperstrip", "tile"])
+def test_strips_or_tiles_of_no_rows_are_corrupt(tmp_path: Path, tag: str) -> None:
+    path = tmp_path / "zero_rows.tif"
+    if tag == "tile":
+        tifffile.imwrite(path, np.zeros((32, 32), np.uint8), tile=(16, 16))
+        code, name = 323, "TileLength"
+    else:
+        tifffile.imwrite(path, np.zeros((32, 32), np.uint8), rowsperstrip=8)
+        code, name = 278, "RowsPerStrip"
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages[0].tags[code].valueoffset
+        size = tif.pages[0].tags[code].valuebytecount
+    data = bytearray(path.read_bytes())
+    data[offset:offset + size] = bytes(size)
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match=rf"zero_rows\.tif: corrupt TIFF: the {name} tag "
+                                             r"holds 0"):
+        load_image(path)
 
 
 def test_pillow_bomb_message_without_size() -> None:

@@ -54,11 +54,15 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpe
 #: Largest image (width * height) read by default: ``2 * PIL.Image.MAX_IMAGE_PIXELS`` as Pillow
 #: ships it (178,956,970), the size at which Pillow itself raises ``DecompressionBombError``.
 DEFAULT_MAX_PIXELS: int = 2 * (1024 * 1024 * 1024 // 4 // 3)
+#: Most bands (samples per pixel) read from a TIFF: hyperspectral sensors have 200-450.
+MAX_BANDS = 1024
 
 _SUPPORTED_DTYPES = (np.uint8, np.uint16, np.float32, np.float64)
 _TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _HEADER_BYTES = 1 << 20  # where an AVIF's ispe boxes are looked for
+# Pillow formats whose Image.open reads the header only (the others may decode a frame).
+_LAZY_OPENING = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "PSD")
 _PNG_COLOUR_TYPES = {0: "L", 2: "RGB", 4: "LA", 6: "RGBA"}  # the ones a 16-bit PNG can have
 _BOMB_HINT = "pass max_pixels=None (CLI: --max-pixels 0) to lift it"
 # What Pillow, tifffile and imagecodecs raise on truncated or corrupt data (imagecodecs' codec
@@ -489,13 +493,14 @@ def _bomb_message(source: str, what: str, limit: int) -> str:
     return with_source(msg, source)
 
 
-def _pillow_bomb_message(exc: Exception, source: str) -> str:
-    """The message for Pillow's own DecompressionBombError (it gives only the pixel count)."""
+def _pillow_bomb_message(exc: Exception, source: str, max_pixels: int | None = None) -> str:
+    """The message for Pillow's own DecompressionBombError (it gives only the pixel count),
+    naming the caller's limit when there is one (Pillow's is the larger)."""
     found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
     if found is None:
         return with_source(f"{exc}; {_BOMB_HINT}", source)
     pixels, limit = (int(group) for group in found.groups())
-    return _bomb_message(source, f"{pixels:,} pixels", limit)
+    return _bomb_message(source, f"{pixels:,} pixels", max_pixels or limit)
 
 
 def _check_size(width: int, height: int, source: str, max_pixels: int | None) -> None:
@@ -507,6 +512,19 @@ def _check_size(width: int, height: int, source: str, max_pixels: int | None) ->
     if max_pixels is not None and width * height > max_pixels:
         what = f"{width}x{height} = {width * height:,} pixels"
         raise ImageTooLargeError(_bomb_message(source, what, max_pixels))
+
+
+def _check_values(page: object, source: str, max_pixels: int | None) -> None:
+    """The bomb limit counts pixels of up to 4 samples (RGBA): a page of many bands or a
+    volume (ImageDepth) may decode to at most 4 * max_pixels values."""
+    values = page.imagewidth * page.imagelength * page.samplesperpixel * max(page.imagedepth, 1)
+    if max_pixels is not None and values > 4 * max_pixels:
+        what = (f"{page.imagewidth}x{page.imagelength} pixels x {page.samplesperpixel} samples"
+                f"{f' x {page.imagedepth} planes' if page.imagedepth > 1 else ''} = "
+                f"{values:,} values")
+        message = (f"{what} exceeds the decompression-bomb limit of {4 * max_pixels:,} values "
+                   f"(4 per pixel); {_BOMB_HINT}")
+        raise ImageTooLargeError(with_source(message, source))
 
 
 def _check_frame_range(frame: int, n_frames: int, source: str) -> None:
@@ -622,7 +640,7 @@ def _read_pillow(
     ):
         _check_size(*im.size, source, max_pixels)
         _check_ghostscript(im, source)
-        n_frames = getattr(im, "n_frames", 1)
+        n_frames = getattr(im, "n_frames", 1) or 1  # a PSD without layers has "0 frames"
         _check_frame_range(frame, n_frames, source)
         if frame:
             im.seek(frame)
@@ -677,18 +695,23 @@ def _check_ghostscript(im: Image.Image, source: str) -> None:
 
 
 def _open_pillow(fh: IO[bytes], source: str, max_pixels: int | None) -> Image.Image:
-    """Image.open; when Pillow finds a decompression bomb, report its width and height."""
+    """Image.open; Pillow's decompression-bomb error as an ImageTooLargeError that names the
+    width and height when the header can be read again cheaply.
+
+    Only formats whose opening reads just the header are opened again without the limit:
+    opening a GIF or an ICO allocates the whole frame (2-4 GB for a 200-byte bomb).
+    """
     try:
         return Image.open(fh)
     except Image.DecompressionBombError as bomb:
-        try:  # read the header again without Pillow's limit, only to name the size
+        try:
             fh.seek(0)
-            with _pillow_limit(None), Image.open(fh) as im:
+            with _pillow_limit(None), Image.open(fh, formats=_LAZY_OPENING) as im:
                 size = im.size
-        except Exception:  # the header cannot be read without the limit: Pillow's message
-            raise ImageTooLargeError(_pillow_bomb_message(bomb, source)) from bomb
+        except Exception:  # another format, or a header that cannot be read: Pillow's count
+            raise ImageTooLargeError(_pillow_bomb_message(bomb, source, max_pixels)) from bomb
         _check_size(*size, source, max_pixels)
-        raise
+        raise ImageTooLargeError(_pillow_bomb_message(bomb, source, max_pixels)) from bomb
 
 
 def _exif_orientation(im: Image.Image) -> object:
@@ -791,6 +814,7 @@ def _read_tiff(fh: IO[bytes], source: str, frame: int, max_pixels: int | None) -
                 _check_tiff_tags(tif.pages[index], source, index, n_pages)
             return None
         _check_size(page.imagewidth, page.imagelength, source, max_pixels)
+        _check_values(page, source, max_pixels)
         geotiff = _TIFF_GEOKEYS in tif.pages[0].tags
         data = _channels_last(page.asarray(), page.axes, source)
         nodata = _nodata_hits(data, _gdal_nodata(page))
@@ -1009,6 +1033,12 @@ def _layout_problem(values: dict[int, object]) -> str | None:
             return f"corrupt TIFF: the {name} tag {problem}"
     if values.get(277) == 0:
         return "corrupt TIFF: the SamplesPerPixel tag holds 0 (an image without any band)"
+    if values.get(277, 1) > MAX_BANDS:
+        return (f"unsupported TIFF: {values[277]:,} samples per pixel (kmseg reads at most "
+                f"{MAX_BANDS:,} bands; hyperspectral scenes have a few hundred)")
+    for code in (278, 322, 323):  # strips or tiles of no rows or columns (in a real image)
+        if values.get(code) == 0 and values[256] and values[257]:
+            return f"corrupt TIFF: the {_TIFF_ONE_VALUE[code]} tag holds 0"
     for code, (name, largest) in _TIFF_PER_SAMPLE.items():
         value = values.get(code)
         problem = _value_problem(value, one=False)

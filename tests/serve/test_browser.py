@@ -8,6 +8,7 @@ when it is missing; the test skips (saying why) only without it. With
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -121,3 +122,39 @@ def test_an_older_answer_never_replaces_a_newer_k(server, browser):
     assert page.locator("body").get_attribute("data-shown-k") == "12"
     assert page.locator(".swatch").count() == 12
     page.close()
+
+
+def test_errors_show_as_one_sentence(server, browser, tmp_path):
+    """A 422 is a list of {loc, msg, type} (as FastAPI's own): the page shows its message."""
+    flat = np.zeros((20, 20, 3), np.uint8)
+    flat[:10] = 200  # two colours: the page's first segmentation (k = 4) cannot be made
+    path = tmp_path / "two.png"
+    Image.fromarray(flat).save(path)
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.set_input_files("#file", str(path))
+    page.wait_for_selector("#error:not([hidden])", timeout=60_000)
+    image_id = page.evaluate("window.kmseg.state.image.id")
+    sent = _post_json(f"{server}/api/images/{image_id}/segment", {"k": 4})
+    assert "distinct" in sent["msg"] and sent["loc"] == ["body"]
+    assert page.locator("#error").inner_text() == sent["msg"]
+    # A parameter FastAPI itself refuses: "field: message".
+    sent = _post_json(f"{server}/api/images/x/segment", {"k": 1})
+    shown = page.evaluate("""() => api('/api/images/x/segment', {method: 'POST',
+        headers: {'Content-Type': 'application/json'}, body: JSON.stringify({k: 1})})
+        .catch((error) => error.message)""")
+    assert shown == f"k: {sent['msg']}" and "{" not in shown
+    page.close()
+
+
+def _post_json(url: str, body: dict) -> dict:
+    """The first item of the 422 a POST of ``body`` gets."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, method="POST", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=30)
+    assert answer.value.code == 422
+    return json.loads(answer.value.read())["detail"][0]

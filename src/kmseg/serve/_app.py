@@ -16,6 +16,11 @@ Work runs on a bounded thread pool: past ``max_pending`` queued requests the ans
 A client that sends ``client`` and an increasing ``seq`` with its segment requests has a queued
 request dropped (409) once a newer one of it for the same image has started: a dragged slider
 never makes the server work through stale k values.
+
+Errors are JSON: ``{"detail": "one sentence"}``, except 422 (invalid parameters or an image
+they do not fit), whose ``detail`` is a list of ``{loc, msg, type}`` as FastAPI's own
+validation errors. A body over the limit gets its 413 as soon as its declared length or the
+bytes received pass it: the rest is never read.
 """
 
 from __future__ import annotations
@@ -25,22 +30,25 @@ import base64
 import html
 import io
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib.resources import files
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from fastapi import FastAPI, HTTPException, Request, UploadFile
+from fastapi import FastAPI, HTTPException, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from PIL import Image
 from pydantic import BaseModel, Field
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .._errors import ImageReadError, KmsegError, ParameterError
+from .._errors import ImageReadError, ImageTooLargeError, KmsegError, ParameterError
 from ._store import ImageStore, StoredImage
 
 STATIC = files("kmseg.serve") / "static"
@@ -49,7 +57,8 @@ STATIC = files("kmseg.serve") / "static"
 class SegmentParams(BaseModel):
     """Parameters of a segmentation (``client``/``seq``: see the module docstring)."""
 
-    k: int | Literal["auto"] = Field(4, description="clusters, 2-32, or 'auto'")
+    k: Annotated[int, Field(ge=2, le=32)] | Literal["auto"] = Field(
+        4, description="clusters, 2-32, or 'auto'")
     space: Literal["rgb", "gray", "lab", "oklab"] = "rgb"
     attempts: int = Field(10, ge=1, le=50)
     seed: int = Field(0, ge=0, le=2**31 - 1)
@@ -73,8 +82,86 @@ class ChooseParams(BaseModel):
     k_max: int = Field(12, ge=3, le=32)
 
 
+class ImageInfo(BaseModel):
+    """A stored image: its id (for the other endpoints), sizes and a one-line description."""
+
+    id: str
+    name: str
+    width: int
+    height: int
+    description: str
+    preview_width: int
+    preview_height: int
+
+
+class PaletteEntry(BaseModel):
+    label: int
+    hex: str = Field(pattern=r"^#[0-9a-f]{6}$", description="display colour")
+    share: float = Field(ge=0, le=1, description="fraction of the clustered pixels")
+    center: list[float] = Field(description="centre in the image's units")
+
+
+class SegmentResult(BaseModel):
+    k: int
+    space: str
+    seq: int
+    width: int
+    height: int
+    labels_png: str = Field(description="PNG data URL: gray level = cluster, masked_label = "
+                                        "masked")
+    masked_label: int
+    palette: list[PaletteEntry]
+    compactness: float
+    n_regions: int
+    server_ms: float
+
+
+class KScores(BaseModel):
+    ks: list[int]
+    sse: list[float]
+    psnr: list[float | None] = Field(description="dB; null where infinite (a k that "
+                                                 "reproduces the image exactly)")
+    knee: int
+    k: int
+    reason: str
+
+
+class ColourSample(BaseModel):
+    colors: list[str]
+
+
+class ErrorMessage(BaseModel):
+    """The body of every error but 422."""
+
+    detail: str = Field(description="what went wrong, one sentence")
+
+
+_WHY = {
+    400: "The body cannot be parsed",
+    404: "No such image (unknown id, or forgotten: upload it again)",
+    409: "Superseded by a newer request of the same client",
+    413: "The body, or the image's pixel count, is over the server's limit",
+    415: "Not an image kmseg reads",
+    503: "Too many requests waiting: try again",
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route: its error codes besides 422 (FastAPI documents that)."""
+    return {code: {"model": ErrorMessage, "description": _WHY[code]} for code in codes}
+
+
+def _invalid(message: str, *loc: str | int) -> HTTPException:
+    """A 422 shaped as FastAPI's own validation errors, so that one schema describes both."""
+    return HTTPException(422, [{"loc": ["body", *loc], "msg": message, "type": "value_error"}])
+
+
 # Fitted palettes kept per image (parameters -> segmenter), most recent last.
 _FITS_PER_IMAGE = 16
+# Room for the multipart envelope (boundary, part headers) around a file of the largest size.
+_MULTIPART_SLACK = 64 * 1024
+# Largest body of the other POST routes: their JSON parameters take well under 1 kB.
+_PARAMS_BYTES = 64 * 1024
 
 
 def create_app(
@@ -124,6 +211,14 @@ def create_app(
                   description=__doc__.split("\n\n", 1)[1])
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
+    def body_limit(path: str) -> tuple[int, str]:
+        if path == "/api/images":
+            return (max_upload_bytes + _MULTIPART_SLACK,
+                    f"upload larger than {max_upload_bytes:,} bytes")
+        return _PARAMS_BYTES, f"request body larger than {_PARAMS_BYTES:,} bytes"
+
+    app.add_middleware(_BodyLimit, limit_of=body_limit)
+
     def stored_or_404(image_id: str) -> StoredImage:
         stored = state["store"].get(image_id)
         if stored is None:
@@ -137,8 +232,8 @@ def create_app(
             raise HTTPException(503, "busy: too many requests waiting, try again") from None
         except _Superseded:
             raise HTTPException(409, "superseded by a newer request of this client") from None
-        except KmsegError as error:
-            raise HTTPException(422, str(error)) from None
+        except KmsegError as error:  # the parameters do not fit the image
+            raise _invalid(str(error)) from None
 
     @app.get("/", include_in_schema=False)
     async def index():
@@ -148,21 +243,21 @@ def create_app(
     async def docs():
         return HTMLResponse(_docs_page(app.openapi()))
 
-    @app.post("/api/images", status_code=201, summary="Upload an image")
-    async def upload(request: Request, file: UploadFile):
+    @app.post("/api/images", status_code=201, summary="Upload an image",
+              response_model=ImageInfo, responses=_errors(400, 413, 415, 503))
+    async def upload(file: UploadFile):
         """Store an uploaded image (JPEG, PNG, TIFF, WebP, ...: recognised from its content,
         not its name) and return its id and sizes."""
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > max_upload_bytes + 65536:
-            raise HTTPException(413, f"upload larger than {max_upload_bytes:,} bytes")
+        # _BodyLimit has refused bodies far over the limit; this is the exact file size.
         data = await file.read(max_upload_bytes + 1)
         if len(data) > max_upload_bytes:
             raise HTTPException(413, f"upload larger than {max_upload_bytes:,} bytes")
         if not data:
-            raise HTTPException(422, "empty upload")
+            raise _invalid("empty upload", "file")
         return await add_image(data, file.filename or "image")
 
-    @app.post("/api/sample", status_code=201, summary="Use the bundled sample photo")
+    @app.post("/api/sample", status_code=201, summary="Use the bundled sample photo",
+              response_model=ImageInfo, responses=_errors(413, 503))
     async def sample():
         from ..data import sample_path
 
@@ -175,31 +270,32 @@ def create_app(
             stored = await state["uploads"].run(lambda: store.add(data, name))
         except _Busy:
             raise HTTPException(503, "busy: too many requests waiting, try again") from None
+        except ImageTooLargeError as error:  # kmseg's message names CLI flags: not here
+            raise HTTPException(413, f"{name}: {_pixel_count(str(error))} is more than this "
+                                     f"server accepts ({store.max_pixels:,} pixels)") from None
         except ImageReadError as error:
             message = str(error).split(": ", 1)[-1]  # the temporary path means nothing here
-            if "decompression-bomb" in message:  # the CLI's hint means nothing here either
-                what = message.split(" exceeds")[0]
-                raise HTTPException(413, f"{name}: {what} is more than this server accepts "
-                                         f"({store.max_pixels:,} pixels)") from None
             raise HTTPException(415, f"{name}: {message}") from None
         return _describe(stored)
 
-    @app.get("/api/images/{image_id}", summary="Image metadata")
+    @app.get("/api/images/{image_id}", summary="Image metadata", response_model=ImageInfo,
+             responses=_errors(404))
     async def image_info(image_id: str):
         return _describe(stored_or_404(image_id))
 
-    @app.get("/api/images/{image_id}/preview.png", summary="The preview, as PNG")
+    @app.get("/api/images/{image_id}/preview.png", summary="The preview, as PNG",
+             response_class=Response, responses=_PNG | _errors(404, 503))
     async def preview(image_id: str):
         stored = stored_or_404(image_id)
         data = await compute(lambda: _png(_display_rgba(stored.preview)))
         return Response(data, media_type="image/png")
 
-    @app.post("/api/images/{image_id}/segment", summary="Segment the preview")
+    @app.post("/api/images/{image_id}/segment", summary="Segment the preview",
+              response_model=SegmentResult, responses=_errors(400, 404, 409, 413, 503))
     async def segment_preview(image_id: str, params: SegmentParams):
         """Labels of the preview (a PNG data URL: gray level = cluster, 255 = masked), the
         palette (display colour and share of each cluster) and timings."""
         stored = stored_or_404(image_id)
-        _check_k(params.k)
         latest = state["latest"]
         if params.client:
             key = (image_id, params.client)
@@ -215,7 +311,8 @@ def create_app(
 
         return await compute(work)
 
-    @app.post("/api/images/{image_id}/choose-k", summary="Scores for choosing k")
+    @app.post("/api/images/{image_id}/choose-k", summary="Scores for choosing k",
+              response_model=KScores, responses=_errors(400, 404, 413, 503))
     async def choose(image_id: str, params: ChooseParams):
         stored = stored_or_404(image_id)
 
@@ -224,25 +321,27 @@ def create_app(
 
             choice = choose_k(stored.preview, ks=range(2, params.k_max + 1), space=params.space,
                               seed=params.seed)
-            return {"ks": choice.ks.tolist(), "sse": choice.sse.tolist(),
-                    "psnr": choice.psnr.tolist(), "knee": choice.knee, "k": choice.k,
-                    "reason": choice.reason}
+            # JSON has no infinity: the PSNR of an exact reproduction becomes null.
+            psnr = [float(p) if np.isfinite(p) else None for p in choice.psnr]
+            return {"ks": choice.ks.tolist(), "sse": choice.sse.tolist(), "psnr": psnr,
+                    "knee": choice.knee, "k": choice.k, "reason": choice.reason}
 
         return await compute(work)
 
-    @app.get("/api/images/{image_id}/colors", summary="A sample of the preview's colours")
+    @app.get("/api/images/{image_id}/colors", summary="A sample of the preview's colours",
+             response_model=ColourSample, responses=_errors(404, 503))
     async def colors(image_id: str, n: int = 3000):
         stored = stored_or_404(image_id)
         n = max(1, min(int(n), 20_000))
         return await compute(lambda: {"colors": _colour_sample(stored, n)})
 
-    @app.post("/api/images/{image_id}/export", summary="A full-resolution export")
+    @app.post("/api/images/{image_id}/export", summary="A full-resolution export",
+              response_class=Response, responses=_EXPORTS | _errors(400, 404, 413, 503))
     async def export(image_id: str, params: ExportParams):
         """``labels`` (PNG), ``segmented`` (PNG, or TIFF for multi-band / float images),
         ``cutout`` (RGBA PNG of cluster ``cluster``) or ``report`` (JSON), computed on the
         full image with the palette fitted on the preview."""
         stored = stored_or_404(image_id)
-        _check_k(params.k)
 
         def work():
             full = state["store"].full(stored)
@@ -304,9 +403,70 @@ class _Pool:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _check_k(k: int | str) -> None:
-    if k != "auto" and not 2 <= k <= 32:
-        raise HTTPException(422, f"k must be from 2 to 32 or 'auto', got {k}")
+class _BodyTooLarge(HTTPException):
+    """Raised by _BodyLimit's receive: FastAPI passes HTTPExceptions from body parsing on (any
+    other error there would become a 400), and its handler answers it as JSON."""
+
+    def __init__(self, detail: str) -> None:
+        # The rest of the body is never read: the connection cannot serve another request.
+        super().__init__(413, detail, headers={"Connection": "close"})
+
+
+class _BodyLimit:
+    """Refuse a POST body over its route's limit as soon as that is known: at once when the
+    declared Content-Length is over, else when the bytes received pass it, without reading the
+    rest (Starlette's multipart parser would spool all of it to a temporary file first)."""
+
+    def __init__(self, app: ASGIApp, limit_of: Callable[[str], tuple[int, str]]) -> None:
+        self.app = app
+        self.limit_of = limit_of
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        limit, message = self.limit_of(scope["path"])
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return await _too_large(message)(scope, receive, send)
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            event = await receive()
+            if event["type"] == "http.request":
+                received += len(event.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge(message)
+            return event
+
+        async def watching_send(event: Message) -> None:
+            nonlocal started
+            started = started or event["type"] == "http.response.start"
+            await send(event)
+
+        try:
+            await self.app(scope, counting_receive, watching_send)
+        except _BodyTooLarge:  # read outside a route's body parsing: answer it here
+            if started:
+                raise
+            await _too_large(message)(scope, receive, send)
+
+
+def _too_large(message: str) -> JSONResponse:
+    return JSONResponse({"detail": message}, 413, headers={"Connection": "close"})
+
+
+def _pixel_count(message: str) -> str:
+    """The "WxH = N pixels" (or "N pixels") an ImageTooLargeError message names."""
+    found = re.search(r"(\d+x\d+ = )?[\d,]+ pixels", message.split(": ", 1)[-1])
+    return found.group(0) if found else "the image"
+
+
+_PNG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}}
+_EXPORTS: dict[int | str, dict[str, Any]] = {200: {
+    "description": "PNG, TIFF (images beyond PNG's reach) or the JSON report",
+    "content": {"image/png": {}, "image/tiff": {}, "application/json": {}}}}
 
 
 def _segment(stored: StoredImage, params, full=None):

@@ -20,11 +20,20 @@ async function api(path, options = {}) {
   if (!response.ok) {
     let detail = response.statusText;
     try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
-    const error = new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+    const error = new Error(errorText(detail));
     error.status = response.status;
     throw error;
   }
   return response;
+}
+
+// An error's detail as one sentence: a string, or (422) a list of {loc, msg, type} whose first
+// item is shown with the parameter it is about (loc: "body" or "query", the field, union tags).
+function errorText(detail) {
+  if (!Array.isArray(detail)) return typeof detail === "string" ? detail : JSON.stringify(detail);
+  const first = detail[0] || {};
+  const field = (first.loc || [])[1];
+  return field === undefined ? String(first.msg) : `${field}: ${first.msg}`;
 }
 
 function showError(message) {
