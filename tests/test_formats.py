@@ -288,3 +288,14 @@ def test_any_decoder_failure_is_a_named_read_error(tmp_path, monkeypatch, failur
     monkeypatch.setattr(tifffile.TiffPage, "asarray", fail)
     with pytest.raises(ImageReadError, match=r"odd\.tif: (corrupt TIFF|the decoder failed)"):
         load_image(path)
+
+
+def test_too_large_says_how_large_and_survives_pickling(tmp_path) -> None:
+    import pickle
+
+    path = avif_claiming(tmp_path, 17000, 17000)
+    with pytest.raises(ImageTooLargeError) as error:
+        load_image(path)
+    assert error.value.what == "17000x17000 = 289,000,000 pixels"
+    again = pickle.loads(pickle.dumps(error.value))
+    assert again.what == error.value.what and str(again) == str(error.value)

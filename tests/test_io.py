@@ -909,6 +909,20 @@ def test_many_bands_count_against_the_limit(tmp_path: Path) -> None:
         load_image(path)
 
 
+def test_tiles_far_larger_than_the_image_are_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "tiles.tif"
+    tifffile.imwrite(path, np.zeros((32, 32), np.uint8), tile=(16, 16))
+    with tifffile.TiffFile(path) as tif:
+        offset = tif.pages[0].tags[322].valueoffset  # TileWidth, a SHORT or LONG
+        size = tif.pages[0].tags[322].valuebytecount
+    data = bytearray(path.read_bytes())
+    data[offset:offset + size] = (1 << (8 * size - 1)).to_bytes(size, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match=r"tiles\.tif: corrupt TIFF: tiles of \d+x16 for an "
+                                             r"image of 32x32"):
+        load_image(path)
+
+
 @pytest.mark.parametrize("tag", ["rowsperstrip", "tile"])
 def test_strips_or_tiles_of_no_rows_are_corrupt(tmp_path: Path, tag: str) -> None:
     path = tmp_path / "zero_rows.tif"
@@ -931,7 +945,7 @@ def test_strips_or_tiles_of_no_rows_are_corrupt(tmp_path: Path, tag: str) -> Non
 
 def test_pillow_bomb_message_without_size() -> None:
     error = Image.DecompressionBombError("Image size (5000 pixels) exceeds limit of 20 pixels, x")
-    assert _io._pillow_bomb_message(error, "f.gif") == (
+    assert str(_io._pillow_bomb(error, "f.gif")) == (
         "f.gif: 5,000 pixels exceeds the decompression-bomb limit of 20 pixels; "
         "pass max_pixels=None (CLI: --max-pixels 0) to lift it"
     )

@@ -32,7 +32,18 @@ class ImageReadError(KmsegError, OSError):
 
 
 class ImageTooLargeError(ImageReadError):
-    """An image has more pixels than the decompression-bomb limit allows."""
+    """An image has more pixels than the decompression-bomb limit allows.
+
+    ``what`` says how large, without the file or the fix (e.g. ``"17000x17000 = 289,000,000
+    pixels"``), for applications that word the refusal their own way.
+    """
+
+    def __init__(self, message: str, what: str = "the image") -> None:
+        super().__init__(message)
+        self.what = what
+
+    def __reduce__(self):  # across processes (batch workers) with ``what`` kept
+        return type(self), (str(self), self.what)
 
 
 class OutputError(KmsegError, OSError):

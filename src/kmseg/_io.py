@@ -463,7 +463,7 @@ def _read_errors(source: str, printed: HeldOutput | None = None) -> Iterator[Non
             exc.args = (str(exc) + _printed_note(printed),)
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(_pillow_bomb_message(exc, source)) from exc
+        raise _pillow_bomb(exc, source) from exc
     except UnidentifiedImageError as exc:
         msg = "not an image file Pillow or tifffile can read"
         raise ImageReadError(with_source(msg, source)) from exc
@@ -488,19 +488,19 @@ def _reason(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _bomb_message(source: str, what: str, limit: int) -> str:
-    msg = f"{what} exceeds the decompression-bomb limit of {limit:,} pixels; {_BOMB_HINT}"
-    return with_source(msg, source)
+def _too_large(source: str, what: str, limit: int, unit: str = "pixels") -> ImageTooLargeError:
+    msg = f"{what} exceeds the decompression-bomb limit of {limit:,} {unit}; {_BOMB_HINT}"
+    return ImageTooLargeError(with_source(msg, source), what)
 
 
-def _pillow_bomb_message(exc: Exception, source: str, max_pixels: int | None = None) -> str:
-    """The message for Pillow's own DecompressionBombError (it gives only the pixel count),
-    naming the caller's limit when there is one (Pillow's is the larger)."""
+def _pillow_bomb(exc: Exception, source: str, max_pixels: int | None = None) -> ImageTooLargeError:
+    """Pillow's own DecompressionBombError (it gives only the pixel count), naming the
+    caller's limit when there is one (Pillow's is the larger)."""
     found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
     if found is None:
-        return with_source(f"{exc}; {_BOMB_HINT}", source)
+        return ImageTooLargeError(with_source(f"{exc}; {_BOMB_HINT}", source))
     pixels, limit = (int(group) for group in found.groups())
-    return _bomb_message(source, f"{pixels:,} pixels", max_pixels or limit)
+    return _too_large(source, f"{pixels:,} pixels", max_pixels or limit)
 
 
 def _check_size(width: int, height: int, source: str, max_pixels: int | None) -> None:
@@ -510,8 +510,7 @@ def _check_size(width: int, height: int, source: str, max_pixels: int | None) ->
     if width <= 0 or height <= 0:
         raise ImageReadError(with_source(f"zero width or height ({width}x{height})", source))
     if max_pixels is not None and width * height > max_pixels:
-        what = f"{width}x{height} = {width * height:,} pixels"
-        raise ImageTooLargeError(_bomb_message(source, what, max_pixels))
+        raise _too_large(source, f"{width}x{height} = {width * height:,} pixels", max_pixels)
 
 
 def _check_values(page: object, source: str, max_pixels: int | None) -> None:
@@ -522,9 +521,7 @@ def _check_values(page: object, source: str, max_pixels: int | None) -> None:
         what = (f"{page.imagewidth}x{page.imagelength} pixels x {page.samplesperpixel} samples"
                 f"{f' x {page.imagedepth} planes' if page.imagedepth > 1 else ''} = "
                 f"{values:,} values")
-        message = (f"{what} exceeds the decompression-bomb limit of {4 * max_pixels:,} values "
-                   f"(4 per pixel); {_BOMB_HINT}")
-        raise ImageTooLargeError(with_source(message, source))
+        raise _too_large(source, what, 4 * max_pixels, "values (4 per pixel)")
 
 
 def _check_frame_range(frame: int, n_frames: int, source: str) -> None:
@@ -624,7 +621,7 @@ def _check_avif_size(size: tuple[int, int] | None, source: str, max_pixels: int 
         what = f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels"
         message = (f"{what}: more than the AVIF decoder (libavif) reads "
                    f"({_codecs.AVIF_MAX_PIXELS:,} pixels, 16384 x 16384)")
-        raise ImageTooLargeError(with_source(message, source))
+        raise ImageTooLargeError(with_source(message, source), what)
 
 
 # --- Pillow (and 16-bit PNG) ------------------------------------------------------------------
@@ -709,9 +706,9 @@ def _open_pillow(fh: IO[bytes], source: str, max_pixels: int | None) -> Image.Im
             with _pillow_limit(None), Image.open(fh, formats=_LAZY_OPENING) as im:
                 size = im.size
         except Exception:  # another format, or a header that cannot be read: Pillow's count
-            raise ImageTooLargeError(_pillow_bomb_message(bomb, source, max_pixels)) from bomb
+            raise _pillow_bomb(bomb, source, max_pixels) from bomb
         _check_size(*size, source, max_pixels)
-        raise ImageTooLargeError(_pillow_bomb_message(bomb, source, max_pixels)) from bomb
+        raise _pillow_bomb(bomb, source, max_pixels) from bomb
 
 
 def _exif_orientation(im: Image.Image) -> object:
@@ -1039,6 +1036,10 @@ def _layout_problem(values: dict[int, object]) -> str | None:
     for code in (278, 322, 323):  # strips or tiles of no rows or columns (in a real image)
         if values.get(code) == 0 and values[256] and values[257]:
             return f"corrupt TIFF: the {_TIFF_ONE_VALUE[code]} tag holds 0"
+    tile = values.get(322, 0) * values.get(323, 0)
+    if tile > 16 * max(values[256] * values[257], 1 << 16):  # tiles pad an image, not more
+        return (f"corrupt TIFF: tiles of {values[322]}x{values[323]} for an image of "
+                f"{values[256]}x{values[257]}")
     for code, (name, largest) in _TIFF_PER_SAMPLE.items():
         value = values.get(code)
         problem = _value_problem(value, one=False)

@@ -86,7 +86,8 @@ def test_the_pixel_limit_is_recognised_by_the_error_class_not_its_words(client, 
     from kmseg.serve import _store
 
     def too_large(path, **options):
-        raise kmseg.ImageTooLargeError(f"{path}: 30000x20000 = 600,000,000 pixels, too many")
+        raise kmseg.ImageTooLargeError(f"{path}: 30000x20000 = 600,000,000 pixels, too many",
+                                       "30000x20000 = 600,000,000 pixels")
 
     monkeypatch.setattr(_store, "load_image", too_large)
     response = upload(client, b"whatever", "big.png")

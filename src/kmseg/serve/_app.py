@@ -30,7 +30,6 @@ import base64
 import html
 import io
 import json
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -271,7 +270,7 @@ def create_app(
         except _Busy:
             raise HTTPException(503, "busy: too many requests waiting, try again") from None
         except ImageTooLargeError as error:  # kmseg's message names CLI flags: not here
-            raise HTTPException(413, f"{name}: {_pixel_count(str(error))} is more than this "
+            raise HTTPException(413, f"{name}: {error.what} is more than this "
                                      f"server accepts ({store.max_pixels:,} pixels)") from None
         except ImageReadError as error:
             message = str(error).split(": ", 1)[-1]  # the temporary path means nothing here
@@ -455,12 +454,6 @@ class _BodyLimit:
 
 def _too_large(message: str) -> JSONResponse:
     return JSONResponse({"detail": message}, 413, headers={"Connection": "close"})
-
-
-def _pixel_count(message: str) -> str:
-    """The "WxH = N pixels" (or "N pixels") an ImageTooLargeError message names."""
-    found = re.search(r"(\d+x\d+ = )?[\d,]+ pixels", message.split(": ", 1)[-1])
-    return found.group(0) if found else "the image"
 
 
 _PNG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}}
