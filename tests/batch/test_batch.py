@@ -349,3 +349,20 @@ def test_outputs_never_replace_a_photo_named_like_them(tmp_path):
     assert list(report.failed) == [str(tmp_path / "in" / "p0.png")]
     assert "refusing to overwrite an input" in report.failed[str(tmp_path / "in" / "p0.png")]
     assert str(mine) in report.done and str(tmp_path / "in" / "p1.png") in report.done
+
+
+def test_a_malformed_file_is_reported_by_name_and_the_batch_goes_on(tmp_path):
+    import tifffile
+
+    make_inputs(tmp_path / "in", 2)
+    bad = tmp_path / "in" / "broken.tif"
+    tifffile.imwrite(bad, np.zeros((32, 32), np.uint8), rowsperstrip=8)
+    with tifffile.TiffFile(bad) as tif:
+        tag = tif.pages[0].tags[278]  # RowsPerStrip := 0, which made tifffile divide by zero
+        offset, size = tag.valueoffset, tag.valuebytecount
+    data = bytearray(bad.read_bytes())
+    data[offset:offset + size] = bytes(size)
+    bad.write_bytes(bytes(data))
+    report = run_batch([tmp_path / "in"], tmp_path / "out", workers=2, progress=False, k=2)
+    assert report.failed == {str(bad): f"{bad}: corrupt TIFF: the RowsPerStrip tag holds 0"}
+    assert len(report.done) == 2
