@@ -26,7 +26,7 @@ import numpy as np
 
 import kmseg
 from kmseg import metrics
-from kmseg._segment import REGIONS_PRESET
+from kmseg._options import REGIONS_PRESET
 
 BSDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "bsds500"
 

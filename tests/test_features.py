@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from kmseg._errors import ParameterError
-from kmseg._features import check_space, from_features, shrink_factor, to_features
+from kmseg._features import from_features, shrink_factor, to_features
+from kmseg._validation import check_space
 
 
 def test_oklab_matches_ottossons_reference_values():

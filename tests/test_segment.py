@@ -505,7 +505,7 @@ def test_extreme_parameters_are_refused_with_their_range(name, value, allowed):
     # check_param: the rule alone, so that the test fails (not hangs) without it.
     expected = re.escape(f"{name}={value!r} is invalid; use {allowed}")
     with pytest.raises(ParameterError, match=f"^{expected}"):
-        kmseg._segment.check_param(name, value)
+        kmseg._validation.check_param(name, value)
     assert kmseg.KMeansSegmenter(**{name: value}).get_params()[name] == value
 
 

@@ -96,10 +96,10 @@ def test_superpixel_labels_are_constant_within_superpixels(sample):
 def test_regions_preset_regions_are_connected_and_labels_follow(regions_seg, sample):
     seg = regions_seg
     assert seg.regions.dtype == np.uint32 and seg.regions.shape == sample.shape[:2]
-    assert seg.params["superpixels"] == kmseg._segment.REGIONS_PRESET["superpixels"]
+    assert seg.params["superpixels"] == kmseg._options.REGIONS_PRESET["superpixels"]
     structure = ndimage.generate_binary_structure(2, 1)
     areas = np.bincount(seg.regions.ravel())[1:]
-    min_size = round(kmseg._segment.REGIONS_PRESET["min_region"] * seg.regions.size)
+    min_size = round(kmseg._options.REGIONS_PRESET["min_region"] * seg.regions.size)
     for region in range(1, seg.n_regions + 1):
         inside = seg.regions == region
         assert ndimage.label(inside, structure)[1] == 1  # one connected piece

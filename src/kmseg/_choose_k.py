@@ -21,7 +21,7 @@ from ._errors import KmsegError, ParameterError, with_source
 from ._features import LUMA_WEIGHTS, from_features, to_features, value_range
 from ._kmeans import kmeans
 from ._parallel import one_blas_thread
-from ._segment import ImageLike, KMeansSegmenter, as_image, check_params
+from ._validation import ImageLike, as_image, check_param, checked_values
 
 DEFAULT_KS = tuple(range(2, 17))
 # Pixels in the weighted samples the validity indices (the silhouette is quadratic in it:
@@ -160,8 +160,9 @@ def choose_k(
     """
     loaded = as_image(image, mask=mask, alpha=alpha, channel_axis=channel_axis)
     ks = _check_ks(ks)
-    check_params(KMeansSegmenter(max(ks), space=space, attempts=attempts, seed=seed,
-                                 normalize=normalize).get_params())
+    for name, value in (("k", max(ks)), ("space", space), ("attempts", attempts),
+                        ("seed", seed), ("normalize", normalize)):
+        check_param(name, value)
     _check_targets(min_psnr, max_error)
     try:
         with one_blas_thread():
@@ -175,7 +176,7 @@ def _choose(loaded, ks, space, attempts, seed, normalize, min_psnr, max_error) -
     from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
     # Checks of the space against the image, NaN, etc.: the segmenter's own.
-    values = KMeansSegmenter(min(ks), space=space).checked_values(loaded)
+    values = checked_values(loaded, space, min(ks))
     compressed = histogram(values)
     full_scale = value_range(loaded.pixels.dtype)
     X = to_features(compressed.values, space, full_scale=full_scale, normalize=normalize)

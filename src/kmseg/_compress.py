@@ -343,7 +343,6 @@ _FZ_SIGMA = 0.8
 # resolution grows: on a 1 MP copy of a 17.9 MP photo the settings above gave 8 segments), so
 # it runs on a copy of at most _FZ_MAX_PIXELS, about the BSDS photos it was calibrated on.
 _FZ_MAX_PIXELS = 250_000
-SUPERPIXEL_METHODS = ("slic", "felzenszwalb")
 
 
 def superpixels(

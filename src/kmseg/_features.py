@@ -16,7 +16,8 @@ oklab   3     OKLab (Ottosson, 2020) of an RGB image, x 100 so that L runs 0..10
               :func:`skimage.color.rgb2xyz`, which has no OKLab itself
 ======  ====  ============================================================================
 
-Private module: callers validate ``space`` against the image with :func:`check_space` first.
+Private module: callers validate ``space`` against the image with
+:func:`kmseg._validation.check_space` first.
 """
 
 from __future__ import annotations
@@ -25,11 +26,7 @@ import warnings
 
 import numpy as np
 
-from ._errors import ParameterError
 from ._io import LoadedImage
-
-SPACES = ("rgb", "gray", "lab", "oklab")
-PERCEPTUAL = ("lab", "oklab")
 
 # OKLab from CIE XYZ (D65): XYZ -> LMS cone responses, cube root, -> Lab (Ottosson's matrices).
 _XYZ_TO_LMS = np.array([
@@ -56,21 +53,6 @@ def value_range(dtype: np.dtype) -> float:
         return float(np.iinfo(dtype).max)
     return 1.0
 
-
-def check_space(space: str, n_channels: int) -> None:
-    """Raise ParameterError unless ``space`` can be computed from ``n_channels`` channels."""
-    if space not in SPACES:
-        raise ParameterError(f"space={space!r} is not one of {', '.join(map(repr, SPACES))}")
-    if space == "gray" and n_channels not in (1, 3):
-        raise ParameterError(
-            f"space='gray' needs a gray or RGB image, this one has {n_channels} channels; "
-            "use space='rgb' to cluster all bands"
-        )
-    if space in PERCEPTUAL and n_channels != 3:
-        raise ParameterError(
-            f"space={space!r} needs an RGB image, this one has {n_channels} channel(s); "
-            "use space='rgb' (or 'gray')"
-        )
 
 
 def output_channels(space: str, n_channels: int) -> int:

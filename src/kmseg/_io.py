@@ -46,11 +46,6 @@ from ._errors import ImageReadError, ImageTooLargeError, ParameterError, with_so
 
 __all__ = ["DEFAULT_MAX_PIXELS", "LoadedImage", "load_image", "read_image"]
 
-# Files a folder of images (batch, video frames) is searched for, and video containers.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif",
-                  ".heic", ".heif", ".avif", ".jxl")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
-
 #: Largest image (width * height) read by default: ``2 * PIL.Image.MAX_IMAGE_PIXELS`` as Pillow
 #: ships it (178,956,970), the size at which Pillow itself raises ``DecompressionBombError``.
 DEFAULT_MAX_PIXELS: int = 2 * (1024 * 1024 * 1024 // 4 // 3)

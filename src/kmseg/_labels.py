@@ -12,8 +12,6 @@ import numpy as np
 
 from ._features import enlarge
 
-MAX_K = int(np.iinfo(np.uint16).max) - 1
-
 
 def label_dtype(k: int) -> np.dtype:
     """Smallest unsigned dtype holding ids ``0..k-1`` plus the masked value."""

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 
 from ._errors import OutputError
-from ._io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ._labels import masked_label
+from ._options import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
 # zlib level 1: a 14 MP label map and painted image encode in ~0.3 s instead of 1.9 s at
 # level 6, for files ~20% larger.
@@ -153,7 +153,7 @@ def _plan(
     has_alpha = seg.output_alpha() is not None
     add_image("segmented", f"{stem}_segmented", seg.segmented(), seg.centers.shape[1], has_alpha)
     if compare:
-        from .plot import compare as compare_figure
+        from ._panels import compare_figure  # matplotlib: only when a figure is asked for
 
         figure = compare_figure(seg, **figure_options)
         plan["compare"] = (outdir / f"{stem}_compare.png",

@@ -1,7 +1,8 @@
 """The public API: :class:`KMeansSegmenter` and :func:`segment`, its one-call wrapper.
 
-Parameters are checked here, once, from the rules in :data:`_PARAMETER_RULES` and
-:func:`as_image`; the stages below (features, k-means, labels, result) trust their input.
+Parameters are checked once, at the start, by :mod:`kmseg._validation` (its rules table and
+:func:`~kmseg._validation.as_image`); the stages below (features, k-means, labels, result) trust
+their input.
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _parallel
-from ._compress import SUPERPIXEL_METHODS, histogram, pool, superpixels
+from ._compress import histogram, pool, superpixels
 from ._errors import KmsegError, ParameterError, with_source
 from ._features import (
     LUMA_WEIGHTS,
-    PERCEPTUAL,
-    SPACES,
-    check_space,
     from_features,
     luminance,
     output_channels,
@@ -36,28 +34,22 @@ from ._features import (
 )
 from ._io import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 from ._kmeans import KMeansResult, assign, kmeans
-from ._labels import MAX_K, canonical_order, label_dtype, label_map, masked_label, upscale
+from ._labels import canonical_order, label_dtype, label_map, masked_label, upscale
+from ._options import DEFAULT_ATTEMPTS, DEFAULT_K, REGIONS_PRESET
 from ._result import Segmentation
+from ._validation import (
+    _PARAMETER_RULES,
+    ImageLike,
+    _channels,
+    as_image,
+    check_params,
+    checked_values,
+    clustered_values,
+)
 from ._version import __version__
 from .regions import clean_labels, connected_regions
 
-ImageLike = str | os.PathLike | np.ndarray | LoadedImage
-
-DEFAULT_ATTEMPTS = 10
 _CHUNK = 1 << 18  # pixels whose features are made at once when each pixel is assigned
-DEFAULT_K = 4
-
-# The regions preset: one parameter set for every photo, chosen on BSDS500 train + val
-# (benchmarks/bsds.py; benchmarks/README.md tells how).
-REGIONS_PRESET: dict[str, Any] = {
-    "k": 8,
-    "space": "lab",
-    "superpixels": 110,
-    "superpixel_method": "felzenszwalb",
-    "position": 20.0,
-    "smooth": 0.0,
-    "min_region": 0.01,
-}
 
 
 class _Samples(NamedTuple):
@@ -67,63 +59,6 @@ class _Samples(NamedTuple):
     weights: np.ndarray  # (m,) pixels per sample
     expand: Callable[[np.ndarray], np.ndarray]  # (m,) labels -> (n,) labels
     binned: bool = False  # samples are bins of continuous floats (their pixels may differ)
-
-_ARRAY_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.float32, np.float64))
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-# Caps of the numeric parameters: beyond them the work grows without end (attempts, max_iter,
-# smooth: a sigma of 1000 px takes ~30 s on a 1 MP working copy), features overflow (position,
-# texture), or the working copy is too small to segment (max_work_pixels).
-MAX_ATTEMPTS = 1000
-MAX_ITER = 1_000_000
-MAX_WEIGHT = 1e6
-MAX_SMOOTH = 1000.0
-MAX_SUPERPIXELS = 1 << 31
-MIN_WORK_PIXELS = 64
-
-
-def _in_range(value: Any, low: float, high: float) -> bool:
-    return _is_number(value) and bool(np.isfinite(value)) and low <= value <= high
-
-
-# name -> (check, what a valid value is). Checked once, when fit starts.
-_PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "k": (lambda v: _is_int(v) and 1 <= v <= MAX_K, f"an integer from 1 to {MAX_K}"),
-    "space": (lambda v: v in SPACES, "'rgb', 'gray', 'lab' or 'oklab'"),
-    "init": (
-        lambda v: v in ("k-means++", "random") if isinstance(v, str) else isinstance(v, np.ndarray),
-        "'k-means++', 'random', a (k, C) array of centres or an (M, N) label map",
-    ),
-    "attempts": (lambda v: v is None or (_is_int(v) and 1 <= v <= MAX_ATTEMPTS),
-                 f"None or an integer from 1 to {MAX_ATTEMPTS}"),
-    "max_iter": (lambda v: _is_int(v) and 1 <= v <= MAX_ITER,
-                 f"an integer from 1 to {MAX_ITER:_}"),
-    "eps": (lambda v: _is_number(v) and np.isfinite(v) and v >= 0, "a number >= 0"),
-    "seed": (lambda v: v is None or (_is_int(v) and v >= 0), "None or an integer >= 0"),
-    "normalize": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
-    "position": (lambda v: _in_range(v, 0, MAX_WEIGHT), f"a number from 0 to {MAX_WEIGHT:g}"),
-    "texture": (lambda v: _in_range(v, 0, MAX_WEIGHT), f"a number from 0 to {MAX_WEIGHT:g}"),
-    "smooth": (lambda v: _in_range(v, 0, MAX_SMOOTH),
-               f"a number from 0 to {MAX_SMOOTH:g} (pixels)"),
-    "superpixels": (lambda v: v is None or (_is_int(v) and 2 <= v <= MAX_SUPERPIXELS),
-                    f"None or an integer from 2 to {MAX_SUPERPIXELS:_} (at most the pixels)"),
-    "superpixel_method": (lambda v: v in SUPERPIXEL_METHODS, "'slic' or 'felzenszwalb'"),
-    "min_region": (lambda v: v is None or (_is_number(v) and 0 <= v < 1),
-                   "None or a fraction of the image from 0 to 1"),
-    "max_work_pixels": (lambda v: v is None or (_is_int(v) and v >= MIN_WORK_PIXELS),
-                        f"None or an integer >= {MIN_WORK_PIXELS}"),
-    "fixed_colors": (lambda v: v is None or isinstance(v, (list, tuple, np.ndarray)),
-                     "None, a list of '#rrggbb' strings or an (f, C) array of colours"),
-}
-
 
 class KMeansSegmenter:
     """Segment images by k-means clustering of their pixel colours.
@@ -712,26 +647,10 @@ class KMeansSegmenter:
     def checked_values(
         self, loaded: LoadedImage, *, check_k: bool = True, check_finite: bool = True
     ) -> np.ndarray:
-        """The ``(n, C)`` values to cluster, once checked against the parameters.
-        ``check_finite=False``: for values that go to :func:`~kmseg._compress.histogram`,
-        which rejects NaN and infinity as it reads them."""
-        check_space(self.space, _channels(loaded.pixels))
-        values = clustered_values(loaded)
-        if len(values) == 0:
-            raise ParameterError("no pixel to cluster: every pixel is masked or transparent")
-        if check_k and len(values) < self.k:
-            raise ParameterError(f"k={self.k} exceeds the {len(values)} pixels to cluster")
-        if self.space in PERCEPTUAL and values.dtype.kind == "f":
-            low, high = values.min(), values.max()  # NaN if any is: checked here too
-            if not np.isfinite(low) or not np.isfinite(high):
-                check_finite_values(values)
-            if low < 0 or high > 1:
-                raise ParameterError(
-                    f"space={self.space!r} needs float RGB values in [0, 1], these span "
-                    f"{low:g}..{high:g}; rescale the image or use space='rgb'")
-        elif check_finite:
-            check_finite_values(values)
-        return values
+        """The ``(n, C)`` values to cluster, checked against ``space`` and ``k`` (see
+        :func:`kmseg._validation.checked_values`)."""
+        return checked_values(loaded, self.space, self.k, check_k=check_k,
+                              check_finite=check_finite)
 
     def _colour_features(self, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return to_features(values, self.space, full_scale=value_range(dtype),
@@ -1036,188 +955,6 @@ def resolve_preset(regions: bool, **given: Any) -> dict[str, Any]:
     """The parameters given (not None), the rest from the regions preset or the defaults."""
     base = REGIONS_PRESET if regions else _PLAIN
     return {name: base[name] if value is None else value for name, value in given.items()}
-
-
-def as_image(
-    image: ImageLike,
-    *,
-    mask: np.ndarray | None = None,
-    alpha: bool | None = None,
-    channel_axis: int | None = -1,
-    check_finite: bool = True,
-) -> LoadedImage:
-    """Check an image (path, array or LoadedImage) and a mask; return a LoadedImage.
-
-    Arrays are put channels-last here, once (see :func:`channels_last`); a pixel list
-    ``(N, C)`` becomes an ``(N, 1, C)`` image marked ``pixel_list``. ``check_finite=False``
-    leaves NaN and infinity to :meth:`KMeansSegmenter.checked_values` (or the histogram),
-    which read the values anyway.
-
-    Raises
-    ------
-    ParameterError
-        Wrong type, shape or dtype; an ambiguous layout; NaN or infinity in pixels to cluster;
-        a mask that does not match the image.
-    """
-    if isinstance(image, (str, os.PathLike)):
-        loaded = load_image(image)
-    elif isinstance(image, LoadedImage):
-        loaded = image
-    elif isinstance(image, np.ndarray):
-        loaded = _from_array(image, alpha=bool(alpha), channel_axis=channel_axis)
-    else:
-        raise ParameterError(
-            f"image must be a file path or a numpy array, got {type(image).__name__}"
-        )
-    if mask is not None:
-        if loaded.pixel_list:
-            mask = np.asarray(mask)
-            if mask.shape != (len(loaded.pixels),):
-                raise ParameterError(f"mask shape {mask.shape} does not match the "
-                                     f"{len(loaded.pixels)} pixels; give ({len(loaded.pixels)},)")
-            mask = mask[:, None]
-        loaded = _with_user_mask(loaded, mask)
-    if check_finite:
-        check_finite_values(clustered_values(loaded), loaded.source)
-    return loaded
-
-
-def check_finite_values(values: np.ndarray, source: str | None = None) -> None:
-    """Raise ParameterError if float ``values`` hold NaN or infinity.
-
-    One pass and no temporary: the float64 sum of finite pixels is finite unless they are
-    ~1e300 (then the exact check decides); ``isfinite().all()`` took 0.1 s at 16 MP.
-    """
-    if values.dtype.kind == "f" and not np.isfinite(np.sum(values, dtype=np.float64)) and (
-        not np.isfinite(values).all()
-    ):
-        raise ParameterError(
-            with_source("image has NaN or infinite values; mask them out", source)
-        )
-
-
-# A 2-D array of at most this many columns (and more rows) may be N pixels of C channels as
-# well as a gray image; a 3-D one whose first axis is at most _CHANNELS_FIRST_MAX long and
-# shorter than its last (itself longer than this) may be channels-first.
-_FEW_CHANNELS = 4
-_CHANNELS_FIRST_MAX = 16
-
-
-def channels_last(array: np.ndarray, channel_axis: int | None) -> tuple[np.ndarray, bool]:
-    """An array as ``(M, N)`` or ``(M, N, C)`` (channels last), and whether it was a pixel list.
-
-    ``channel_axis`` as in scikit-image: the axis holding channels, or None for a gray
-    ``(M, N)`` image. The default -1 takes a 3-D array as channels-last and a 2-D one as a gray
-    image, except where that is ambiguous (an ``(N, 3)`` array; a ``(3, M, N)`` one), which is
-    an error saying what to pass; a non-negative axis is never second-guessed. A 1-D array, and
-    a 2-D one with ``channel_axis=1`` (or 0 for ``(C, N)``), are lists of pixels.
-
-    Raises
-    ------
-    ParameterError
-        An ambiguous or impossible layout; the message says which ``channel_axis`` to pass.
-    """
-    shape = array.shape
-    if channel_axis is not None and not (_is_int(channel_axis)
-                                         and -max(array.ndim, 1) <= channel_axis < array.ndim):
-        raise ParameterError(f"channel_axis={channel_axis!r} is not an axis of an array of "
-                             f"shape {shape}; use None or -{array.ndim}..{array.ndim - 1}")
-    if array.ndim == 1:
-        return array.reshape(-1, 1), True
-    if array.ndim == 2:
-        if channel_axis is None:
-            return array, False
-        if channel_axis == -1:
-            if shape[1] <= _FEW_CHANNELS and shape[0] > shape[1]:
-                raise ParameterError(
-                    f"an array of shape {shape} looks like {shape[0]} pixels of {shape[1]} "
-                    "channel(s): pass channel_axis=1 to cluster it as a pixel list (labels of "
-                    f"shape ({shape[0]},)), or channel_axis=None for a gray image"
-                )
-            return array, False
-        return np.moveaxis(array, channel_axis, -1)[:, None, :], True
-    if array.ndim == 3:
-        if channel_axis is None:
-            raise ParameterError(f"a 3-D array {shape} needs its channel axis: pass "
-                                 "channel_axis=-1 for (M, N, C) or 0 for (C, M, N)")
-        if channel_axis == -1 and shape[0] <= _CHANNELS_FIRST_MAX and (
-            shape[2] > max(shape[0], _FEW_CHANNELS)
-        ):
-            raise ParameterError(
-                f"an array of shape {shape} looks channels-first ({shape[0]} channels of "
-                f"{shape[1]} x {shape[2]} pixels): pass channel_axis=0, or channel_axis=2 if "
-                f"its last axis really holds {shape[2]} channels"
-            )
-        return np.moveaxis(array, channel_axis, -1), False
-    raise ParameterError(f"image must be (M, N) or (M, N, C), or (N, C) pixels, got shape "
-                         f"{shape}")
-
-
-def _from_array(array: np.ndarray, *, alpha: bool, channel_axis: int | None) -> LoadedImage:
-    if array.dtype == np.float16:
-        array = array.astype(np.float32)
-    if array.dtype not in _ARRAY_DTYPES:
-        raise ParameterError(
-            f"image dtype {array.dtype} is not supported; convert it to uint8, uint16 or "
-            "float (e.g. array.astype(np.uint8))"
-        )
-    if 0 in array.shape:
-        raise ParameterError(f"image has no pixels: shape {array.shape}")
-    array, pixel_list = channels_last(array, channel_axis)
-    pixels, alpha_channel = array, None
-    if alpha:
-        if array.ndim != 3 or array.shape[2] < 2:
-            raise ParameterError("alpha=True needs at least 2 channels, the last being alpha")
-        pixels, alpha_channel = array[..., :-1], array[..., -1]
-    pixels = np.ascontiguousarray(pixels)
-    if pixels.ndim == 3 and pixels.shape[2] == 1:
-        pixels = pixels[..., 0]
-    mask = None if alpha_channel is None else alpha_channel != 0
-    kind = "pixel list" if pixel_list else "array"
-    return LoadedImage(pixels, alpha_channel, mask, None, f"{kind} {array.dtype}",
-                       pixel_list=pixel_list)
-
-
-def _with_user_mask(loaded: LoadedImage, mask: np.ndarray) -> LoadedImage:
-    mask = np.asarray(mask)
-    if mask.shape != loaded.pixels.shape[:2]:
-        raise ParameterError(with_source(
-            f"mask shape {mask.shape} does not match the image's {loaded.pixels.shape[:2]}",
-            loaded.source,
-        ))
-    if mask.dtype != bool:
-        raise ParameterError(f"mask must be a boolean array, got dtype {mask.dtype}")
-    combined = mask if loaded.mask is None else mask & loaded.mask
-    return replace(loaded, mask=combined)
-
-
-def _channels(pixels: np.ndarray) -> int:
-    return 1 if pixels.ndim == 2 else pixels.shape[2]
-
-
-def clustered_values(loaded: LoadedImage) -> np.ndarray:
-    """``(n, C)`` values of the pixels to cluster."""
-    values = loaded.pixels.reshape(-1, _channels(loaded.pixels))
-    return values if loaded.mask is None else values[loaded.mask.ravel()]
-
-
-def check_param(name: str, value: Any) -> None:
-    """Raise ParameterError if a parameter of the rules table breaks its rule (other names,
-    ``None`` meaning "the default", and ``k="auto"`` pass)."""
-    if name in _PARAMETER_RULES and value is not None and not (name == "k" and value == "auto"):
-        _check_rule(name, value)
-
-
-def check_params(params: dict[str, Any]) -> None:
-    """Raise ParameterError for the first parameter that breaks its rule."""
-    for name in _PARAMETER_RULES:
-        _check_rule(name, params[name])
-
-
-def _check_rule(name: str, value: Any) -> None:
-    is_valid, expected = _PARAMETER_RULES[name]
-    if not is_valid(value):
-        raise ParameterError(f"{name}={value!r} is invalid; use {expected}")
 
 
 def parse_colors(

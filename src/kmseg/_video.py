@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ._errors import ImageReadError, ParameterError, with_source
-from ._io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, load_image
+from ._io import load_image
+from ._options import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ._save import atomic_write, output_folder, write_image
 from ._segment import KMeansSegmenter
 

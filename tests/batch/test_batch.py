@@ -17,7 +17,7 @@ from PIL import Image
 import kmseg
 from conftest import read_png
 from kmseg._errors import ParameterError
-from kmseg._segment import REGIONS_PRESET
+from kmseg._options import REGIONS_PRESET
 from kmseg.batch import find_images, run_batch
 from kmseg.cli import main
 

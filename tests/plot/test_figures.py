@@ -236,6 +236,7 @@ def test_sweep_reads_a_file_once(blocks, tmp_path, monkeypatch):
 
     monkeypatch.setattr(figures, "load_image", counting_load)
     monkeypatch.setattr(kmseg._segment, "load_image", counting_load)
+    monkeypatch.setattr(kmseg._validation, "load_image", counting_load)
     segs = sweep_segmentations(path, ks=(2, 3), frame=0)
     assert len(calls) == 1
     assert all(seg.source == str(path) for seg in segs)

@@ -231,17 +231,17 @@ def test_a_stale_request_of_the_same_client_is_dropped(client, photo):
 
 
 def test_a_full_queue_answers_503_and_the_server_stays_up(make_client, photo, monkeypatch):
-    from kmseg.serve import _app
+    from kmseg.serve import _work
 
     client = make_client(workers=1, max_pending=2)
     image_id = upload(client, png_bytes(photo)).json()["id"]
-    original = _app._segment
+    original = _work.segment
 
     def slow(*args, **kwargs):
         time.sleep(0.3)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(_app, "_segment", slow)
+    monkeypatch.setattr(_work, "segment", slow)
     codes: list[int] = []
 
     def request(k):
@@ -253,7 +253,7 @@ def test_a_full_queue_answers_503_and_the_server_stays_up(make_client, photo, mo
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(set(codes)) == [200, 503] and len(codes) == 8
-    monkeypatch.setattr(_app, "_segment", original)
+    monkeypatch.setattr(_work, "segment", original)
     assert client.post(f"/api/images/{image_id}/segment", json={"k": 3}).status_code == 200
 
 
@@ -283,6 +283,36 @@ def test_the_page_and_the_docs_need_no_internet(client):
     assert "http" not in docs.split("<body", 1)[1].replace("/openapi.json", "")
     schema = client.get("/openapi.json").json()
     assert "/api/images/{image_id}/segment" in schema["paths"]
+
+
+def test_the_options_are_kmseg_s_and_the_schemas(client):
+    """``GET /api/options`` sends the choices of kmseg._options and the bounds the schemas
+    enforce: the page builds its controls from it."""
+    from kmseg._options import DEFAULT_ATTEMPTS, DEFAULT_K, SPACES
+    from kmseg.serve._schemas import WEB_MAX_ATTEMPTS, WEB_MAX_K, WEB_MIN_K
+
+    options = client.get("/api/options").json()
+    assert options["space"] == {"choices": list(SPACES), "default": "rgb"}
+    assert options["k"] == {"min": WEB_MIN_K, "max": WEB_MAX_K, "default": DEFAULT_K}
+    assert options["attempts"] == {"min": 1, "max": WEB_MAX_ATTEMPTS, "default": DEFAULT_ATTEMPTS}
+    assert options["what"]["choices"] == ["labels", "segmented", "cutout", "report"]
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schema["SegmentParams"]["properties"]["space"]["enum"] == list(SPACES)
+    assert schema["ChooseParams"]["properties"]["space"]["enum"] == list(SPACES)
+    assert schema["ChooseParams"]["properties"]["k_max"]["maximum"] == WEB_MAX_K
+
+
+def test_the_ranges_sent_are_the_ones_accepted(client, photo):
+    options = client.get("/api/options").json()
+    image_id = upload(client, png_bytes(photo)).json()["id"]
+    path = f"/api/images/{image_id}/segment"
+    k, attempts = options["k"], options["attempts"]
+    assert client.post(path, json={"k": k["min"] - 1}).status_code == 422
+    assert client.post(path, json={"k": k["max"] + 1}).status_code == 422
+    assert client.post(path, json={"attempts": attempts["max"] + 1}).status_code == 422
+    for space in options["space"]["choices"]:
+        body = {"k": k["min"], "space": space, "attempts": attempts["min"]}
+        assert client.post(path, json=body).status_code == 200, space
 
 
 def test_the_host_warning_and_the_cli(capsys):

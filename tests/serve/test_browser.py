@@ -104,6 +104,24 @@ def test_slider_palette_isolate_download_screenshot(server, browser, tmp_path):
     page.close()
 
 
+def test_the_controls_are_built_from_the_api(server, browser):
+    """The colour spaces and the k slider's range come from GET /api/options, not the HTML."""
+    from kmseg._options import DEFAULT_K, SPACES
+    from kmseg.serve._schemas import WEB_MAX_K, WEB_MIN_K
+
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.wait_for_function("document.getElementById('space').options.length > 0",
+                           timeout=60_000)
+    spaces = page.eval_on_selector_all("#space option", "options => options.map(o => o.value)")
+    assert spaces == list(SPACES) and page.locator("#space").input_value() == "rgb"
+    slider = page.locator("#k")
+    assert (slider.get_attribute("min"), slider.get_attribute("max")) == (str(WEB_MIN_K),
+                                                                          str(WEB_MAX_K))
+    assert slider.input_value() == page.locator("#k-value").inner_text() == str(DEFAULT_K)
+    page.close()
+
+
 def test_an_older_answer_never_replaces_a_newer_k(server, browser):
     """Drag fast through k = 2..12: the view ends on 12, whatever order answers came in."""
     page = browser.new_page()

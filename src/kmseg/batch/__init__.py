@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .._errors import ParameterError
-from .._io import IMAGE_SUFFIXES
+from .._options import IMAGE_SUFFIXES
 from .._tasks import executor, run_all
 
 __all__ = ["BatchReport", "find_images", "run_batch"]
@@ -415,7 +415,8 @@ def _check_kwargs(segment_kwargs: dict[str, Any]) -> None:
     """Fail before any work on options kmseg.segment would refuse for every image."""
     import inspect
 
-    from .._segment import check_param, segment
+    from .._segment import segment
+    from .._validation import check_param
 
     unknown = set(segment_kwargs) - set(inspect.signature(segment).parameters)
     if unknown:

@@ -14,9 +14,11 @@ import numpy as np
 
 from .._errors import KmsegError, OutputError, ParameterError, with_source
 from .._io import DEFAULT_MAX_PIXELS, load_image
+from .._options import INIT_METHODS
 from .._save import output_folder, refuse_inputs, save_figure
-from .._segment import KMeansSegmenter, check_params, resolve_preset
+from .._segment import KMeansSegmenter, resolve_preset
 from .._segment import segment as segment_image
+from .._validation import check_params
 from ..data import sample_path
 from ._progress import working
 
@@ -327,13 +329,12 @@ def _read_options(args: argparse.Namespace) -> dict[str, object]:
 
 def _read_init(value: str) -> str | np.ndarray:
     """``--init``: a method name, or a file of centres or an initial label map."""
-    if value in ("k-means++", "random"):
+    if value in INIT_METHODS:
         return value
     path = Path(value)
     if not path.is_file():
-        raise ParameterError(
-            f"--init {value!r} is neither 'k-means++', 'random' nor an existing file"
-        )
+        raise ParameterError(f"--init {value!r} is neither "
+                             f"{', '.join(map(repr, INIT_METHODS))} nor an existing file")
     try:
         if path.suffix == ".npy":
             return np.load(path, allow_pickle=False)

@@ -36,28 +36,27 @@ from .._display import (
 from .._errors import ParameterError
 from .._features import value_range
 from .._io import DEFAULT_MAX_PIXELS, load_image
+from .._panels import (
+    Panel,
+    check_figure_size,
+    compare_figure,
+    draw_panel,
+    segmentation_grid,
+)
 from .._result import Segmentation
-from .._segment import as_image, clustered_values, segment
+from .._segment import segment
+from .._validation import as_image, clustered_values
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.gridspec import GridSpec
 
-    from .._segment import ImageLike
+    from .._validation import ImageLike
 
-_PANEL_INCHES = 4.0  # image panels of compare and sweep, by default
-_TITLE_INCHES = 0.5  # room for a panel's title
-_MAX_COLUMNS = 4
 _CENTER_MARKER = {"edgecolors": "black", "linewidths": 1.2, "depthshade": False}
 _HIST_BINS = 256
 _RGB_NAMES = ("R", "G", "B")
 _RGB_COLORS = ("red", "green", "blue")
-
-
-class _Panel(NamedTuple):
-    title: str
-    pixels: np.ndarray
-    alpha: np.ndarray | None
 
 
 def compare(
@@ -97,8 +96,7 @@ def compare(
     ['Original', 'Segmented, k = 4']
     """
     _check_segmentation(seg, image=True)
-    _check_size(width, dpi)
-    return _segmentation_grid([seg], [f"Segmented, k = {seg.k}"], width=width, dpi=dpi)
+    return compare_figure(seg, width=width, dpi=dpi)
 
 
 def sweep(
@@ -148,7 +146,7 @@ def sweep(
     >>> [ax.get_title() for ax in fig.axes]
     ['Original', 'k = 2', 'k = 3']
     """
-    _check_size(width, dpi)
+    check_figure_size(width, dpi)
     return sweep_figure(sweep_segmentations(image, ks, **segment_kwargs), width=width, dpi=dpi)
 
 
@@ -230,14 +228,14 @@ def sweep_figure(
         raise ParameterError("segmentations is empty; give at least one Segmentation")
     for seg in segmentations:
         _check_segmentation(seg, image=True)
-    _check_size(width, dpi)
+    check_figure_size(width, dpi)
     first = segmentations[0]
     if any(seg.image.shape != first.image.shape for seg in segmentations):
         raise ParameterError(
             "segmentations are of images of different shapes; give segmentations of one image"
         )
     titles = [f"k = {seg.k}" for seg in segmentations]
-    return _segmentation_grid(segmentations, titles, width=width, dpi=dpi)
+    return segmentation_grid(segmentations, titles, width=width, dpi=dpi)
 
 
 def colors(
@@ -313,7 +311,7 @@ def colors(
     """
     _check_integer("sample", sample, minimum=1)
     _check_integer("seed", seed, minimum=0)
-    _check_size(width, dpi)
+    check_figure_size(width, dpi)
     clusters = None
     if isinstance(image, Segmentation):
         if mask is not None or alpha is not None:
@@ -383,88 +381,12 @@ def _check_segmentation(seg: object, *, image: bool) -> None:
                              "colours")
 
 
-def _check_size(width: object, dpi: object) -> None:
-    for name, value, unit in (("width", width, "inches"), ("dpi", dpi, "dots per inch")):
-        if value is not None and not _is_positive_number(value):
-            raise ParameterError(f"{name}={value!r} is invalid; use a number > 0 ({unit}) "
-                                 "or None for the default")
-
-
-def _is_positive_number(value: object) -> bool:
-    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, bool)
-    return number and bool(np.isfinite(value)) and value > 0
-
-
 def _check_ks(ks: Sequence[int]) -> list[int]:
     if isinstance(ks, (int, np.integer, str)) or not isinstance(ks, Sequence | np.ndarray):
         raise ParameterError(f"ks={ks!r} is invalid; give a sequence of k values, e.g. (4, 6, 10)")
     if len(ks) == 0:
         raise ParameterError("ks is empty; give at least one k, e.g. ks=(4, 6, 10)")
     return list(ks)
-
-
-def _original_panel(seg: Segmentation, factor: int) -> _Panel:
-    """The image and its alpha, area-averaged over ``factor x factor`` blocks."""
-    alpha = None if seg.alpha is None else shrink_image(seg.alpha, factor)
-    return _Panel("Original", shrink_image(seg.image, factor), alpha)
-
-
-def _segmented_panel(seg: Segmentation, title: str) -> _Panel:
-    """The painted image without its alpha channel, and that alpha separately."""
-    alpha = seg.output_alpha()
-    painted = seg.segmented()
-    if alpha is not None:
-        painted = painted[..., :-1]
-        if painted.shape[-1] == 1:
-            painted = painted[..., 0]
-    return _Panel(title, painted, alpha)
-
-
-def _segmentation_grid(
-    segs: Sequence[Segmentation], titles: Sequence[str], *, width: float | None,
-    dpi: float | None,
-) -> Figure:
-    """The original (the first segmentation's image), then each segmentation, up to four per
-    row, all on the original's display range; each drawn from a copy shrunk to what its panel
-    shows (:meth:`Segmentation._display_copy`)."""
-    ncols = min(len(segs) + 1, _MAX_COLUMNS)
-    nrows = -(-(len(segs) + 1) // ncols)
-    rows, cols = segs[0].image.shape[:2]
-    aspect = min(max(rows / cols, 0.25), 4.0)
-    inches = _PANEL_INCHES if width is None else width / ncols  # of one panel
-    fig = Figure(figsize=(ncols * inches, nrows * (inches * aspect + _TITLE_INCHES)), dpi=dpi,
-                 layout="constrained")
-    factor = reduction_factor((rows, cols), (inches * aspect * fig.dpi, inches * fig.dpi))
-    limits = display_limits(segs[0].image, segs[0].alpha)
-    panels = [_original_panel(segs[0], factor)]
-    for seg, title in zip(segs, titles, strict=True):
-        # Only the original panel shows the image: the others need no averaging of it.
-        panels.append(_segmented_panel(seg._display_copy(factor, average=False), title))
-    for i, panel in enumerate(panels):
-        _draw_panel(fig.add_subplot(nrows, ncols, i + 1), panel, limits)
-    return fig
-
-
-def _draw_panel(ax: Axes, panel: _Panel, limits: tuple[float, float]) -> None:
-    """One image, titled, without axes; gray without alpha through the gray colormap."""
-    if panel.alpha is None and panel.pixels.ndim == 2:
-        ax.imshow(panel.pixels, cmap="gray", vmin=limits[0], vmax=limits[1])
-    else:
-        ax.imshow(display_with_limits(panel.pixels, panel.alpha, limits))
-    if panel.alpha is not None:
-        _draw_checkerboard(ax, panel.pixels.shape[:2])
-    ax.set_title(panel.title)
-    ax.set_axis_off()
-
-
-def _draw_checkerboard(ax: Axes, shape: tuple[int, ...]) -> None:
-    """A light checkerboard behind the image (added after it, so ``get_images()[0]`` is data)."""
-    rows, cols = shape
-    tile = max(1, max(rows, cols) // 32)
-    parity = (np.arange(-(-rows // tile))[:, None] + np.arange(-(-cols // tile))) % 2
-    board = np.repeat(np.where(parity, 0.8, 1.0)[..., None], 3, axis=-1)
-    ax.imshow(board, extent=(-0.5, cols - 0.5, rows - 0.5, -0.5), zorder=-1)
 
 
 def _colors_layout(
@@ -576,7 +498,7 @@ def choose_k(
     6
     """
     _check_integer("strip", strip, minimum=1)
-    _check_size(width, dpi)
+    check_figure_size(width, dpi)
     pixels = as_image(image).pixels
     shown = _strip_ks(list(choice.ks), choice.k, strip)
     default_width = max(8.0, 2.2 * len(shown))
@@ -601,7 +523,7 @@ def choose_k(
         ax = fig.add_subplot(grid[1, i])
         painted = choice.painted(small, k).astype(np.float64)
         painted = painted[..., 0] if painted.shape[2] == 1 else painted
-        _draw_panel(ax, _Panel(f"k = {k}" + (" (chosen)" if k == choice.k else ""),
+        draw_panel(ax, Panel(f"k = {k}" + (" (chosen)" if k == choice.k else ""),
                                _cast_painted(painted, small.dtype), None), limits)
     return fig
 

@@ -11,7 +11,10 @@ const state = {
   seq: 0,             // number of the latest segment request
   controller: null,   // AbortController of the request in flight
   client: Math.random().toString(36).slice(2, 12),
+  options: null,      // the parameters' choices and ranges (GET /api/options)
 };
+// Display names of colour spaces; a space without one shows as it is named.
+const SPACE_NAMES = { rgb: "RGB", lab: "CIE Lab", oklab: "OKLab" };
 // Request-to-image-shown times, read by the browser test and the latency benchmark.
 window.kmseg = { latencies: [], state };
 
@@ -42,17 +45,39 @@ function showError(message) {
   box.hidden = !message;
 }
 
+// The controls' choices, bounds and defaults, as the API accepts them; false if unavailable.
+async function loadOptions() {
+  try {
+    const options = await (await api("/api/options")).json();
+    const space = $("space");
+    space.replaceChildren(...options.space.choices.map(
+      (name) => new Option(SPACE_NAMES[name] || name, name)));
+    space.value = options.space.default;
+    for (const id of ["k", "attempts", "seed"]) {
+      const input = $(id), range = options[id];
+      input.min = range.min; input.max = range.max; input.value = range.default;
+    }
+    $("k-value").textContent = $("k").value;
+    state.options = options;
+    return true;
+  } catch (error) {
+    showError(error.message);
+    return false;
+  }
+}
+
 function params() {
   return {
     k: $("auto").checked ? "auto" : Number($("k").value),
     space: $("space").value,
-    attempts: Number($("attempts").value) || 10,
+    attempts: Number($("attempts").value) || state.options.attempts.default,
     seed: Number($("seed").value) || 0,
     regions: $("regions").checked,
   };
 }
 
 async function openImage(request) {
+  if (!(await optionsLoaded)) return;
   showError("");
   try {
     const meta = await (await request()).json();
@@ -269,6 +294,7 @@ async function download(what) {
   }
 }
 
+const optionsLoaded = loadOptions();
 $("file").addEventListener("change", (event) => {
   if (event.target.files.length) upload(event.target.files[0]);
 });

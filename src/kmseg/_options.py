@@ -1,0 +1,77 @@
+"""The vocabulary: every choice and limit kmseg offers, spelled once.
+
+The Python API's rules (:mod:`kmseg._validation`), the command line's choices, the web API's
+schemas and the page (which asks the API) all read their names and ranges here, so that adding
+a colour space or a file suffix is one line in this module (and its code in its stage). No
+numpy: the command line imports this before anything heavy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "DEFAULT_ATTEMPTS",
+    "DEFAULT_K",
+    "IMAGE_SUFFIXES",
+    "INIT_METHODS",
+    "MAX_ATTEMPTS",
+    "MAX_ITER",
+    "MAX_K",
+    "MAX_SMOOTH",
+    "MAX_SUPERPIXELS",
+    "MAX_WEIGHT",
+    "MIN_WORK_PIXELS",
+    "PERCEPTUAL",
+    "REGIONS_PRESET",
+    "SPACES",
+    "SUPERPIXEL_METHODS",
+    "VIDEO_SUFFIXES",
+    "one_of",
+]
+
+#: Colour spaces clustered (:mod:`kmseg._features` holds their conversions); the perceptual
+#: ones take RGB in [0, 1] when the image is float.
+SPACES = ("rgb", "gray", "lab", "oklab")
+PERCEPTUAL = ("lab", "oklab")
+#: Superpixel methods of scikit-image (:mod:`kmseg._compress`).
+SUPERPIXEL_METHODS = ("slic", "felzenszwalb")
+#: Seedings by name (an array of centres or a label map is the other kind of ``init``).
+INIT_METHODS = ("k-means++", "random")
+
+DEFAULT_K = 4
+DEFAULT_ATTEMPTS = 10
+#: Most clusters: labels are uint16, and 65535 marks masked pixels.
+MAX_K = 65534
+# Caps of the numeric parameters: beyond them the work grows without end (attempts, max_iter,
+# smooth: a sigma of 1000 px takes ~30 s on a 1 MP working copy), features overflow (position,
+# texture), or the working copy is too small to segment (max_work_pixels).
+MAX_ATTEMPTS = 1000
+MAX_ITER = 1_000_000
+MAX_WEIGHT = 1e6
+MAX_SMOOTH = 1000.0
+MAX_SUPERPIXELS = 1 << 31
+MIN_WORK_PIXELS = 64
+
+# The regions preset: one parameter set for every photo, chosen on BSDS500 train + val
+# (benchmarks/bsds.py; benchmarks/README.md tells how).
+REGIONS_PRESET: dict[str, Any] = {
+    "k": 8,
+    "space": "lab",
+    "superpixels": 110,
+    "superpixel_method": "felzenszwalb",
+    "position": 20.0,
+    "smooth": 0.0,
+    "min_region": 0.01,
+}
+
+#: Files a folder of images (batch, video frames) is searched for, and video containers.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif",
+                  ".heic", ".heif", ".avif", ".jxl")
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
+def one_of(choices: tuple[str, ...]) -> str:
+    """The choices as an error message lists them: ``"'a', 'b' or 'c'"``."""
+    quoted = [repr(choice) for choice in choices]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"

@@ -1,0 +1,172 @@
+"""The web API's bodies: parameters, answers and errors, their choices from :mod:`kmseg._options`.
+
+The web app offers a smaller range of some parameters than the Python API (a slider of k, a few
+attempts): those limits are named here once, used by the schemas and sent to the page by
+``GET /api/options``.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from .._options import DEFAULT_ATTEMPTS, DEFAULT_K, SPACES
+
+#: The web app's k: from the slider's left end to its right end.
+WEB_MIN_K = 2
+WEB_MAX_K = 32
+#: Most k-means attempts of one web request.
+WEB_MAX_ATTEMPTS = 50
+#: Largest seed (31 bits: any client's integers hold it).
+WEB_MAX_SEED = 2**31 - 1
+#: Largest k of the choose-k scores by default (they run k = 2..k_max).
+WEB_CHOOSE_K_MAX = 12
+
+# Literal[SPACES] is Literal["rgb", "gray", ...]: subscripting with a tuple spreads it.
+Space = Literal[SPACES]  # type: ignore[valid-type]
+Export = Literal["labels", "segmented", "cutout", "report"]
+
+
+class SegmentParams(BaseModel):
+    """Parameters of a segmentation (``client``/``seq``: see the module docstring)."""
+
+    k: Annotated[int, Field(ge=WEB_MIN_K, le=WEB_MAX_K)] | Literal["auto"] = Field(
+        DEFAULT_K, description=f"clusters, {WEB_MIN_K}-{WEB_MAX_K}, or 'auto'")
+    space: Space = "rgb"
+    attempts: int = Field(DEFAULT_ATTEMPTS, ge=1, le=WEB_MAX_ATTEMPTS)
+    seed: int = Field(0, ge=0, le=WEB_MAX_SEED)
+    regions: bool = False
+    client: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9_-]*$")
+    seq: int = Field(0, ge=0)
+
+
+class ExportParams(SegmentParams):
+    """A segmentation's parameters and what to export (``cluster``: for the cut-out)."""
+
+    what: Export = "labels"
+    cluster: int = Field(0, ge=0, le=255)
+
+
+class ChooseParams(BaseModel):
+    """Colour space, seed and largest k of the choose-k scores."""
+
+    space: Space = "rgb"
+    seed: int = Field(0, ge=0, le=WEB_MAX_SEED)
+    k_max: int = Field(WEB_CHOOSE_K_MAX, ge=3, le=WEB_MAX_K)
+
+
+class ImageInfo(BaseModel):
+    """A stored image: its id (for the other endpoints), sizes and a one-line description."""
+
+    id: str
+    name: str
+    width: int
+    height: int
+    description: str
+    preview_width: int
+    preview_height: int
+
+
+class PaletteEntry(BaseModel):
+    label: int
+    hex: str = Field(pattern=r"^#[0-9a-f]{6}$", description="display colour")
+    share: float = Field(ge=0, le=1, description="fraction of the clustered pixels")
+    center: list[float] = Field(description="centre in the image's units")
+
+
+class SegmentResult(BaseModel):
+    k: int
+    space: str
+    seq: int
+    width: int
+    height: int
+    labels_png: str = Field(description="PNG data URL: gray level = cluster, masked_label = "
+                                        "masked")
+    masked_label: int
+    palette: list[PaletteEntry]
+    compactness: float
+    n_regions: int
+    server_ms: float
+
+
+class KScores(BaseModel):
+    ks: list[int]
+    sse: list[float]
+    psnr: list[float | None] = Field(description="dB; null where infinite (a k that "
+                                                 "reproduces the image exactly)")
+    knee: int
+    k: int
+    reason: str
+
+
+class ColourSample(BaseModel):
+    colors: list[str]
+
+
+class IntRange(BaseModel):
+    """An integer parameter's bounds (both included) and default."""
+
+    min: int
+    max: int
+    default: int
+
+
+class Choice(BaseModel):
+    """A parameter's names to choose from and its default."""
+
+    choices: list[str]
+    default: str
+
+
+class Options(BaseModel):
+    """The choices and ranges of the parameters, for a client to build its controls from."""
+
+    space: Choice = Field(description="colour space")
+    k: IntRange = Field(description="number of clusters (else 'auto')")
+    attempts: IntRange = Field(description="k-means attempts")
+    seed: IntRange = Field(description="random seed")
+    k_max: IntRange = Field(description="largest k of the choose-k scores")
+    what: Choice = Field(description="what an export is")
+
+
+def options() -> dict[str, Any]:
+    """The body of ``GET /api/options``: the limits above and the schemas' defaults."""
+    segment, choose = SegmentParams.model_fields, ChooseParams.model_fields
+    return {
+        "space": {"choices": list(SPACES), "default": segment["space"].default},
+        "k": {"min": WEB_MIN_K, "max": WEB_MAX_K, "default": segment["k"].default},
+        "attempts": {"min": 1, "max": WEB_MAX_ATTEMPTS, "default": segment["attempts"].default},
+        "seed": {"min": 0, "max": WEB_MAX_SEED, "default": segment["seed"].default},
+        "k_max": {"min": 3, "max": WEB_MAX_K, "default": choose["k_max"].default},
+        "what": {"choices": list(typing.get_args(Export)),
+                 "default": ExportParams.model_fields["what"].default},
+    }
+
+
+class ErrorMessage(BaseModel):
+    """The body of every error but 422."""
+
+    detail: str = Field(description="what went wrong, one sentence")
+
+
+_WHY = {
+    400: "The body cannot be parsed",
+    404: "No such image (unknown id, or forgotten: upload it again)",
+    409: "Superseded by a newer request of the same client",
+    413: "The body, or the image's pixel count, is over the server's limit",
+    415: "Not an image kmseg reads",
+    503: "Too many requests waiting: try again",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route: its error codes besides 422 (FastAPI documents that)."""
+    return {code: {"model": ErrorMessage, "description": _WHY[code]} for code in codes}
+
+
+PNG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}}
+EXPORTS: dict[int | str, dict[str, Any]] = {200: {
+    "description": "PNG, TIFF (images beyond PNG's reach) or the JSON report",
+    "content": {"image/png": {}, "image/tiff": {}, "application/json": {}}}}
