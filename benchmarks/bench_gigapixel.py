@@ -150,7 +150,7 @@ def write_crop(raster: Path, crop: Path, side: int) -> None:
     """The top-left ``side`` x ``side`` pixels of the raster, as a tiled TIFF."""
     import tifffile
 
-    from kmseg._io import raster_strips
+    from kmseg.io import raster_strips
 
     _, strip = next(raster_strips(raster, rows=side))
     tifffile.imwrite(crop, strip.pixels[:side, :side], photometric="rgb", tile=(TILE, TILE))

@@ -42,7 +42,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 
 import kmseg
-from kmseg import _compress, _segment
+from kmseg import _compress, _samples
 from kmseg._kmeans import kmeans
 from kmseg.metrics import read_ground_truth
 
@@ -60,18 +60,18 @@ def _recorded_superpixels() -> Iterator[list[np.ndarray]]:
     """The superpixel id of every clustered pixel, for each superpixel computation that
     kmseg.segment makes meanwhile (kmseg keeps no superpixel map in its result)."""
     maps: list[np.ndarray] = []
-    original = _segment.superpixels
+    original = _samples.superpixels
 
     def recording(*args, **kwargs):
         compressed = original(*args, **kwargs)
         maps.append(compressed.inverse)
         return compressed
 
-    _segment.superpixels = recording
+    _samples.superpixels = recording
     try:
         yield maps
     finally:
-        _segment.superpixels = original
+        _samples.superpixels = original
 
 
 @contextlib.contextmanager

@@ -21,15 +21,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "kmseg"
 # Stages, top to bottom: a module imports only modules of its own stage or an earlier one.
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("kmseg._version", "kmseg._errors", "kmseg._options", "kmseg._parallel",
-              "kmseg._decoder_output", "kmseg._kernels")),
-    ("read", ("kmseg._codecs", "kmseg._io")),
+              "kmseg._kernels")),
+    ("read", ("kmseg.io",)),
     ("validation", ("kmseg._validation",)),
     ("features", ("kmseg._features",)),
-    ("compress", ("kmseg._compress",)),
+    ("compress", ("kmseg._compress", "kmseg._samples")),
     ("cluster", ("kmseg._kmeans",)),
     ("labels", ("kmseg._labels", "kmseg.regions")),
-    ("result", ("kmseg._display", "kmseg._panels", "kmseg._save", "kmseg._result")),
-    ("api", ("kmseg._segment", "kmseg._choose_k")),
+    ("result", ("kmseg._display", "kmseg._panels", "kmseg._save", "kmseg._result",
+                "kmseg._labelling")),
+    ("api", ("kmseg._estimator", "kmseg._palette", "kmseg._segment", "kmseg._choose_k")),
     ("applications", ("kmseg.plot", "kmseg.metrics", "kmseg._tasks", "kmseg._video",
                       "kmseg._chunked", "kmseg.batch", "kmseg.serve", "kmseg.cli",
                       "kmseg.data", "kmseg.__main__", "kmseg")),
@@ -38,7 +39,7 @@ MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 80
 # Still over the limits, to be split (issue 16): each entry must still be over, so that the
 # list only shrinks.
-TOO_LONG_FOR_NOW = {"kmseg._io", "kmseg._segment"}
+TOO_LONG_FOR_NOW: set[str] = set()
 TOO_LONG_FUNCTIONS_FOR_NOW: set[str] = set()
 
 

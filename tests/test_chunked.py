@@ -141,7 +141,7 @@ def test_cli_chunked_and_automatic_above_the_threshold(tiled, tmp_path, capsys, 
 
 @pytest.mark.parametrize("layout", ["tiles", "strips", "gray"])
 def test_rows_read_at_random_are_those_of_the_strips(tmp_path, layout):
-    from kmseg._io import raster_rows, raster_strips
+    from kmseg.io import raster_rows, raster_strips
 
     pixels = photo((300, 410))
     path = tmp_path / "r.tif"

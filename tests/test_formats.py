@@ -1,5 +1,5 @@
 """Formats beyond Pillow and tifffile (HEIC, JPEG XL, AVIF size, camera RAW, documents) and what
-decoders print (kmseg._codecs, kmseg._decoder_output), each checked against its own codec."""
+decoders print (kmseg.io._codecs, kmseg.io._decoder_output), each checked against its own codec."""
 
 from __future__ import annotations
 
@@ -17,10 +17,9 @@ import pytest
 import tifffile
 from PIL import EpsImagePlugin, Image
 
-from kmseg import _codecs
-from kmseg._decoder_output import held_stderr
 from kmseg._errors import ImageReadError, ImageTooLargeError
-from kmseg._io import load_image
+from kmseg.io import _codecs, load_image
+from kmseg.io._decoder_output import held_stderr
 
 
 def two_colours(width: int = 64, height: int = 48) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Tests of kmseg._io: every mode and format against independent decoders, orientation, errors."""
+"""Tests of kmseg.io: every mode and format against independent decoders, orientation, errors."""
 
 from __future__ import annotations
 
@@ -20,9 +20,16 @@ import pytest
 import tifffile
 from PIL import Image, ImageOps
 
-from kmseg import _io
 from kmseg._errors import ImageReadError, ParameterError
-from kmseg._io import DEFAULT_MAX_PIXELS, LoadedImage, load_image, read_image
+from kmseg.io import (
+    DEFAULT_MAX_PIXELS,
+    LoadedImage,
+    _common,
+    _pillow,
+    _tiff,
+    load_image,
+    read_image,
+)
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "corpus"
 # File names for the corpus sweep; a placeholder when the corpus is absent, so that the
@@ -303,9 +310,9 @@ def test_16bit_gray_png_colour_key(tmp_path: Path) -> None:
 def test_colour_key_alpha_without_png_decode_help() -> None:
     # png_decode applies tRNS itself today; the fallback computes the same alpha
     pixels = np.array([[[1, 2, 3], [1, 2, 4]]], np.uint16)
-    np.testing.assert_array_equal(_io._key_alpha(pixels, (1, 2, 3)), [[0, 65535]])
-    np.testing.assert_array_equal(_io._key_alpha(pixels[..., 0], 1), [[0, 0]])
-    assert _io._key_alpha(pixels, None) is None
+    np.testing.assert_array_equal(_pillow._key_alpha(pixels, (1, 2, 3)), [[0, 65535]])
+    np.testing.assert_array_equal(_pillow._key_alpha(pixels[..., 0], 1), [[0, 0]])
+    assert _pillow._key_alpha(pixels, None) is None
 
 
 @pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.float64])
@@ -448,12 +455,12 @@ def test_integer_tiff_out_of_uint16_becomes_float64(tmp_path: Path) -> None:
 
 
 def test_supported_dtype_rules() -> None:
-    assert _io._supported_dtype(np.array([True, False]), "x").tolist() == [255, 0]
-    assert _io._supported_dtype(np.array([1], np.int8), "x").dtype == np.uint8
-    assert _io._supported_dtype(np.array([1], np.float16), "x").dtype == np.float32
+    assert _common._supported_dtype(np.array([True, False]), "x").tolist() == [255, 0]
+    assert _common._supported_dtype(np.array([1], np.int8), "x").dtype == np.uint8
+    assert _common._supported_dtype(np.array([1], np.float16), "x").dtype == np.float32
     swapped = np.array([1, 258], ">u2")
-    assert _io._supported_dtype(swapped, "x").dtype.isnative
-    assert _io._supported_dtype(swapped, "x").tolist() == [1, 258]
+    assert _common._supported_dtype(swapped, "x").dtype.isnative
+    assert _common._supported_dtype(swapped, "x").tolist() == [1, 258]
 
 
 def test_miniswhite_tiff_is_inverted(tmp_path: Path, rng: np.random.Generator) -> None:
@@ -494,7 +501,7 @@ def test_other_colour_modes_become_rgb(
 ) -> None:
     # No common format stores HSV, so the conversion table is checked on an opened image
     im = Image.fromarray(rgb).convert(mode)
-    pixels, alpha, conversion = _io._pillow_arrays(im, "x")
+    pixels, alpha, conversion = _pillow._pillow_arrays(im, "x")
     np.testing.assert_array_equal(pixels, np.asarray(im.convert("RGB")))
     assert alpha is None and conversion == " -> RGB"
 
@@ -536,7 +543,7 @@ def test_tiff_orientation_tag(tmp_path: Path, orientation: int) -> None:
     data = np.arange(4 * 6 * 3, dtype=np.uint16).reshape(4, 6, 3)
     tag = [(274, "H", 1, orientation, True)]
     tifffile.imwrite(tmp_path / "o.tif", data, photometric="rgb", extratags=tag)
-    expected = _io._orient(data, orientation)
+    expected = _common._orient(data, orientation)
     np.testing.assert_array_equal(load_image(tmp_path / "o.tif").pixels, expected)
     # the same transform Pillow applies to the 8-bit version of the file
     tifffile.imwrite(tmp_path / "o8.tif", data.astype(np.uint8), photometric="rgb", extratags=tag)
@@ -548,12 +555,12 @@ def test_tiff_orientation_tag(tmp_path: Path, orientation: int) -> None:
 @pytest.mark.parametrize("orientation", [0, 1, 9, -3, "6", (6,), None, 6.0])
 def test_orientation_out_of_range_changes_nothing(orientation: object) -> None:
     array = np.arange(6).reshape(2, 3)
-    np.testing.assert_array_equal(_io._orient(array, orientation), array)
+    np.testing.assert_array_equal(_common._orient(array, orientation), array)
 
 
 def test_orientation_6_turns_clockwise() -> None:
     array = np.arange(6).reshape(2, 3)
-    np.testing.assert_array_equal(_io._orient(array, np.uint16(6)), np.rot90(array, -1))
+    np.testing.assert_array_equal(_common._orient(array, np.uint16(6)), np.rot90(array, -1))
 
 
 # --- animations -----------------------------------------------------------------------------
@@ -603,7 +610,7 @@ def test_permission_denied(
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(_io, "open", refuse, raising=False)
+    monkeypatch.setattr(_common, "open", refuse, raising=False)
     with pytest.raises(ImageReadError, match=r"locked\.png: permission denied"):
         load_image(path)
 
@@ -684,7 +691,7 @@ def test_tiff_tag_with_several_values(tmp_path: Path, code: int, name: str, valu
     with pytest.raises(ImageReadError, match=message):
         load_image(path)
     with pytest.raises(ImageReadError, match=message):  # the CLI asks first (--chunked or not)
-        _io.raster_info(path)
+        _tiff.raster_info(path)
 
 
 def test_tiff_bits_per_sample_with_several_values(tmp_path: Path) -> None:
@@ -738,7 +745,7 @@ def test_never_a_0_band_image(
     """Whatever a decoder gives, load_image returns at least one band (segment indexes it)."""
     path = save_pillow(tmp_path / "x.png", rgb)
     empty = np.zeros((5, 7, 0), np.uint8)
-    monkeypatch.setattr(_io, "_pillow_arrays", lambda im, source: (empty, None, ""))
+    monkeypatch.setattr(_pillow, "_pillow_arrays", lambda im, source: (empty, None, ""))
     with pytest.raises(ImageReadError, match=r"x\.png: image without any band .*\(5, 7, 0\)"):
         load_image(path)
 
@@ -749,13 +756,13 @@ def test_pillow_type_error_and_warnings_become_the_error(
     """What Pillow raises on a malformed header (TypeError) is an ImageReadError, completed by
     the first warning Pillow gave on the way; the warnings never escape (-W error here)."""
     path = save_pillow(tmp_path / "x.png", rgb)
-    arrays = _io._pillow_arrays
+    arrays = _pillow._pillow_arrays
 
     def failing(im: Image.Image, source: str) -> object:
         warnings.warn("Tag data larger than file. Skipping tag 0", UserWarning, stacklevel=1)
         raise TypeError("Missing dimensions")
 
-    monkeypatch.setattr(_io, "_pillow_arrays", failing)
+    monkeypatch.setattr(_pillow, "_pillow_arrays", failing)
     with pytest.raises(ImageReadError, match=r"x\.png: truncated or corrupt image data: Missing "
                                              r"dimensions \(Pillow warned: Tag data larger"):
         load_image(path)
@@ -764,7 +771,7 @@ def test_pillow_type_error_and_warnings_become_the_error(
         warnings.warn("Corrupt EXIF data", UserWarning, stacklevel=1)
         return arrays(im, source)
 
-    monkeypatch.setattr(_io, "_pillow_arrays", warning)
+    monkeypatch.setattr(_pillow, "_pillow_arrays", warning)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_array_equal(load_image(path).pixels, rgb)
@@ -793,7 +800,7 @@ def test_unsupported_sample_type(tmp_path: Path) -> None:
 
 
 def test_unsupported_mode(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, rgb: np.ndarray) -> None:
-    monkeypatch.setattr(_io, "_PILLOW_NATIVE", frozenset())  # as if Pillow had a new mode
+    monkeypatch.setattr(_pillow, "_PILLOW_NATIVE", frozenset())  # as if Pillow had a new mode
     with pytest.raises(ImageReadError, match=r"u\.png: unsupported image mode 'RGB'"):
         load_image(save_pillow(tmp_path / "u.png", rgb))
 
@@ -949,7 +956,7 @@ def test_strips_or_tiles_of_no_rows_are_corrupt(tmp_path: Path, tag: str) -> Non
 
 def test_pillow_bomb_message_without_size() -> None:
     error = Image.DecompressionBombError("Image size (5000 pixels) exceeds limit of 20 pixels, x")
-    assert str(_io._pillow_bomb(error, "f.gif")) == (
+    assert str(_common._pillow_bomb(error, "f.gif")) == (
         "f.gif: 5,000 pixels exceeds the decompression-bomb limit of 20 pixels; "
         "pass max_pixels=None (CLI: --max-pixels 0) to lift it"
     )
@@ -1157,4 +1164,4 @@ def test_a_fifo_is_refused_not_waited_on(tmp_path):
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
     with pytest.raises(ImageReadError, match=r"pipe\.png: not a regular file"):
-        _io.load_image(fifo)
+        load_image(fifo)

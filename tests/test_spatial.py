@@ -17,8 +17,8 @@ from conftest import read_png
 from kmseg._compress import _SLIC_COMPACTNESS, _superpixel_map, superpixels
 from kmseg._errors import ParameterError
 from kmseg._features import position_features, shrink, texture_features
-from kmseg._io import LoadedImage
 from kmseg._labels import upscale
+from kmseg.io import LoadedImage
 
 
 @pytest.fixture(scope="module")
@@ -311,14 +311,14 @@ def _slic_kmeans_reference(image: np.ndarray, k: int, n_segments: int) -> tuple[
 
 def _recorded_superpixels(monkeypatch) -> list[np.ndarray]:
     maps: list[np.ndarray] = []
-    original = kmseg._segment.superpixels
+    original = kmseg._samples.superpixels
 
     def recording(*args, **kwargs):
         compressed = original(*args, **kwargs)
         maps.append(compressed.inverse)
         return compressed
 
-    monkeypatch.setattr(kmseg._segment, "superpixels", recording)
+    monkeypatch.setattr(kmseg._samples, "superpixels", recording)
     return maps
 
 

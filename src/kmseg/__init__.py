@@ -32,6 +32,7 @@ __all__ = [
     "batch",
     "choose_k",
     "data",
+    "io",
     "load_image",
     "metrics",
     "plot",
@@ -44,10 +45,10 @@ __all__ = [
 
 # public name -> module that defines it
 _LAZY = {
-    "DEFAULT_MAX_PIXELS": "._io",
-    "LoadedImage": "._io",
-    "load_image": "._io",
-    "read_image": "._io",
+    "DEFAULT_MAX_PIXELS": ".io",
+    "LoadedImage": ".io",
+    "load_image": ".io",
+    "read_image": ".io",
     "KMeansSegmenter": "._segment",
     "segment": "._segment",
     "segment_chunked": "._chunked",
@@ -62,7 +63,7 @@ _LAZY = {
     "OutputError": "._errors",
     "ParameterError": "._errors",
 }
-_SUBPACKAGES = {"batch", "cli", "data", "metrics", "plot", "regions"}
+_SUBPACKAGES = {"batch", "cli", "data", "io", "metrics", "plot", "regions"}
 
 
 def __getattr__(name: str) -> Any:
@@ -81,7 +82,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from . import batch, data, metrics, plot, regions
+    from . import batch, data, io, metrics, plot, regions
     from ._choose_k import KChoice, choose_k
     from ._chunked import segment_chunked
     from ._errors import (
@@ -92,7 +93,7 @@ if TYPE_CHECKING:
         OutputError,
         ParameterError,
     )
-    from ._io import DEFAULT_MAX_PIXELS, LoadedImage, load_image, read_image
     from ._result import Segmentation
     from ._save import save_segmentation
     from ._segment import KMeansSegmenter, segment
+    from .io import DEFAULT_MAX_PIXELS, LoadedImage, load_image, read_image

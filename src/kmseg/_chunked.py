@@ -1,7 +1,7 @@
 """Rasters larger than memory: one palette for the whole raster, read and written in strips.
 
 A TIFF (BigTIFF, tiled or in strips, any band count) is read three times, one horizontal strip
-at a time (:func:`kmseg._io.raster_strips`): the first pass adds up the colour histograms of the
+at a time (:func:`kmseg.io.raster_strips`): the first pass adds up the colour histograms of the
 strips and fits one palette (k-means once, on the exact histogram of the whole raster); the
 second labels every strip by its nearest centre and writes the label raster tile by tile; the
 third paints the labels. Labels are therefore the same in every strip — unlike clustering each
@@ -27,7 +27,11 @@ import numpy as np
 
 from ._compress import pool as pool_histograms
 from ._errors import ImageReadError, KmsegError, OutputError, ParameterError, with_source
-from ._io import (
+from ._labels import label_dtype, masked_label
+from ._result import cast_like
+from ._save import atomic_directory, atomic_write, output_folder
+from ._segment import KMeansSegmenter
+from .io import (
     DEFAULT_MAX_PIXELS,
     GeoReference,
     LoadedImage,
@@ -36,10 +40,6 @@ from ._io import (
     raster_rows,
     raster_strips,
 )
-from ._labels import label_dtype, masked_label
-from ._result import cast_like
-from ._save import atomic_directory, atomic_write, output_folder
-from ._segment import KMeansSegmenter
 
 # Above this many pixels a TIFF is segmented in strips even without --chunked: the whole-image
 # path holds the pixels, their codes and the labels at once (~9 bytes a pixel for RGB).
@@ -92,7 +92,7 @@ def segment_chunked(
     Parameters
     ----------
     source : path
-        A TIFF that :func:`kmseg._io.raster_info` accepts.
+        A TIFF that :func:`kmseg.io.raster_info` accepts.
     model : KMeansSegmenter
         Colour-only parameters (no position, texture, smoothing or superpixels); fitted here.
     bands : sequence of int, optional

@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 
-from ._io import LoadedImage
+from .io import LoadedImage
 
 # OKLab from CIE XYZ (D65): XYZ -> LMS cone responses, cube root, -> Lab (Ottosson's matrices).
 _XYZ_TO_LMS = np.array([

@@ -28,6 +28,7 @@ __all__ = [
     "SUPERPIXEL_METHODS",
     "VIDEO_SUFFIXES",
     "one_of",
+    "resolve_preset",
 ]
 
 #: Colour spaces clustered (:mod:`kmseg._features` holds their conversions); the perceptual
@@ -64,6 +65,17 @@ REGIONS_PRESET: dict[str, Any] = {
     "smooth": 0.0,
     "min_region": 0.01,
 }
+
+# The plain recipe: what the parameters the regions preset sets are without it.
+_PLAIN: dict[str, Any] = {"k": DEFAULT_K, "space": "rgb", "position": 0.0, "smooth": 0.0,
+                          "superpixels": None, "superpixel_method": "slic", "min_region": None}
+
+
+def resolve_preset(regions: bool, **given: Any) -> dict[str, Any]:
+    """The parameters given (not None), the rest from the regions preset or the defaults."""
+    base = REGIONS_PRESET if regions else _PLAIN
+    return {name: base[name] if value is None else value for name, value in given.items()}
+
 
 #: Files a folder of images (batch, video frames) is searched for, and video containers.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif",

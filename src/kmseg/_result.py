@@ -17,7 +17,7 @@ from ._labels import masked_label
 from .regions import RegionTable, boundaries, region_table
 
 if TYPE_CHECKING:
-    from ._io import GeoReference
+    from .io import GeoReference
 
 
 @dataclass(frozen=True, eq=False)

@@ -2,65 +2,53 @@
 
 Parameters are checked once, at the start, by :mod:`kmseg._validation` (its rules table and
 :func:`~kmseg._validation.as_image`); the stages below (features, k-means, labels, result) trust
-their input.
+their input. The estimator runs them; its parts live by concern: :mod:`kmseg._samples` (what
+k-means clusters, and from where it starts), :mod:`kmseg._labelling` (labels and the
+Segmentation), :mod:`kmseg._palette` (fixed colours, one palette for many images, palette
+files), :mod:`kmseg._estimator` (scikit-learn's ``get_params``/``set_params``/``repr``).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import _parallel
-from ._compress import histogram, pool, superpixels
+from ._compress import pool
 from ._errors import KmsegError, ParameterError, with_source
-from ._features import (
-    LUMA_WEIGHTS,
-    from_features,
-    luminance,
-    output_channels,
-    position_features,
-    shrink,
-    shrink_factor,
-    smooth,
-    texture_features,
-    to_features,
-    value_range,
+from ._estimator import SegmenterParams
+from ._kmeans import kmeans
+from ._labelling import distances_to, labelled_by, nearest_per_pixel, segmentation_of
+from ._options import resolve_preset
+from ._palette import (
+    check_poolable,
+    fixed_features,
+    histogram_of,
+    load_palette,
+    palette_params,
+    pooled_palette,
+    save_palette,
 )
-from ._io import DEFAULT_MAX_PIXELS, LoadedImage, load_image
-from ._kmeans import KMeansResult, assign, kmeans
-from ._labels import canonical_order, label_dtype, label_map, masked_label, upscale
-from ._options import DEFAULT_ATTEMPTS, DEFAULT_K, REGIONS_PRESET
 from ._result import Segmentation
+from ._samples import initialisation, is_spatial, same_labels, samples_of, working_copy
 from ._validation import (
     _PARAMETER_RULES,
     ImageLike,
     _channels,
     as_image,
+    attempts_run,
     check_params,
     checked_values,
-    clustered_values,
+    is_many,
 )
-from ._version import __version__
-from .regions import clean_labels, connected_regions
-
-_CHUNK = 1 << 18  # pixels whose features are made at once when each pixel is assigned
+from .io import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 
 
-class _Samples(NamedTuple):
-    """What the engine clusters, and how its labels go back to the clustered pixels."""
-
-    X: np.ndarray  # (m, d) features
-    weights: np.ndarray  # (m,) pixels per sample
-    expand: Callable[[np.ndarray], np.ndarray]  # (m,) labels -> (n,) labels
-    binned: bool = False  # samples are bins of continuous floats (their pixels may differ)
-
-class KMeansSegmenter:
+class KMeansSegmenter(SegmenterParams):
     """Segment images by k-means clustering of their pixel colours.
 
     Parameters
@@ -180,46 +168,6 @@ class KMeansSegmenter:
         self.max_work_pixels = max_work_pixels
         self.fixed_colors = fixed_colors
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Parameters as given to the constructor (scikit-learn's estimator API).
-
-        ``deep`` is accepted for :func:`sklearn.base.clone` and pipelines; a segmenter holds no
-        nested estimator, so it changes nothing.
-        """
-        return {name: getattr(self, name) for name in _PARAMETER_RULES}
-
-    def __sklearn_tags__(self) -> Any:
-        """scikit-learn's tags (its ``Pipeline``, ``clone`` and ``is_clusterer`` read them): a
-        clusterer of images, ``(M, N[, C])`` arrays or files, that must be fitted first.
-        scikit-learn is imported only when scikit-learn asks."""
-        from sklearn.utils import InputTags, Tags, TargetTags
-
-        return Tags(estimator_type="clusterer", target_tags=TargetTags(required=False),
-                    input_tags=InputTags(two_d_array=True, three_d_array=True))
-
-    def __repr__(self) -> str:
-        """``KMeansSegmenter(k=6, space='lab')``: the parameters that differ from the
-        defaults, as scikit-learn prints estimators."""
-        defaults = KMeansSegmenter(k=DEFAULT_K).get_params()
-        changed = [f"{name}={_short_repr(value)}" for name, value in self.get_params().items()
-                   if not _same_value(value, defaults[name])]
-        return f"{type(self).__name__}({', '.join(changed)})"
-
-    def set_params(self, **params: Any) -> KMeansSegmenter:
-        """Change parameters (checked at the next fit); returns ``self``.
-
-        Raises
-        ------
-        ParameterError
-            A name that is not a parameter.
-        """
-        for name, value in params.items():
-            if name not in _PARAMETER_RULES:
-                raise ParameterError(f"{name!r} is not a KMeansSegmenter parameter; use one of "
-                                     f"{', '.join(_PARAMETER_RULES)}")
-            setattr(self, name, value)
-        return self
-
     def fit(
         self,
         image: ImageLike | Sequence[ImageLike],
@@ -254,7 +202,7 @@ class KMeansSegmenter:
         ImageReadError
             An unreadable file (the message names it).
         """
-        if _is_many(image):
+        if is_many(image):
             if mask is not None:
                 raise ParameterError("mask applies to one image; fit on a list takes none")
             self._fit_many(image, alpha=alpha, channel_axis=channel_axis)
@@ -297,18 +245,10 @@ class KMeansSegmenter:
                                  "smoothing or superpixels)")
         loaded = self._check_fitted(image, mask, alpha, channel_axis)
         try:
-            samples = self._samples(loaded, binned=False)
+            samples = samples_of(loaded, self.get_params(), binned=False)
         except KmsegError as error:
             raise type(error)(with_source(str(error), loaded.source)) from None
-        centers = self.cluster_centers_
-        distances = np.sqrt(((samples.X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
-        per_pixel = distances[samples.expand(np.arange(len(samples.X)))]
-        out = np.full((*loaded.pixels.shape[:2], self.k), np.nan)
-        if loaded.mask is None:
-            out[:] = per_pixel.reshape(out.shape)
-        else:
-            out[loaded.mask] = per_pixel
-        return out[:, 0] if loaded.pixel_list else out
+        return distances_to(loaded, samples, self.cluster_centers_, self.k)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted palette as JSON (parameters, centres, kmseg version), atomically.
@@ -320,30 +260,13 @@ class KMeansSegmenter:
         OutputError
             The file cannot be written.
         """
-        import json
-
-        from ._save import atomic_write
-
         self._check_fitted(None, None, None, -1)
-        path = Path(path)
-        params = _palette_params(_describe(self.get_params()))
-        model = {
-            "kmseg_model": 1,
-            "kmseg_version": __version__,
-            "params": params,
-            "dtype": self.dtype_,
-            "channels": self.n_channels_,
-            "cluster_centers": self.cluster_centers_.tolist(),
-            "centers": self.centers_.tolist(),
-            "inertia": self.inertia_,
-        }
-        atomic_write(path, lambda tmp: tmp.write_text(json.dumps(model, indent=2) + "\n"))
-        return path
+        return save_palette(self, path)
 
     @classmethod
     def from_segmentation(cls, seg: Segmentation) -> KMeansSegmenter:
         """A fitted segmenter that applies the centres of a segmentation to other images."""
-        segmenter = cls(**_palette_params({name: seg.params[name] for name in _PARAMETER_RULES}))
+        segmenter = cls(**palette_params({name: seg.params[name] for name in _PARAMETER_RULES}))
         segmenter._adopt(seg)
         return segmenter
 
@@ -356,29 +279,7 @@ class KMeansSegmenter:
         ImageReadError
             Missing, unreadable or not a kmseg model file.
         """
-        import json
-
-        from ._errors import ImageReadError
-
-        try:
-            model = json.loads(Path(path).read_text())
-            params = dict(model["params"])
-            centers = np.array(model["cluster_centers"], dtype=np.float64)
-            segmenter = cls(**{name: params[name] for name in _PARAMETER_RULES})
-            check_params(segmenter.get_params())
-            if model.get("kmseg_model") != 1 or centers.shape[0] != segmenter.k:
-                raise ValueError("not a kmseg model")
-        except FileNotFoundError:
-            raise ImageReadError(with_source("no such file", str(path))) from None
-        except (OSError, ValueError, KeyError, TypeError, KmsegError) as error:
-            raise ImageReadError(with_source(
-                f"not a kmseg model file (KMeansSegmenter.save): {error}", str(path))) from None
-        segmenter.cluster_centers_ = centers
-        segmenter.centers_ = np.array(model["centers"], dtype=np.float64)
-        segmenter.inertia_ = float(model["inertia"])
-        segmenter.dtype_ = str(model["dtype"])
-        segmenter.n_channels_ = int(model["channels"])
-        return segmenter
+        return load_palette(cls, path)
 
     def predict(
         self,
@@ -402,17 +303,7 @@ class KMeansSegmenter:
         """Segment an image with the fitted centres (no refitting)."""
         loaded = self._check_fitted(image, mask, alpha, channel_axis)
         try:
-            with _parallel.one_blas_thread():
-                work = self._working_copy(loaded)
-                # Fitted centres: each value its own nearest centre (no bins of floats), so
-                # strips, frames and images labelled with one palette agree.
-                samples = self._samples(work, binned=False)
-                labels, dist2 = assign(samples.X, self.cluster_centers_)
-                sizes = np.bincount(labels, weights=samples.weights, minlength=self.k)
-                result = KMeansResult(self.cluster_centers_, labels,
-                                      float(samples.weights @ dist2), 0, True, sizes)
-                return self._result(loaded, work, result, samples.expand, timings={},
-                                    canonical=False)
+            return labelled_by(loaded, self.get_params(), self.cluster_centers_)
         except KmsegError as error:
             raise type(error)(with_source(str(error), loaded.source)) from None
 
@@ -449,7 +340,7 @@ class KMeansSegmenter:
     def _fit_many(
         self, images: Iterable[ImageLike], *, alpha: bool | None, channel_axis: int | None
     ) -> None:
-        self._check_poolable()  # before reading any image
+        check_poolable(self.get_params())  # before reading any image
         pooled, first = None, None
         for image in images:
             loaded = as_image(image, alpha=alpha, channel_axis=channel_axis, check_finite=False)
@@ -459,54 +350,17 @@ class KMeansSegmenter:
             raise ParameterError("no image to fit on: the list is empty")
         self.fit_histogram(*pooled, like=first)
 
-    def _check_poolable(self) -> None:
-        check_params(self.get_params())
-        if self._spatial() or isinstance(self.init, np.ndarray):
-            raise ParameterError("fitting on several images takes colour features only, and "
-                                 "k-means++ or random init")
-
     def image_histogram(
         self, loaded: LoadedImage, *, like: LoadedImage | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Distinct colours and counts of one image, for :meth:`fit_histogram` (after
         :func:`kmseg._compress.pool` of many); ``like``: an image it must match in kind."""
-        kind = (loaded.pixels.dtype, _channels(loaded.pixels))
-        if like is not None and kind != (like.pixels.dtype, _channels(like.pixels)):
-            raise ParameterError(with_source(
-                f"{kind[1]}-channel {kind[0]} image among {_channels(like.pixels)}-channel "
-                f"{like.pixels.dtype} ones (like {like.source or 'the first image'}); fit "
-                "images of one kind", loaded.source))
-        try:
-            compressed = histogram(self.checked_values(loaded, check_k=False,
-                                                       check_finite=False))
-        except KmsegError as error:
-            raise type(error)(with_source(str(error), loaded.source)) from None
-        return compressed.values, compressed.counts
+        return histogram_of(loaded, self.get_params(), like=like)
 
     def fit_histogram(self, values: np.ndarray, counts: np.ndarray, *, like: LoadedImage):
         """Fit the palette on a (pooled) colour histogram of images of the kind of ``like``."""
-        self._check_poolable()
-        dtype, channels = like.pixels.dtype, _channels(like.pixels)
-        X = self._colour_features(values, dtype)
-        if len(X) < self.k:
-            raise ParameterError(f"k={self.k} exceeds the {len(X)} distinct colours of the "
-                                 "images")
-        with _parallel.one_blas_thread():
-            result = kmeans(X, self.k, sample_weight=counts, init=self.init,
-                            attempts=_attempts(self.init, self.attempts),
-                            max_iter=self.max_iter, eps=float(self.eps),
-                            rng=np.random.default_rng(self.seed),
-                            fixed=self._fixed_features(like))
-        centers = from_features(result.centers, self.space, full_scale=value_range(dtype),
-                                normalize=self.normalize)
-        order = self._order(centers, result.sizes, result.centers)
-        self.cluster_centers_ = result.centers[order]
-        self.centers_ = centers[order]
-        self.inertia_ = result.inertia
-        self.n_iter_ = result.n_iter
-        self.converged_ = result.converged
-        self.labels_ = None
-        self.dtype_, self.n_channels_ = str(dtype), channels
+        for name, value in pooled_palette(values, counts, like, self.get_params()).items():
+            setattr(self, name, value)
         return self
 
     def _fit(self, loaded: LoadedImage) -> Segmentation:
@@ -523,11 +377,12 @@ class KMeansSegmenter:
 
     def _fit_checked(self, loaded: LoadedImage) -> Segmentation:
         start = time.perf_counter()
-        work = self._working_copy(loaded)
-        init, init_labels = self._initialisation(work)
-        fixed = self._fixed_features(work)
+        params = self.get_params()
+        work = working_copy(loaded, params)
+        init, init_labels = initialisation(work, params)
+        fixed = fixed_features(work, params)
         # An initial label map is per pixel, so it is the one case clustered pixel by pixel.
-        samples = self._samples(work, per_pixel=init_labels is not None)
+        samples = samples_of(work, params, per_pixel=init_labels is not None)
         features_done = time.perf_counter()
         result = kmeans(
             samples.X,
@@ -535,7 +390,7 @@ class KMeansSegmenter:
             sample_weight=samples.weights,
             init=init,
             init_labels=init_labels,
-            attempts=_attempts(self.init, self.attempts),
+            attempts=attempts_run(self.init, self.attempts),
             max_iter=self.max_iter,
             eps=float(self.eps),
             rng=np.random.default_rng(self.seed),
@@ -543,13 +398,15 @@ class KMeansSegmenter:
         )
         expand = samples.expand
         if samples.binned:  # a bin's pixels shared its label: each pixel its own nearest
-            result, expand = self._nearest_per_pixel(work, result), _same_labels
+            result = nearest_per_pixel(work, result, space=self.space, normalize=self.normalize)
+            expand = same_labels
         clustered = time.perf_counter()
-        seg = self._result(
+        seg = segmentation_of(
             loaded,
             work,
             result,
             expand,
+            params,
             timings={"features": features_done - start, "cluster": clustered - features_done},
             canonical=not isinstance(self.init, np.ndarray),
         )
@@ -568,81 +425,9 @@ class KMeansSegmenter:
         n_channels = 1 if seg.image.ndim == seg.labels.ndim else seg.image.shape[-1]
         self.dtype_, self.n_channels_ = str(seg.image.dtype), n_channels
 
-    def _fixed_features(self, loaded: LoadedImage) -> np.ndarray | None:
-        """The fixed colours as features, checked against the image and the other options."""
-        if self.fixed_colors is None:
-            return None
-        if self._spatial() or isinstance(self.init, np.ndarray):
-            raise ParameterError("fixed_colors takes colour features only (no position, "
-                                 "texture, smoothing or superpixels) and no init array")
-        n_channels = _channels(loaded.pixels)
-        colours = parse_colors(self.fixed_colors, n_channels, loaded.pixels.dtype)
-        if len(colours) > self.k:
-            raise ParameterError(f"{len(colours)} fixed colours exceed k={self.k}")
-        return self._colour_features(colours, loaded.pixels.dtype)
-
-    def _order(self, centers: np.ndarray, sizes: np.ndarray, features: np.ndarray) -> np.ndarray:
-        """Label order: fixed colours first, as given; the others canonical (darkest first)."""
-        n_fixed = 0 if self.fixed_colors is None else len(self.fixed_colors)
-        free = canonical_order(luminance(centers[n_fixed:]), sizes[n_fixed:],
-                               features[n_fixed:])
-        return np.concatenate([np.arange(n_fixed), n_fixed + free])
-
     def _spatial(self) -> bool:
         """Whether features depend on pixel neighbourhoods, not only on each pixel's value."""
-        return bool(self.position or self.texture or self.smooth or self.superpixels)
-
-    def _working_copy(self, loaded: LoadedImage) -> LoadedImage:
-        """The image itself, or (spatial features on a large image) a smaller copy."""
-        if not self._spatial() or self.max_work_pixels is None:
-            return loaded
-        work = shrink(loaded, self.max_work_pixels)
-        n_pixels = work.pixels.shape[0] * work.pixels.shape[1]
-        if work is not loaded and n_pixels < max(self.k, self.superpixels or 0):
-            raise ParameterError(
-                f"max_work_pixels={self.max_work_pixels} leaves {n_pixels} pixels, fewer than "
-                f"k={self.k}" + (f" or superpixels={self.superpixels}" if self.superpixels
-                                  else "") + "; use a larger max_work_pixels")
-        return work
-
-    def _samples(
-        self, loaded: LoadedImage, *, per_pixel: bool = False, binned: bool = True
-    ) -> _Samples:
-        """Weighted feature vectors to cluster: the distinct values (or, ``binned``, the bins of
-        continuous floats), superpixels, or every pixel."""
-        values = self.checked_values(loaded, check_finite=self._spatial() or per_pixel)
-        if self._spatial():
-            return self._spatial_samples(loaded)
-        if per_pixel:
-            weights, expand = np.ones(len(values)), _same_labels
-        else:
-            compressed = histogram(values, binned=binned)
-            values, weights, expand = compressed.values, compressed.counts, compressed.expand
-            if compressed.binned:
-                X = self._colour_features(values, loaded.pixels.dtype)
-                return _Samples(X, weights, expand, binned=True)
-        X = self._colour_features(values, loaded.pixels.dtype)
-        return _Samples(X, weights, expand)
-
-    def _nearest_per_pixel(self, loaded: LoadedImage, result: KMeansResult) -> KMeansResult:
-        """Every pixel's own nearest centre and the exact compactness, after clustering the
-        bins of continuous floats: ``labels_`` then equal ``predict`` on the same image.
-        Features are made a chunk at a time, on two threads (18 MP: 2.7 -> 0.6 s, and no
-        pixel-sized feature array)."""
-        values = clustered_values(loaded)
-        labels = np.empty(len(values), dtype=np.intp)
-        dist2 = np.empty(len(values))
-
-        def nearest(part: slice) -> None:
-            for start in range(part.start, part.stop, _CHUNK):
-                chunk = slice(start, min(start + _CHUNK, part.stop))
-                X = self._colour_features(values[chunk], loaded.pixels.dtype)
-                labels[chunk], dist2[chunk] = assign(X, result.centers)
-
-        _parallel.run([lambda part=part: nearest(part)
-                       for part in _parallel.split(len(values), 2 * _CHUNK)])
-        sizes = np.bincount(labels, minlength=len(result.centers)).astype(np.float64)
-        return replace(result, labels=labels, inertia=float(dist2.sum()), sizes=sizes)
+        return is_spatial(self.get_params())
 
     def checked_values(
         self, loaded: LoadedImage, *, check_k: bool = True, check_finite: bool = True
@@ -652,151 +437,6 @@ class KMeansSegmenter:
         return checked_values(loaded, self.space, self.k, check_k=check_k,
                               check_finite=check_finite)
 
-    def _colour_features(self, values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-        return to_features(values, self.space, full_scale=value_range(dtype),
-                           normalize=self.normalize)
-
-    def _spatial_samples(self, loaded: LoadedImage) -> _Samples:
-        """Per-pixel colour (after smoothing), position and texture features; averaged over
-        superpixels when asked."""
-        pixels = smooth(loaded.pixels, self.smooth) if self.smooth else loaded.pixels
-        shape = pixels.shape[:2]
-        colour = self._colour_features(pixels.reshape(shape[0] * shape[1], -1),
-                                       loaded.pixels.dtype)
-        parts = [colour]
-        if self.position:
-            parts.append(position_features(shape, self.k, self.position))
-        if self.texture:
-            gray = pixels @ LUMA_WEIGHTS if _channels(pixels) == 3 else pixels.reshape(
-                *shape, -1).mean(axis=2)
-            parts.append(texture_features(gray, self.texture))
-        X = np.hstack(parts) if len(parts) > 1 else colour
-        if loaded.mask is not None:
-            X = X[loaded.mask.ravel()]
-        if self.superpixels:
-            if self.superpixels > shape[0] * shape[1]:
-                raise ParameterError(
-                    f"superpixels={self.superpixels} exceeds the {shape[0] * shape[1]} pixels of "
-                    f"the image; use superpixels <= {shape[0] * shape[1]}")
-            shown, full_scale = _in_unit_range(pixels, loaded.mask)
-            if self.superpixel_method == "felzenszwalb":
-                drawn_on = shown / full_scale
-            elif self.space == "lab":  # SLIC's compactness is in CIE Lab units
-                drawn_on = colour
-            elif _channels(pixels) == 3:  # whatever is clustered, as scikit-image's slic does
-                drawn_on = to_features(shown.reshape(-1, 3), "lab", full_scale=full_scale,
-                                       normalize=False)
-            else:  # gray or other bands: on a range of 100, as Lab's lightness
-                drawn_on = shown * (100.0 / full_scale)
-            compressed = superpixels(X, drawn_on.reshape(*shape, -1), self.superpixels,
-                                     method=self.superpixel_method, mask=loaded.mask,
-                                     min_count=self.k)
-            if len(compressed.values) < self.k:
-                raise ParameterError(
-                    f"k={self.k} exceeds the {len(compressed.values)} superpixels; use a "
-                    f"smaller k or more superpixels"
-                )
-            return _Samples(compressed.values, compressed.counts, compressed.expand)
-        return _Samples(np.ascontiguousarray(X), np.ones(len(X)), _same_labels)
-
-    def _initialisation(self, loaded: LoadedImage) -> tuple[Any, np.ndarray | None]:
-        """The engine's ``init`` and ``init_labels`` from the user's ``init``."""
-        init = self.init
-        if not isinstance(init, np.ndarray):
-            return init, None
-        if self._spatial():
-            raise ParameterError(
-                "an init array (centres or label map) cannot be combined with position, "
-                "texture, smooth or superpixels; use init='k-means++'"
-            )
-        shape = loaded.pixels.shape[:2]
-        if init.ndim == 2 and init.shape == shape and init.dtype.kind in "iub":
-            labels = init if loaded.mask is None else init[loaded.mask]
-            if labels.size and (labels.min() < 0 or labels.max() >= self.k):
-                raise ParameterError(
-                    f"init label map has values {labels.min()}..{labels.max()}; "
-                    f"use 0..{self.k - 1} for k={self.k}"
-                )
-            return None, np.ascontiguousarray(labels.ravel(), dtype=np.intp)
-        n_channels = output_channels(self.space, _channels(loaded.pixels))
-        centers = init.reshape(-1, 1) if init.ndim == 1 and n_channels == 1 else init
-        if centers.shape != (self.k, n_channels) and not (
-            self.space == "gray" and centers.shape == (self.k, _channels(loaded.pixels))
-        ):
-            raise ParameterError(
-                f"init array has shape {init.shape}; give ({self.k}, {n_channels}) centres in "
-                f"the image's units or an {shape} label map of integers"
-            )
-        if not np.isfinite(centers).all():
-            raise ParameterError("init centres contain NaN or infinity")
-        return self._colour_features(centers, loaded.pixels.dtype), None
-
-    def _result(
-        self,
-        loaded: LoadedImage,
-        work: LoadedImage,
-        result: KMeansResult,
-        expand: Callable[[np.ndarray], np.ndarray],
-        *,
-        timings: dict[str, float],
-        canonical: bool,
-    ) -> Segmentation:
-        """The Segmentation of ``loaded`` from a clustering of ``work`` (itself or a copy)."""
-        full_scale = value_range(loaded.pixels.dtype)
-        n_colour = output_channels(self.space, _channels(loaded.pixels))
-        centers = from_features(result.centers[:, :n_colour], self.space,
-                                full_scale=full_scale, normalize=self.normalize)
-        sizes = np.rint(result.sizes).astype(np.int64)
-        order = self._order(centers, sizes, result.centers) if canonical else np.arange(self.k)
-        new_id = np.empty(self.k, dtype=label_dtype(self.k))
-        new_id[order] = np.arange(self.k)
-        # Relabel the (few) samples, then spread to the pixels once.
-        pixel_labels = expand(new_id[result.labels])
-        labels = label_map(pixel_labels, work.mask, work.pixels.shape[:2], self.k)
-        feature_centers = result.centers[order]
-        region_map = None
-        if self.min_region is not None:
-            labels, region_map = clean_labels(labels, feature_centers, self.min_region,
-                                              mask=work.mask)
-        if work is not loaded:
-            shape = loaded.pixels.shape[:2]
-            factor = shrink_factor(shape, self.max_work_pixels)
-            labels = upscale(labels, shape, factor, loaded.mask)
-            if region_map is not None:
-                region_map = upscale(region_map, shape, factor, loaded.mask, fill=0)
-                if loaded.mask is not None:  # the full-size mask may cut a region in two
-                    region_map = connected_regions(region_map, mask=loaded.mask)
-        if work is not loaded or region_map is not None:
-            valid = labels != masked_label(labels.dtype)
-            sizes = np.bincount(labels[valid], minlength=self.k).astype(np.int64)
-        else:
-            sizes = sizes[order]
-        if loaded.pixel_list:  # (N, 1[, C]) image -> (N[, C]) pixels, (N,) labels
-            labels = labels[:, 0]
-            loaded = replace(loaded, pixels=loaded.pixels[:, 0],
-                             alpha=None if loaded.alpha is None else loaded.alpha[:, 0],
-                             mask=None if loaded.mask is None else loaded.mask[:, 0])
-        return Segmentation(
-            image=loaded.pixels,
-            labels=labels,
-            centers=centers[order],
-            feature_centers=feature_centers,
-            compactness=result.inertia,
-            sizes=sizes,
-            n_iter=result.n_iter,
-            converged=result.converged,
-            space=self.space,
-            alpha=loaded.alpha,
-            valid=loaded.mask,
-            params=_describe(self.get_params()),
-            source=loaded.source,
-            description=loaded.description,
-            timings=timings,
-            algorithm=result.algorithm,
-            regions=region_map,
-            georef=loaded.georef,
-            decoder_messages=loaded.decoder_messages,
-        )
 
 
 def segment(
@@ -937,122 +577,3 @@ def segment(
         seg.timings["choose_k"] = choose_time
     return seg
 
-
-def warm_up() -> None:
-    """Load the compiled kernels of the plain recipe in this process (a tiny segmentation), the
-    garbage collector paused: a new process's first call pays ~0.5 s for numba's start and the
-    cached kernels, which a server or a pool's workers should pay before their first request or
-    task."""
-    with _parallel.collections_paused():
-        segment(np.arange(48, dtype=np.uint8).reshape(4, 4, 3), k=2)
-
-
-_PLAIN = {"k": DEFAULT_K, "space": "rgb", "position": 0.0, "smooth": 0.0, "superpixels": None,
-          "superpixel_method": "slic", "min_region": None}
-
-
-def resolve_preset(regions: bool, **given: Any) -> dict[str, Any]:
-    """The parameters given (not None), the rest from the regions preset or the defaults."""
-    base = REGIONS_PRESET if regions else _PLAIN
-    return {name: base[name] if value is None else value for name, value in given.items()}
-
-
-def parse_colors(
-    colors: Sequence[str] | np.ndarray, n_channels: int, dtype: np.dtype
-) -> np.ndarray:
-    """``(f, n_channels)`` float64 colours in the image's units from ``#rrggbb`` strings
-    (8-bit RGB, scaled to the dtype's range; gray images take their luminance) or an array.
-
-    Raises
-    ------
-    ParameterError
-        A malformed string, a shape that does not fit the image, NaN or infinity.
-    """
-    if len(colors) and all(isinstance(c, str) for c in colors):
-        rgb = []
-        for text in colors:
-            digits = text.strip().lstrip("#")
-            if len(digits) != 6 or any(c not in "0123456789abcdefABCDEF" for c in digits):
-                raise ParameterError(f"fixed colour {text!r} is not '#rrggbb'")
-            rgb.append([int(digits[i:i + 2], 16) for i in (0, 2, 4)])
-        values = np.array(rgb, dtype=np.float64) * (value_range(dtype) / 255.0)
-        if n_channels == 1:
-            values = (values @ LUMA_WEIGHTS)[:, None]
-        elif n_channels != 3:
-            raise ParameterError(f"'#rrggbb' colours need an RGB or gray image, this one has "
-                                 f"{n_channels} channels; give an (f, {n_channels}) array")
-        return values
-    values = np.asarray(colors, dtype=np.float64)
-    values = values.reshape(-1, 1) if values.ndim == 1 and n_channels == 1 else values
-    if values.ndim != 2 or values.shape[1] != n_channels or len(values) == 0:
-        raise ParameterError(f"fixed colours have shape {np.shape(colors)}; give (f, "
-                             f"{n_channels}) colours in the image's units or '#rrggbb' strings")
-    if not np.isfinite(values).all():
-        raise ParameterError("fixed colours contain NaN or infinity")
-    return values
-
-
-def _palette_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Parameters of a fitted palette: an array init (or its JSON summary) becomes
-    "k-means++", since the fitted centres replace it."""
-    if not isinstance(params["init"], str) or params["init"] not in ("k-means++", "random"):
-        params = params | {"init": "k-means++"}
-    return params
-
-
-def _is_many(image: object) -> bool:
-    """Whether ``fit`` was given several images (an iterable that is not itself one)."""
-    return isinstance(image, Iterable) and not isinstance(
-        image, (str, bytes, os.PathLike, np.ndarray, LoadedImage)
-    )
-
-
-def _same_labels(labels: np.ndarray) -> np.ndarray:
-    return labels
-
-
-def _attempts(init: str | np.ndarray, attempts: int | None) -> int:
-    """Attempts actually run: an array init runs once; None means the default."""
-    return 1 if isinstance(init, np.ndarray) else (attempts or DEFAULT_ATTEMPTS)
-
-
-def _describe(params: dict[str, Any]) -> dict[str, Any]:
-    """Parameters as run, as JSON values (an init array is summarised by its shape)."""
-    described = dict(params)
-    described["attempts"] = _attempts(params["init"], params["attempts"])
-    if isinstance(params["init"], np.ndarray):
-        described["init"] = f"array of shape {list(described['init'].shape)}"
-    if isinstance(params["fixed_colors"], np.ndarray):
-        described["fixed_colors"] = params["fixed_colors"].tolist()
-    elif params["fixed_colors"] is not None:
-        described["fixed_colors"] = list(params["fixed_colors"])
-    if isinstance(described["eps"], np.generic):
-        described["eps"] = described["eps"].item()
-    return described
-
-
-def _in_unit_range(pixels: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, float]:
-    """Pixels and their full scale for drawing superpixels: integers over their dtype's range;
-    floats outside [0, 1] (any range) mapped onto it by their clustered pixels' span."""
-    full_scale = value_range(pixels.dtype)
-    if pixels.dtype.kind != "f":
-        return pixels, full_scale
-    clustered = pixels if mask is None else pixels[mask]
-    low, high = float(clustered.min()), float(clustered.max())
-    if low >= 0 and high <= 1:
-        return pixels, full_scale
-    return (pixels - low) / (high - low or 1.0), 1.0
-
-
-def _same_value(value: Any, default: Any) -> bool:
-    """Whether a parameter still holds its default (arrays never do)."""
-    if isinstance(value, np.ndarray) or isinstance(default, np.ndarray):
-        return False
-    return type(value) is type(default) and value == default
-
-
-def _short_repr(value: Any) -> str:
-    """A parameter for a one-line repr: arrays by their shape, not their values."""
-    if isinstance(value, np.ndarray):
-        return f"<array {value.shape}>"
-    return repr(value)

@@ -123,13 +123,27 @@ def _worker_setup(quick_exit: bool = False, parent: int | None = None) -> None:
     with _parallel.collections_paused():  # imports included
         from threadpoolctl import threadpool_limits
 
-        from ._segment import warm_up
+        from . import _segment  # noqa: F401  (its libraries loaded before they are limited)
 
         os.environ["KMSEG_THREADS"] = "1"
         threadpool_limits(1)
         warm_up()
     if quick_exit:
         _parallel.skip_final_collections()
+
+
+def warm_up() -> None:
+    """Load the compiled kernels of the plain recipe in this process (a tiny segmentation), the
+    garbage collector paused: a new process's first call pays ~0.5 s for numba's start and the
+    cached kernels, which a server or a pool's workers should pay before their first request or
+    task."""
+    import numpy as np
+
+    from . import _parallel
+    from ._segment import segment
+
+    with _parallel.collections_paused():
+        segment(np.arange(48, dtype=np.uint8).reshape(4, 4, 3), k=2)
 
 
 _WATCH_SECONDS = 0.5

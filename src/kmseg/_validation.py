@@ -2,23 +2,24 @@
 
 :func:`check_params` applies the rules table (one rule and one wording per parameter, ranges
 from :mod:`kmseg._options`); :func:`as_image` turns a path, an array (channels-last once, see
-:func:`channels_last`) or a :class:`~kmseg._io.LoadedImage` into a checked LoadedImage;
-:func:`checked_values` checks the values to cluster against the colour space and k. The stages
+:func:`channels_last`) or a :class:`~kmseg.io.LoadedImage` into a checked LoadedImage;
+:func:`checked_values` checks the values to cluster against the colour space and k;
+:func:`described_params` gives the parameters as run, as JSON values. The stages
 below (features, k-means, labels, result) trust what comes out of here.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from ._errors import ParameterError, with_source
-from ._io import LoadedImage, load_image
 from ._options import (
+    DEFAULT_ATTEMPTS,
     INIT_METHODS,
     MAX_ATTEMPTS,
     MAX_ITER,
@@ -32,10 +33,12 @@ from ._options import (
     SUPERPIXEL_METHODS,
     one_of,
 )
+from .io import LoadedImage, load_image
 
 __all__ = [
     "ImageLike",
     "as_image",
+    "attempts_run",
     "channels_last",
     "check_finite_values",
     "check_param",
@@ -43,6 +46,8 @@ __all__ = [
     "check_space",
     "checked_values",
     "clustered_values",
+    "described_params",
+    "is_many",
 ]
 
 ImageLike = str | os.PathLike | np.ndarray | LoadedImage
@@ -137,6 +142,13 @@ def as_image(
     if check_finite:
         check_finite_values(clustered_values(loaded), loaded.source)
     return loaded
+
+
+def is_many(image: object) -> bool:
+    """Whether ``fit`` was given several images (an iterable that is not itself one)."""
+    return isinstance(image, Iterable) and not isinstance(
+        image, (str, bytes, os.PathLike, np.ndarray, LoadedImage)
+    )
 
 
 def check_finite_values(values: np.ndarray, source: str | None = None) -> None:
@@ -269,6 +281,26 @@ def check_params(params: dict[str, Any]) -> None:
     """Raise ParameterError for the first parameter that breaks its rule."""
     for name in _PARAMETER_RULES:
         _check_rule(name, params[name])
+
+
+def attempts_run(init: str | np.ndarray, attempts: int | None) -> int:
+    """Attempts actually run: an array init runs once; None means the default."""
+    return 1 if isinstance(init, np.ndarray) else (attempts or DEFAULT_ATTEMPTS)
+
+
+def described_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as run, as JSON values (an init array is summarised by its shape)."""
+    described = dict(params)
+    described["attempts"] = attempts_run(params["init"], params["attempts"])
+    if isinstance(params["init"], np.ndarray):
+        described["init"] = f"array of shape {list(described['init'].shape)}"
+    if isinstance(params["fixed_colors"], np.ndarray):
+        described["fixed_colors"] = params["fixed_colors"].tolist()
+    elif params["fixed_colors"] is not None:
+        described["fixed_colors"] = list(params["fixed_colors"])
+    if isinstance(described["eps"], np.generic):
+        described["eps"] = described["eps"].item()
+    return described
 
 
 def _check_rule(name: str, value: Any) -> None:

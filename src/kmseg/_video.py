@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from ._errors import ImageReadError, ParameterError, with_source
-from ._io import load_image
 from ._options import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ._save import atomic_write, output_folder, write_image
 from ._segment import KMeansSegmenter
+from .io import load_image
 
 
 @dataclass

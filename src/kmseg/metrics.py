@@ -272,7 +272,7 @@ def read_label_map(path: str | os.PathLike) -> np.ndarray:
     ImageReadError
         Unreadable, or more than one channel.
     """
-    from ._io import load_image
+    from .io import load_image
 
     image = load_image(path, max_pixels=None)
     if image.pixels.ndim != 2:

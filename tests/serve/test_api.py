@@ -16,7 +16,7 @@ from PIL import Image
 
 import kmseg
 from kmseg._features import shrink
-from kmseg._io import LoadedImage
+from kmseg.io import LoadedImage
 
 pytest.importorskip("fastapi", reason="the web app needs the 'serve' extra")
 

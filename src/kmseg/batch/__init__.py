@@ -235,8 +235,9 @@ def run_batch(
 
 def _run(pool, images, outdir, model, shared_palette, force, progress,
          segment_kwargs) -> BatchReport:
+    from .._options import resolve_preset
     from .._save import atomic_write
-    from .._segment import KMeansSegmenter, resolve_preset
+    from .._segment import KMeansSegmenter
     from ._settings import image_settings, palette_settings
 
     candidates, report = _plan(images, outdir)
@@ -376,7 +377,7 @@ def _source(item: tuple) -> str:
 
 def _histogram_task(args: tuple[Any, str]):
     """One image's colour histogram and kind, in a worker process."""
-    from .._io import load_image
+    from ..io import load_image
 
     model, source = args
     loaded = load_image(source)
@@ -388,7 +389,7 @@ def _fit_shared(model, sources: list[str], pool, report: BatchReport, progress: 
     import numpy as np
 
     from .._compress import pool as add_histograms
-    from .._io import LoadedImage
+    from ..io import LoadedImage
 
     pooled, kind = None, None
     items = [(model, source) for source in sources]

@@ -40,8 +40,8 @@ def image_settings(segment_kwargs: dict[str, Any]) -> dict[str, Any]:
     """Settings of a batch clustering each image with ``segment(image, **segment_kwargs)``."""
     import inspect
 
-    from .._options import REGIONS_PRESET
-    from .._segment import resolve_preset, segment
+    from .._options import REGIONS_PRESET, resolve_preset
+    from .._segment import segment
 
     given = {name: parameter.default
              for name, parameter in inspect.signature(segment).parameters.items()

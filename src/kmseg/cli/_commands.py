@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import KmsegError, OutputError, ParameterError, with_source
-from .._io import DEFAULT_MAX_PIXELS, load_image
-from .._options import INIT_METHODS
+from .._options import INIT_METHODS, resolve_preset
 from .._save import output_folder, refuse_inputs, save_figure
-from .._segment import KMeansSegmenter, resolve_preset
+from .._segment import KMeansSegmenter
 from .._segment import segment as segment_image
 from .._validation import check_params
 from ..data import sample_path
+from ..io import DEFAULT_MAX_PIXELS, load_image
 from ._progress import working
 
 
@@ -263,7 +263,7 @@ def _segment_one(
 
 def _too_large_for_memory(image: str) -> bool:
     from .._chunked import CHUNKED_FROM
-    from .._io import raster_info
+    from ..io import raster_info
 
     try:
         info = raster_info(image)

@@ -35,7 +35,6 @@ from .._display import (
 )
 from .._errors import ParameterError
 from .._features import value_range
-from .._io import DEFAULT_MAX_PIXELS, load_image
 from .._panels import (
     Panel,
     check_figure_size,
@@ -46,6 +45,7 @@ from .._panels import (
 from .._result import Segmentation
 from .._segment import segment
 from .._validation import as_image, clustered_values
+from ..io import DEFAULT_MAX_PIXELS, load_image
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -77,7 +77,7 @@ class Runtime:
     async def warm_up(self) -> None:
         """Compile and load what the first segmentation needs: the first slider move should
         not wait for it."""
-        from .._segment import warm_up
+        from .._tasks import warm_up
 
         await self.pool.run(warm_up)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .._features import shrink
-from .._io import LoadedImage, load_image
+from ..io import LoadedImage, load_image
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 

@@ -1,6 +1,6 @@
 """Stage 1 — input, the formats beyond Pillow and tifffile: recognise them from their first bytes.
 
-:mod:`kmseg._io` reads every file; this module tells it what a file is when Pillow's own plugins
+:mod:`kmseg.io` reads every file; this module tells it what a file is when Pillow's own plugins
 are not enough, and reads an image's size from its header before anything is decoded, so the
 decompression-bomb limit holds for these formats too:
 
@@ -15,12 +15,23 @@ decompression-bomb limit holds for these formats too:
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Callable, Iterator
+from typing import IO
 
 import numpy as np
 
-from ._errors import ImageReadError, with_source
+from .._errors import ImageReadError, ImageTooLargeError, with_source
+from ._common import (
+    _bands,
+    _bits,
+    _check_frame_range,
+    _check_size,
+    _Decoded,
+    _squeeze,
+    _supported_dtype,
+)
 
 __all__ = [
     "AVIF_MAX_PIXELS",
@@ -201,3 +212,65 @@ def not_raster(head: bytes, suffix: str) -> str | None:
         return ("an SVG drawing, not a raster image: rasterise it first, e.g. "
                 "`rsvg-convert -w 2000 FILE -o drawing.png` (apt install librsvg2-bin)")
     return None
+
+
+_HEADER_BYTES = 1 << 20  # where an AVIF's ispe boxes are looked for
+
+
+def _read_other(
+    fh: IO[bytes], source: str, frame: int, max_pixels: int | None, head: bytes
+) -> _Decoded | None:
+    """Camera RAW and JPEG XL files; None for the others, after checks Pillow cannot make."""
+    suffix = os.path.splitext(source)[1].lower()
+    if suffix in RAW_SUFFIXES:
+        _check_frame_range(frame, 1, source)
+        pixels = read_raw(
+            source, source, lambda width, height: _check_size(width, height, source, max_pixels)
+        )
+        return _Decoded(pixels, None, None, "camera RAW RGB 8-bit", None)
+    problem = not_raster(head, suffix)
+    if problem:
+        raise ImageReadError(with_source(problem, source))
+    fh.seek(0)
+    if is_jxl(head):
+        return _read_jxl(fh.read(), source, frame, max_pixels)
+    brand = heif_brand(head)
+    hint = use_heif() if brand == "HEIF" else None
+    if hint:
+        raise ImageReadError(with_source(hint, source))
+    if brand == "AVIF":  # a too-large AVIF is "cannot identify" to Pillow: say why first
+        _check_avif_size(isobmff_size(fh.read(_HEADER_BYTES)), source, max_pixels)
+    return None
+
+
+def _read_jxl(data: bytes, source: str, frame: int, max_pixels: int | None) -> _Decoded:
+    size = jxl_size(data)
+    if size is None:
+        raise ImageReadError(with_source("truncated or corrupt JPEG XL header", source))
+    _check_size(*size, source, max_pixels)
+    frames = decode_jxl(data, frame)
+    if frame:
+        _check_frame_range(frame, len(frames), source)
+    pixels, alpha = _split_alpha(_supported_dtype(frames[frame], source))
+    description = f"JPEG XL {_bands(pixels)}-band {_bits(pixels.dtype)}"
+    if len(frames) > 1:
+        description += f" frame {frame} of {len(frames)}"
+    return _Decoded(pixels, alpha, None, description, None)
+
+
+def _split_alpha(data: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Gray + alpha or RGB + alpha (2 or 4 channels) -> colour, alpha."""
+    if data.ndim == 3 and data.shape[-1] in (2, 4):
+        return _squeeze(data[..., :-1]), data[..., -1]
+    return _squeeze(data), None
+
+
+def _check_avif_size(size: tuple[int, int] | None, source: str, max_pixels: int | None) -> None:
+    if size is None:
+        return
+    _check_size(*size, source, max_pixels)
+    if size[0] * size[1] > AVIF_MAX_PIXELS:
+        what = f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels"
+        message = (f"{what}: more than the AVIF decoder (libavif) reads "
+                   f"({AVIF_MAX_PIXELS:,} pixels, 16384 x 16384)")
+        raise ImageTooLargeError(with_source(message, source), what)

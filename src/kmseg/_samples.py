@@ -1,0 +1,208 @@
+"""What the k-means engine clusters, and where it starts.
+
+Samples are weighted feature vectors: the distinct values of an image (or the bins of its
+continuous floats), every pixel, or, with spatial features (smoothing, position, texture),
+every pixel's features, averaged over superpixels when asked; spatial features are made on a
+working copy of a large image. The initial state comes from the user's ``init``: a seeding by
+name, centres, or a label map, checked against the image. ``params``: a segmenter's
+parameters (:meth:`KMeansSegmenter.get_params`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._compress import histogram, superpixels
+from ._errors import ParameterError
+from ._features import (
+    LUMA_WEIGHTS,
+    output_channels,
+    position_features,
+    shrink,
+    smooth,
+    texture_features,
+    to_features,
+    value_range,
+)
+from ._validation import _channels, checked_values
+from .io import LoadedImage
+
+
+class Samples(NamedTuple):
+    """What the engine clusters, and how its labels go back to the clustered pixels."""
+
+    X: np.ndarray  # (m, d) features
+    weights: np.ndarray  # (m,) pixels per sample
+    expand: Callable[[np.ndarray], np.ndarray]  # (m,) labels -> (n,) labels
+    binned: bool = False  # samples are bins of continuous floats (their pixels may differ)
+
+
+def same_labels(labels: np.ndarray) -> np.ndarray:
+    return labels
+
+
+def is_spatial(params: dict[str, Any]) -> bool:
+    """Whether features depend on pixel neighbourhoods, not only on each pixel's value."""
+    return bool(params["position"] or params["texture"] or params["smooth"]
+                or params["superpixels"])
+
+
+def working_copy(loaded: LoadedImage, params: dict[str, Any]) -> LoadedImage:
+    """The image itself, or (spatial features on a large image) a smaller copy."""
+    if not is_spatial(params) or params["max_work_pixels"] is None:
+        return loaded
+    k, n_superpixels, limit = params["k"], params["superpixels"], params["max_work_pixels"]
+    work = shrink(loaded, limit)
+    n_pixels = work.pixels.shape[0] * work.pixels.shape[1]
+    if work is not loaded and n_pixels < max(k, n_superpixels or 0):
+        raise ParameterError(
+            f"max_work_pixels={limit} leaves {n_pixels} pixels, fewer than "
+            f"k={k}" + (f" or superpixels={n_superpixels}" if n_superpixels
+                        else "") + "; use a larger max_work_pixels")
+    return work
+
+
+def colour_features(
+    values: np.ndarray, dtype: np.dtype, *, space: str, normalize: bool
+) -> np.ndarray:
+    """Features of ``(n, C)`` values of an image of ``dtype``."""
+    return to_features(values, space, full_scale=value_range(dtype), normalize=normalize)
+
+
+def colour_samples(
+    values: np.ndarray,
+    dtype: np.dtype,
+    *,
+    space: str,
+    normalize: bool,
+    per_pixel: bool = False,
+    binned: bool = True,
+) -> Samples:
+    """The distinct values (or, ``binned``, the bins of continuous floats) weighted by their
+    pixels, or (``per_pixel``) every pixel."""
+    if per_pixel:
+        weights, expand = np.ones(len(values)), same_labels
+    else:
+        compressed = histogram(values, binned=binned)
+        values, weights, expand = compressed.values, compressed.counts, compressed.expand
+        if compressed.binned:
+            X = colour_features(values, dtype, space=space, normalize=normalize)
+            return Samples(X, weights, expand, binned=True)
+    X = colour_features(values, dtype, space=space, normalize=normalize)
+    return Samples(X, weights, expand)
+
+
+def samples_of(
+    loaded: LoadedImage, params: dict[str, Any], *, per_pixel: bool = False,
+    binned: bool = True
+) -> Samples:
+    """Weighted feature vectors to cluster: the distinct values (or, ``binned``, the bins of
+    continuous floats), superpixels, or every pixel."""
+    spatial = is_spatial(params)
+    values = checked_values(loaded, params["space"], params["k"],
+                            check_finite=spatial or per_pixel)
+    if spatial:
+        return spatial_samples(loaded, params)
+    return colour_samples(values, loaded.pixels.dtype, space=params["space"],
+                          normalize=params["normalize"], per_pixel=per_pixel, binned=binned)
+
+
+def spatial_samples(loaded: LoadedImage, params: dict[str, Any]) -> Samples:
+    """Per-pixel colour (after smoothing), position and texture features; averaged over
+    superpixels when asked."""
+    k, space, n_superpixels = params["k"], params["space"], params["superpixels"]
+    pixels = smooth(loaded.pixels, params["smooth"]) if params["smooth"] else loaded.pixels
+    shape = pixels.shape[:2]
+    colour = colour_features(pixels.reshape(shape[0] * shape[1], -1), loaded.pixels.dtype,
+                             space=space, normalize=params["normalize"])
+    parts = [colour]
+    if params["position"]:
+        parts.append(position_features(shape, k, params["position"]))
+    if params["texture"]:
+        gray = pixels @ LUMA_WEIGHTS if _channels(pixels) == 3 else pixels.reshape(
+            *shape, -1).mean(axis=2)
+        parts.append(texture_features(gray, params["texture"]))
+    X = np.hstack(parts) if len(parts) > 1 else colour
+    if loaded.mask is not None:
+        X = X[loaded.mask.ravel()]
+    if n_superpixels:
+        if n_superpixels > shape[0] * shape[1]:
+            raise ParameterError(
+                f"superpixels={n_superpixels} exceeds the {shape[0] * shape[1]} pixels of "
+                f"the image; use superpixels <= {shape[0] * shape[1]}")
+        drawn_on = _drawn_on(pixels, loaded.mask, colour, space, params["superpixel_method"])
+        compressed = superpixels(X, drawn_on.reshape(*shape, -1), n_superpixels,
+                                 method=params["superpixel_method"], mask=loaded.mask,
+                                 min_count=k)
+        if len(compressed.values) < k:
+            raise ParameterError(
+                f"k={k} exceeds the {len(compressed.values)} superpixels; use a "
+                f"smaller k or more superpixels"
+            )
+        return Samples(compressed.values, compressed.counts, compressed.expand)
+    return Samples(np.ascontiguousarray(X), np.ones(len(X)), same_labels)
+
+
+def _drawn_on(
+    pixels: np.ndarray, mask: np.ndarray | None, colour: np.ndarray, space: str, method: str
+) -> np.ndarray:
+    """The values superpixels are drawn on (their boundaries; the features they average are
+    whatever is clustered)."""
+    shown, full_scale = _in_unit_range(pixels, mask)
+    if method == "felzenszwalb":
+        return shown / full_scale
+    if space == "lab":  # SLIC's compactness is in CIE Lab units
+        return colour
+    if _channels(pixels) == 3:  # whatever is clustered, as scikit-image's slic does
+        return to_features(shown.reshape(-1, 3), "lab", full_scale=full_scale, normalize=False)
+    return shown * (100.0 / full_scale)  # gray or other bands: on a range of 100, as Lab's L
+
+
+def _in_unit_range(pixels: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, float]:
+    """Pixels and their full scale for drawing superpixels: integers over their dtype's range;
+    floats outside [0, 1] (any range) mapped onto it by their clustered pixels' span."""
+    full_scale = value_range(pixels.dtype)
+    if pixels.dtype.kind != "f":
+        return pixels, full_scale
+    clustered = pixels if mask is None else pixels[mask]
+    low, high = float(clustered.min()), float(clustered.max())
+    if low >= 0 and high <= 1:
+        return pixels, full_scale
+    return (pixels - low) / (high - low or 1.0), 1.0
+
+
+def initialisation(loaded: LoadedImage, params: dict[str, Any]) -> tuple[Any, np.ndarray | None]:
+    """The engine's ``init`` and ``init_labels`` from a segmenter's ``init``."""
+    init, k, space = params["init"], params["k"], params["space"]
+    if not isinstance(init, np.ndarray):
+        return init, None
+    if is_spatial(params):
+        raise ParameterError(
+            "an init array (centres or label map) cannot be combined with position, "
+            "texture, smooth or superpixels; use init='k-means++'"
+        )
+    shape = loaded.pixels.shape[:2]
+    if init.ndim == 2 and init.shape == shape and init.dtype.kind in "iub":
+        labels = init if loaded.mask is None else init[loaded.mask]
+        if labels.size and (labels.min() < 0 or labels.max() >= k):
+            raise ParameterError(
+                f"init label map has values {labels.min()}..{labels.max()}; "
+                f"use 0..{k - 1} for k={k}"
+            )
+        return None, np.ascontiguousarray(labels.ravel(), dtype=np.intp)
+    n_channels = output_channels(space, _channels(loaded.pixels))
+    centers = init.reshape(-1, 1) if init.ndim == 1 and n_channels == 1 else init
+    if centers.shape != (k, n_channels) and not (
+        space == "gray" and centers.shape == (k, _channels(loaded.pixels))
+    ):
+        raise ParameterError(
+            f"init array has shape {init.shape}; give ({k}, {n_channels}) centres in "
+            f"the image's units or an {shape} label map of integers"
+        )
+    if not np.isfinite(centers).all():
+        raise ParameterError("init centres contain NaN or infinity")
+    return colour_features(centers, loaded.pixels.dtype, space=space,
+                           normalize=params["normalize"]), None
