@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import kmseg
-from kmseg._compress import histogram, pool
+from kmseg._compress import histogram, pool_histograms
 from kmseg._errors import ImageReadError, ParameterError
 
 
@@ -58,14 +58,15 @@ def test_pooled_histogram_counts_every_pixel(photos, rng):
     parts = [histogram(c.reshape(-1, 3)) for _, c in photos]
     pooled = None
     for part in parts:
-        pooled = pool(pooled, part.values, part.counts)
+        pooled = pool_histograms(pooled, part.values, part.counts)
     everything = np.concatenate([c.reshape(-1, 3) for _, c in photos])
     values, counts = np.unique(everything, axis=0, return_counts=True)
     np.testing.assert_array_equal(pooled[0], values)
     np.testing.assert_array_equal(pooled[1], counts)
     # Other dtypes go through np.unique on rows.
     sixteen = rng.integers(0, 5, size=(50, 2)).astype(np.uint16)
-    merged = pool(pool(None, sixteen[:20], np.ones(20)), sixteen[20:], np.ones(30))
+    first = pool_histograms(None, sixteen[:20], np.ones(20))
+    merged = pool_histograms(first, sixteen[20:], np.ones(30))
     values, counts = np.unique(sixteen, axis=0, return_counts=True)
     np.testing.assert_array_equal(merged[0], values)
     np.testing.assert_array_equal(merged[1], counts)

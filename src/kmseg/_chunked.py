@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ._compress import pool as pool_histograms
+from ._compress import pool_histograms
 from ._errors import ImageReadError, KmsegError, OutputError, ParameterError, with_source
 from ._labels import label_dtype, masked_label
 from ._result import cast_like
+from ._samples import is_spatial
 from ._save import atomic_directory, atomic_write, output_folder
 from ._segment import KMeansSegmenter
 from .io import (
@@ -126,7 +127,7 @@ def segment_chunked(
         ``outdir`` cannot be written, or an output would replace an input.
     """
     start = time.perf_counter()
-    if model._spatial():
+    if is_spatial(model.get_params()):
         raise ParameterError(with_source(
             "a raster segmented in strips takes colour features only (no position, texture, "
             "smoothing, superpixels or regions)", str(source)))

@@ -131,7 +131,7 @@ def histogram(values: np.ndarray, *, binned: bool = True) -> Histogram:
     return Histogram(distinct, counts.astype(np.float64), inverse=inverse)
 
 
-def pool(
+def pool_histograms(
     first: tuple[np.ndarray, np.ndarray] | None, values: np.ndarray, counts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Merge the histogram ``(values, counts)`` into ``first`` (None: nothing yet): the

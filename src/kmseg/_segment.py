@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _parallel
-from ._compress import pool
+from ._compress import pool_histograms
 from ._errors import KmsegError, ParameterError, with_source
 from ._estimator import SegmenterParams
 from ._kmeans import kmeans
@@ -345,7 +345,7 @@ class KMeansSegmenter(SegmenterParams):
         for image in images:
             loaded = as_image(image, alpha=alpha, channel_axis=channel_axis, check_finite=False)
             first = first or loaded
-            pooled = pool(pooled, *self.image_histogram(loaded, like=first))
+            pooled = pool_histograms(pooled, *self.image_histogram(loaded, like=first))
         if first is None:
             raise ParameterError("no image to fit on: the list is empty")
         self.fit_histogram(*pooled, like=first)
@@ -354,7 +354,8 @@ class KMeansSegmenter(SegmenterParams):
         self, loaded: LoadedImage, *, like: LoadedImage | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Distinct colours and counts of one image, for :meth:`fit_histogram` (after
-        :func:`kmseg._compress.pool` of many); ``like``: an image it must match in kind."""
+        :func:`kmseg._compress.pool_histograms` of many); ``like``: an image it must match in
+        kind."""
         return histogram_of(loaded, self.get_params(), like=like)
 
     def fit_histogram(self, values: np.ndarray, counts: np.ndarray, *, like: LoadedImage):

@@ -388,7 +388,7 @@ def _fit_shared(model, sources: list[str], pool, report: BatchReport, progress: 
     """Sum the histograms of every image (in the pool), fit one palette on the sum."""
     import numpy as np
 
-    from .._compress import pool as add_histograms
+    from .._compress import pool_histograms
     from ..io import LoadedImage
 
     pooled, kind = None, None
@@ -405,7 +405,7 @@ def _fit_shared(model, sources: list[str], pool, report: BatchReport, progress: 
             report.failed[source] = (f"{source}: not the kind of image of {kind[2]} "
                                      "(dtype or channels); left out of the shared palette")
             continue
-        pooled = add_histograms(pooled, values, counts)
+        pooled = pool_histograms(pooled, values, counts)
     if pooled is None:
         raise ParameterError("no readable image for the shared palette")
     like = LoadedImage(np.zeros((1, 1, *kind[1]), dtype=kind[0]), None, None, kind[2], "")

@@ -59,7 +59,7 @@ def segment(args: argparse.Namespace) -> int:
 
 
 def sweep(args: argparse.Namespace) -> int:
-    from ..plot import sweep as sweep_figure
+    from .. import plot
 
     path = _figure_path(args, "sweep")
     ks = _k_values(args.k)
@@ -67,13 +67,13 @@ def sweep(args: argparse.Namespace) -> int:
     options = _clustering(args)
     del options["k"]
     with working(f"segmenting {args.image} for k = {', '.join(map(str, ks))}"):
-        figure = sweep_figure(loaded, ks=tuple(ks), **options, **_figure_size(args))
+        figure = plot.sweep(loaded, ks=tuple(ks), **options, **_figure_size(args))
         _save_figure(figure, path, args.image)
     return 0
 
 
 def colors(args: argparse.Namespace) -> int:
-    from ..plot import colors as colors_figure
+    from .. import plot
 
     if args.k is None and args.space != "rgb":
         raise ParameterError("--space is the clustering's: use it with -k")
@@ -82,7 +82,7 @@ def colors(args: argparse.Namespace) -> int:
     with working(f"drawing the colours of {args.image}"):
         shown = loaded if args.k is None else segment_image(loaded, k=args.k, space=args.space,
                                                             seed=args.seed)
-        figure = colors_figure(shown, sample=args.sample, seed=args.seed, **_figure_size(args))
+        figure = plot.colors(shown, sample=args.sample, seed=args.seed, **_figure_size(args))
         _save_figure(figure, path, args.image)
     return 0
 
@@ -200,16 +200,15 @@ def serve(args: argparse.Namespace) -> int:
 
 def demo(args: argparse.Namespace) -> int:
     """The recipe end to end on the bundled photo: k = 4 with extras, a k sweep, the colours."""
-    from ..plot import colors as colors_figure
-    from ..plot import sweep as sweep_figure
+    from .. import plot
 
     outdir = output_folder(Path(args.outdir))
     photo = load_image(sample_path())
     with working("segmenting the sample photo (the first run loads the kernels)"):
         seg = segment_image(photo, k=4)
         written = seg.save(outdir, stem="coffee", compare=True, masks=True)
-        _save_figure(sweep_figure(photo, ks=(4, 6, 10)), outdir / "coffee_sweep.png", None)
-        _save_figure(colors_figure(seg), outdir / "coffee_colors.png", None)
+        _save_figure(plot.sweep(photo, ks=(4, 6, 10)), outdir / "coffee_sweep.png", None)
+        _save_figure(plot.colors(seg), outdir / "coffee_colors.png", None)
     print(f"segmented {sample_path()} with k = 4 (compactness {seg.compactness:.4g}, "
           f"{seg.n_iter} iterations)")
     print(f"centres: {', '.join(seg.hex_colors or [])}")
