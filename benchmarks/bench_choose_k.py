@@ -39,10 +39,11 @@ def bsds(n: int) -> str:
         seconds = time.perf_counter() - start
         i = list(choice.ks).index(choice.k)
         pixels = image.shape[0] * image.shape[1]
-        rows.append((choice.psnr[i], choice.sse[i] / pixels, choice.mean_delta_e[i], seconds,
+        per_pixel = choice.compactness[i] / pixels
+        rows.append((choice.psnr[i], per_pixel, choice.mean_delta_e[i], seconds,
                      choice.agree, choice.k))
         lines.append(f"| {path.stem} | {choice.k} | {choice.knee} | {choice.best_silhouette} | "
-                     f"{choice.psnr[i]:.2f} | {choice.sse[i] / pixels:.1f} | "
+                     f"{choice.psnr[i]:.2f} | {per_pixel:.1f} | "
                      f"{choice.mean_delta_e[i]:.2f} | {seconds:.2f} |")
         print(f"  {path.name}: k={choice.k} ({seconds:.2f} s)", file=sys.stderr, flush=True)
     psnr, sse, delta_e, seconds, agree, ks = (np.array(column) for column in zip(*rows,

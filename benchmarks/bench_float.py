@@ -108,7 +108,7 @@ def measure(photo: Path, k: int, rounds: int, seed: int) -> dict:
     start = time.perf_counter()
     reference = kmeans(continuous.astype(np.float64), k, rng=np.random.default_rng(seed))
     print(f"  reference took {time.perf_counter() - start:.1f} s, SSE ratio "
-          f"{sse / reference.inertia:.6f}", file=sys.stderr)
+          f"{sse / reference.compactness:.6f}", file=sys.stderr)
     median = {name: statistics.median(t) for name, t in times.items()}
     return {
         "photo": photo.name,
@@ -120,7 +120,7 @@ def measure(photo: Path, k: int, rounds: int, seed: int) -> dict:
         "same": ", ".join("yes" if s else "**no**" for s in same),
         "cont": median["cont"],
         "bins": len(histogram(continuous).values),
-        "sse": sse / reference.inertia,
+        "sse": sse / reference.compactness,
     }
 
 

@@ -28,7 +28,7 @@ def test_five_patches_give_five(five_colours):
     choice = kmseg.choose_k(five_colours, ks=range(2, 10))
     assert choice.k == 5 and choice.knee == 5 and choice.best_silhouette == 5 and choice.agree
     assert "best silhouette" in choice.reason
-    assert np.all(np.diff(choice.sse) < 0)  # more clusters, more compact
+    assert np.all(np.diff(choice.compactness) < 0)  # more clusters, more compact
     assert np.all((-1 <= choice.silhouette) & (choice.silhouette <= 1))
     assert np.nanargmin(choice.davies_bouldin) == 3  # k = 5 is also Davies-Bouldin's best
 
@@ -37,7 +37,7 @@ def test_scores_match_a_direct_computation(five_colours):
     choice = kmseg.choose_k(five_colours, ks=(3, 4, 6), attempts=3, seed=2)
     for i, k in enumerate(choice.ks):
         seg = kmseg.segment(five_colours, k=int(k), attempts=3, seed=2)
-        assert choice.sse[i] == pytest.approx(seg.compactness, rel=1e-9)
+        assert choice.compactness[i] == pytest.approx(seg.compactness, rel=1e-9)
         painted = seg.centers[seg.labels]
         mse = ((five_colours.astype(float) - painted) ** 2).mean()
         assert choice.psnr[i] == pytest.approx(10 * np.log10(255**2 / mse), rel=1e-9)

@@ -110,8 +110,8 @@ def test_histogram_path_gives_the_all_pixels_labels(rng):
                       rng=np.random.default_rng(0))
     every = kmeans(pixels.astype(np.float64), 6, init=init, rng=np.random.default_rng(0))
     np.testing.assert_array_equal(hist.expand(weighted.labels), every.labels)
-    np.testing.assert_allclose(weighted.centers, every.centers, rtol=1e-12)
-    assert weighted.inertia == pytest.approx(every.inertia, rel=1e-12)
+    np.testing.assert_allclose(weighted.feature_centers, every.feature_centers, rtol=1e-12)
+    assert weighted.compactness == pytest.approx(every.compactness, rel=1e-12)
     assert weighted.n_iter == every.n_iter
 
 
@@ -334,7 +334,7 @@ def test_binned_1d_sse_is_within_0_1_percent_of_the_exact_optimum(rng):
     for k in (3, 5):
         seg = kmseg.segment(image, k=k)
         pixel_sse = float(((x - seg.feature_centers[seg.labels.ravel(), 0]) ** 2).sum())
-        optimum = optimal_1d(x, np.ones(len(x)), k).inertia
+        optimum = optimal_1d(x, np.ones(len(x)), k).compactness
         assert optimum * (1 - 1e-9) <= pixel_sse <= optimum * 1.001, k
 
 

@@ -38,11 +38,12 @@ def test_converged_result_is_a_lloyd_fixed_point(rng):
     X = blobs(rng, n=200, d=2, k=3)
     result = kmeans(X, 3, rng=np.random.default_rng(0))
     assert result.converged
-    labels, dist2 = brute_force_labels(X, result.centers)
+    labels, dist2 = brute_force_labels(X, result.feature_centers)
     np.testing.assert_array_equal(result.labels, labels)
     for j in range(3):
-        np.testing.assert_allclose(result.centers[j], X[labels == j].mean(axis=0), rtol=1e-12)
-    assert result.inertia == pytest.approx(dist2.sum(), rel=1e-12)
+        np.testing.assert_allclose(result.feature_centers[j], X[labels == j].mean(axis=0),
+                                   rtol=1e-12)
+    assert result.compactness == pytest.approx(dist2.sum(), rel=1e-12)
 
 
 @pytest.mark.parametrize("init", ["k-means++", "random"])
@@ -50,7 +51,7 @@ def test_at_least_as_compact_as_scikit_learn(rng, init):
     X = blobs(rng, n=800, d=3, k=6)
     ours = kmeans(X, 6, init=init, attempts=10, rng=np.random.default_rng(1))
     theirs = KMeans(6, n_init=10, random_state=0, tol=0).fit(X)
-    assert ours.inertia <= theirs.inertia_ * (1 + 1e-9)
+    assert ours.compactness <= theirs.inertia_ * (1 + 1e-9)
 
 
 def test_weight_equals_repeated_points(rng):
@@ -61,8 +62,8 @@ def test_weight_equals_repeated_points(rng):
                       rng=np.random.default_rng(0))
     repeated = kmeans(np.repeat(X, counts, axis=0), 3, init=init, attempts=1,
                       rng=np.random.default_rng(0))
-    np.testing.assert_allclose(weighted.centers, repeated.centers, rtol=1e-12)
-    assert weighted.inertia == pytest.approx(repeated.inertia, rel=1e-12)
+    np.testing.assert_allclose(weighted.feature_centers, repeated.feature_centers, rtol=1e-12)
+    assert weighted.compactness == pytest.approx(repeated.compactness, rel=1e-12)
     np.testing.assert_array_equal(np.repeat(weighted.labels, counts), repeated.labels)
 
 
@@ -73,7 +74,7 @@ def test_one_step_from_initial_labels_by_hand():
     # 11 is 7.75 from 3.25 and 9.5 from 20.5 -> 3.25; 30 -> 20.5. New means: 24/5 = 4.8, 30.
     result = kmeans(X, 2, init=None, init_labels=start, attempts=1, max_iter=1,
                     rng=np.random.default_rng(0))
-    np.testing.assert_allclose(result.centers[:, 0], [4.8, 30.0])
+    np.testing.assert_allclose(result.feature_centers[:, 0], [4.8, 30.0])
     # The returned labels are the nearest of those centres: 10 and 11 are nearer 4.8 than 30.
     np.testing.assert_array_equal(result.labels, [0, 0, 0, 0, 0, 1])
     assert result.n_iter == 1
@@ -85,7 +86,7 @@ def test_one_step_from_initial_centres_by_hand():
                     rng=np.random.default_rng(0))
     # Squared distances to (1, 1) / (9, 9): (0, 0) 2/162, (0, 2) 2/130, (10, 0) 82/82 (a tie:
     # lowest index, 0), (10, 4) 90/26. New centres: mean of the first three, and (10, 4).
-    np.testing.assert_allclose(result.centers, [[10 / 3, 2 / 3], [10.0, 4.0]])
+    np.testing.assert_allclose(result.feature_centers, [[10 / 3, 2 / 3], [10.0, 4.0]])
     assert not result.converged
 
 
@@ -94,7 +95,7 @@ def test_eps_stops_on_centre_movement(rng):
     loose = kmeans(X, 4, eps=1e9, attempts=1, rng=np.random.default_rng(0))
     assert loose.n_iter == 1 and loose.converged
     exact = kmeans(X, 4, eps=0.0, attempts=1, rng=np.random.default_rng(0))
-    assert exact.converged and exact.inertia <= loose.inertia
+    assert exact.converged and exact.compactness <= loose.compactness
 
 
 def test_max_iter_caps_iterations(rng):
@@ -109,7 +110,7 @@ def test_exactly_k_clusters_when_k_equals_distinct_values(rng):
     for init in ("k-means++", "random"):
         result = kmeans(X, 5, init=init, rng=np.random.default_rng(3))
         assert np.bincount(result.labels, minlength=5).min() > 0
-        assert result.inertia == 0
+        assert result.compactness == 0
 
 
 def test_empty_cluster_is_reseeded():
@@ -132,7 +133,7 @@ def test_same_seed_same_labels(rng):
     first = kmeans(X, 5, rng=np.random.default_rng(7))
     second = kmeans(X, 5, rng=np.random.default_rng(7))
     np.testing.assert_array_equal(first.labels, second.labels)
-    np.testing.assert_array_equal(first.centers, second.centers)
+    np.testing.assert_array_equal(first.feature_centers, second.feature_centers)
 
 
 def brute_force_1d(x: np.ndarray, w: np.ndarray, k: int) -> float:
@@ -159,10 +160,10 @@ def test_one_dimension_is_the_exact_optimum(seed):
     w = rng.integers(1, 6, size=len(x)).astype(float)
     k = int(rng.integers(1, min(5, len(np.unique(x))) + 1))
     result = kmeans(x[:, None], k, sample_weight=w, rng=np.random.default_rng(0))
-    assert result.inertia == pytest.approx(brute_force_1d(x, w, k), rel=1e-9, abs=1e-9)
+    assert result.compactness == pytest.approx(brute_force_1d(x, w, k), rel=1e-9, abs=1e-9)
     np.testing.assert_array_equal(np.bincount(result.labels, minlength=k) > 0, True)
     # It is also a Lloyd fixed point: labels are nearest centres, centres are means.
-    labels, _ = brute_force_labels(x[:, None], result.centers)
+    labels, _ = brute_force_labels(x[:, None], result.feature_centers)
     np.testing.assert_array_equal(labels, result.labels)
 
 
@@ -172,7 +173,7 @@ def test_one_dimension_beats_lloyd_on_a_gray_photo():
     gray = read_image(data.sample_path()).mean(axis=2).round().ravel()
     exact = kmeans(gray[:, None], 5, rng=np.random.default_rng(0))
     theirs = KMeans(5, n_init=10, random_state=0).fit(gray[:, None]).inertia_
-    assert exact.inertia <= theirs * (1 + 1e-12)
+    assert exact.compactness <= theirs * (1 + 1e-12)
     with pytest.raises(ParameterError, match="exceeds the 3 distinct"):
         kmeans(np.array([[1.0], [2.0], [3.0], [3.0]]), 4, rng=np.random.default_rng(0))
 
@@ -209,9 +210,9 @@ def test_breathing_leaves_a_bad_local_optimum():
     stuck = _lloyd(points, np.array([[-2.0, 0.0], [2.0, 0.0], [50.0, 50.0]]), 300, 0.0)
     truth = np.repeat(np.arange(3), 200)
     optimum = sum(((X[truth == j] - X[truth == j].mean(axis=0)) ** 2).sum() for j in range(3))
-    assert stuck.inertia > 2 * optimum  # the start really is a poor local optimum
+    assert stuck.compactness > 2 * optimum  # the start really is a poor local optimum
     breathed = _breathe(points, stuck, 300, 0.0, np.random.default_rng(0))
-    assert breathed.inertia == pytest.approx(optimum, rel=1e-12)
+    assert breathed.compactness == pytest.approx(optimum, rel=1e-12)
     assert breathed.converged and len(np.unique(breathed.labels)) == 3
 
 
@@ -222,11 +223,13 @@ def test_breathing_never_worsens_and_stops_without_room():
     X = blobs(rng, n=600, d=3, k=6)
     points = _Points(X, rng.integers(1, 4, size=len(X)).astype(float))
     start = _lloyd(points, X[rng.choice(len(X), 6, replace=False)], 300, 0.0)
-    assert _breathe(points, start, 300, 0.0, np.random.default_rng(1)).inertia <= start.inertia
+    breathed = _breathe(points, start, 300, 0.0, np.random.default_rng(1))
+    assert breathed.compactness <= start.compactness
     # As many distinct points as clusters: nothing to breathe with, the run comes back as is.
     few = _Points(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), np.ones(3))
     run = _lloyd(few, few.X.copy(), 300, 0.0)
-    assert _breathe(few, run, 300, 0.0, np.random.default_rng(0)).inertia == run.inertia == 0
+    again = _breathe(few, run, 300, 0.0, np.random.default_rng(0))
+    assert again.compactness == run.compactness == 0
 
 
 def test_nearest_two_kernel_matches_its_numpy_reference(rng):
@@ -296,7 +299,7 @@ def test_threads_change_nothing(n, monkeypatch):
     monkeypatch.setattr(_parallel, "n_threads", lambda: 1)
     serial = kmeans(X, 8, sample_weight=w, rng=np.random.default_rng(2))
     np.testing.assert_array_equal(threaded.labels, serial.labels)
-    np.testing.assert_array_equal(threaded.centers, serial.centers)
+    np.testing.assert_array_equal(threaded.feature_centers, serial.feature_centers)
 
 
 @pytest.mark.parametrize("hidden_share", [0.05, 0.0])  # 0: breathe on the finer grid too
@@ -307,13 +310,14 @@ def test_coreset_path_ends_at_a_lloyd_fixed_point_of_every_point(rng, monkeypatc
     X = blobs(rng, n=80_000, d=3, k=5)
     assert len(X) > _kmeans._CORESET_FROM
     result = kmeans(X, 5, rng=np.random.default_rng(0))
-    labels, dist2 = brute_force_labels(X, result.centers)
+    labels, dist2 = brute_force_labels(X, result.feature_centers)
     np.testing.assert_array_equal(result.labels, labels)
     for j in range(5):
-        np.testing.assert_allclose(result.centers[j], X[labels == j].mean(axis=0), rtol=1e-9)
-    assert result.converged and result.inertia == pytest.approx(dist2.sum(), rel=1e-9)
+        np.testing.assert_allclose(result.feature_centers[j], X[labels == j].mean(axis=0),
+                                   rtol=1e-9)
+    assert result.converged and result.compactness == pytest.approx(dist2.sum(), rel=1e-9)
     theirs = KMeans(5, n_init=3, random_state=0).fit(X).inertia_
-    assert result.inertia <= theirs * (1 + 1e-6)
+    assert result.compactness <= theirs * (1 + 1e-6)
 
 
 def test_a_finer_coreset_when_the_coarse_one_hides_much_of_the_error(rng, monkeypatch):
@@ -350,11 +354,11 @@ X = np.concatenate([m + rng.normal(0, 12, size=(100, 3)) for m in rng.uniform(0,
 plain = kmeans(X, 4, rng=np.random.default_rng(1))
 tiny = kmeans(np.ldexp(X, -700), 4, rng=np.random.default_rng(1))
 assert (tiny.labels == plain.labels).all()
-assert np.array_equal(np.ldexp(tiny.centers, 700), plain.centers)
+assert np.array_equal(np.ldexp(tiny.feature_centers, 700), plain.feature_centers)
 huge = kmeans(np.ldexp(X, 200), 4, rng=np.random.default_rng(1))  # scaled too: exact
 assert (huge.labels == plain.labels).all()
-assert np.array_equal(np.ldexp(huge.centers, -200), plain.centers)
-assert np.isclose(np.ldexp(huge.inertia, -400), plain.inertia)
+assert np.array_equal(np.ldexp(huge.feature_centers, -200), plain.feature_centers)
+assert np.isclose(np.ldexp(huge.compactness, -400), plain.compactness)
 # distinct values that squared distances cannot tell apart: an error, not a spin
 close = np.array([[0.0, 0.0], [1e-200, 0.0], [2e-200, 0.0], [1.0, 1.0]])
 try:
@@ -377,7 +381,7 @@ def test_tiny_features_terminate():
 
 def test_assign_resolves_tiny_features(rng):
     X = blobs(rng)
-    centers = kmeans(X, 4, rng=np.random.default_rng(0)).centers
+    centers = kmeans(X, 4, rng=np.random.default_rng(0)).feature_centers
     labels, _ = assign(np.ldexp(X, -700), np.ldexp(centers, -700))
     assert (labels == assign(X, centers)[0]).all()  # the distances themselves underflow
 

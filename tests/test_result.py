@@ -30,7 +30,7 @@ def two_tone() -> np.ndarray:
 def test_mask_and_cutout(two_tone):
     seg = kmseg.segment(two_tone, k=2)
     red = int(np.argmax(seg.centers[:, 0]))
-    assert seg.mask(red).sum() == 12 * 8 and seg.mask(red)[:, 8:].all()
+    assert seg.cluster_mask(red).sum() == 12 * 8 and seg.cluster_mask(red)[:, 8:].all()
     cut = seg.cutout(red)
     assert cut.shape == (12, 16, 4) and cut.dtype == np.uint8
     np.testing.assert_array_equal(cut[:, 8:, :3], two_tone[:, 8:])
@@ -75,7 +75,7 @@ def test_segmented_paints_each_pixel_with_its_colour(rng, kind):
 def test_bad_cluster_id(two_tone, label):
     seg = kmseg.segment(two_tone, k=2)
     with pytest.raises(ParameterError, match="label"):
-        seg.mask(label)
+        seg.cluster_mask(label)
 
 
 def test_save_writes_every_file(tmp_path, two_tone):
@@ -92,7 +92,7 @@ def test_save_writes_every_file(tmp_path, two_tone):
     np.testing.assert_array_equal(read_png(files["labels_preview"]), seg.labels * 255)
     np.testing.assert_array_equal(read_png(files["segmented"]), seg.segmented())
     np.testing.assert_array_equal(read_png(files["cutout_1"]), seg.cutout(1))
-    np.testing.assert_array_equal(read_png(files["mask_0"]) > 0, seg.mask(0))
+    np.testing.assert_array_equal(read_png(files["mask_0"]) > 0, seg.cluster_mask(0))
     report = json.loads(files["json"].read_text())
     assert report["k"] == 2 and report["sizes"] == seg.sizes.tolist()
     assert report["compactness"] == pytest.approx(seg.compactness)

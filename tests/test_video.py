@@ -38,7 +38,7 @@ def frame_folder(tmp_path_factory):
 
 def test_no_label_flips_where_colours_stay(frame_folder, tmp_path):
     result = segment_video(frame_folder, tmp_path, model=kmseg.KMeansSegmenter(k=6))
-    assert result.n_frames == 100 and len(result.sse) == 100
+    assert result.n_frames == 100 and len(result.compactness) == 100
     previous_labels, previous_frame = None, None
     for i, frame in enumerate(clip()):
         labels = read_png(tmp_path / f"{frame_folder.name}_labels_{i:05d}.png")
@@ -50,7 +50,7 @@ def test_no_label_flips_where_colours_stay(frame_folder, tmp_path):
             assert (labels[same] != previous_labels[same]).sum() == 0
         previous_labels, previous_frame = labels, frame
     report = json.loads((tmp_path / f"{frame_folder.name}.json").read_text())
-    assert report["frames"] == 100 and len(report["sse_per_frame"]) == 100
+    assert report["frames"] == 100 and len(report["compactness_per_frame"]) == 100
     with Image.open(tmp_path / report["files"]["animation"]) as animation:
         assert animation.n_frames == 100
 

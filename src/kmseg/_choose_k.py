@@ -5,7 +5,7 @@ each k: the compactness (SSE), the PSNR of the painted image against the image, 
 CIEDE2000 colour difference (RGB images), and three cluster-validity indices from
 :mod:`sklearn.metrics` (silhouette, Calinski-Harabasz, Davies-Bouldin) on a fixed weighted
 sample of pixels, so that they cost the same on any image size. The recommendation is the knee
-of the SSE curve (the "elbow"), or the smallest k meeting a quality target (``min_psnr``,
+of the compactness curve (the "elbow"), or the smallest k meeting a quality target (``min_psnr``,
 ``max_error``) when one is given.
 """
 
@@ -39,17 +39,17 @@ class KChoice:
     """Scores of each candidate k (arrays aligned with ``ks``) and the recommended k."""
 
     ks: np.ndarray
-    sse: np.ndarray  # compactness, feature units
+    compactness: np.ndarray  # sum of weighted squared distances per k, feature units
     psnr: np.ndarray  # dB, painted image against the image (input units)
     mean_delta_e: np.ndarray | None  # mean CIEDE2000 (RGB images only)
     silhouette: np.ndarray  # higher is better; NaN if undefined
     calinski_harabasz: np.ndarray  # higher is better
     davies_bouldin: np.ndarray  # lower is better
-    knee: int  # k at the knee of the SSE curve
+    knee: int  # k at the knee of the compactness curve
     best_silhouette: int  # k of the highest silhouette
     k: int  # the recommendation
     reason: str  # why that k, and where the criteria disagree
-    centers: list[np.ndarray] = field(repr=False)  # per k: centres in feature units
+    feature_centers: list[np.ndarray] = field(repr=False)  # per k: centres in feature units
     space: str = "rgb"
     normalize: bool = False
 
@@ -61,7 +61,7 @@ class KChoice:
         full_scale = value_range(image.dtype)
         X = to_features(image.reshape(-1, channels), self.space, full_scale=full_scale,
                         normalize=self.normalize)
-        centers = self.centers[list(self.ks).index(k)]
+        centers = self.feature_centers[list(self.ks).index(k)]
         labels, _ = assign(X, centers)
         colours = from_features(centers, self.space, full_scale=full_scale,
                                 normalize=self.normalize)
@@ -81,7 +81,7 @@ class KChoice:
 
         return {
             "ks": [int(k) for k in self.ks],
-            "sse": values(self.sse),
+            "compactness": values(self.compactness),
             "psnr_db": values(self.psnr),
             "mean_delta_e2000": values(self.mean_delta_e),
             "silhouette": values(self.silhouette),
@@ -95,13 +95,13 @@ class KChoice:
 
     def table(self) -> str:
         """The scores as a plain-text table, the recommended row marked."""
-        header = "k    SSE            PSNR dB  dE2000  silhouette  Calinski-H.  Davies-B."
+        header = "k    compactness    PSNR dB  dE2000  silhouette  Calinski-H.  Davies-B."
         lines = [header]
         for i, k in enumerate(self.ks):
             delta_e = "" if self.mean_delta_e is None else f"{self.mean_delta_e[i]:.2f}"
             mark = "  <-" if k == self.k else ""
             lines.append(
-                f"{k:<4d} {self.sse[i]:<14.6g} {self.psnr[i]:<8.2f} {delta_e:<7s} "
+                f"{k:<4d} {self.compactness[i]:<14.6g} {self.psnr[i]:<8.2f} {delta_e:<7s} "
                 f"{self.silhouette[i]:<11.3f} {self.calinski_harabasz[i]:<12.5g} "
                 f"{self.davies_bouldin[i]:<9.3f}{mark}"
             )
@@ -155,7 +155,7 @@ def choose_k(
     --------
     >>> import kmseg
     >>> choice = kmseg.choose_k(kmseg.data.sample_path(), ks=range(2, 7))
-    >>> int(choice.k) in range(2, 7), len(choice.sse)
+    >>> int(choice.k) in range(2, 7), len(choice.compactness)
     (True, 5)
     """
     loaded = as_image(image, mask=mask, alpha=alpha, channel_axis=channel_axis)
@@ -192,17 +192,17 @@ def _choose(loaded, ks, space, attempts, seed, normalize, min_psnr, max_error) -
     colour_sample = rng.choice(len(X), size=_DELTA_E_SAMPLE, p=probability)
     reference_lab = _lab(compressed.values[colour_sample], full_scale) if is_rgb else None
     rows: dict[str, list[float]] = {name: [] for name in
-                                    ("sse", "psnr", "delta_e", "sil", "ch", "db")}
+                                    ("compactness", "psnr", "delta_e", "sil", "ch", "db")}
     centers = []
     for k in ks:
         result = kmeans(X, k, sample_weight=weights, attempts=attempts,
                         rng=np.random.default_rng(seed))
-        centers.append(result.centers)
-        painted = from_features(result.centers, space, full_scale=full_scale,
+        centers.append(result.feature_centers)
+        painted = from_features(result.feature_centers, space, full_scale=full_scale,
                                 normalize=normalize)[result.labels]
         error = weights @ ((reference - painted) ** 2).sum(axis=1)
         mse = error / (weights.sum() * reference.shape[1])
-        rows["sse"].append(result.inertia)
+        rows["compactness"].append(result.compactness)
         rows["psnr"].append(np.inf if mse == 0 else 10 * np.log10(full_scale**2 / mse))
         if reference_lab is not None:
             rows["delta_e"].append(_mean_delta_e(reference_lab, painted[colour_sample],
@@ -218,15 +218,16 @@ def _choose(loaded, ks, space, attempts, seed, normalize, min_psnr, max_error) -
             rows["db"].append(np.nan)
     arrays = {name: np.array(v, dtype=np.float64) for name, v in rows.items()}
     ks_array = np.array(ks)
-    knee = int(ks_array[_knee(ks_array, arrays["sse"])])
+    knee = int(ks_array[_knee(ks_array, arrays["compactness"])])
     silhouette = arrays["sil"]
     best_silhouette = (int(ks_array[np.nanargmax(silhouette)])
                        if np.isfinite(silhouette).any() else knee)
     delta_e = arrays["delta_e"] if reference_lab is not None else None
     k, reason = _recommend(ks_array, knee, best_silhouette, arrays["psnr"], delta_e,
                            min_psnr, max_error)
-    return KChoice(ks_array, arrays["sse"], arrays["psnr"], delta_e, silhouette, arrays["ch"],
-                   arrays["db"], knee, best_silhouette, k, reason, centers, space, normalize)
+    return KChoice(ks_array, arrays["compactness"], arrays["psnr"], delta_e, silhouette,
+                   arrays["ch"], arrays["db"], knee, best_silhouette, k, reason, centers, space,
+                   normalize)
 
 
 def _recommend(ks, knee, best_silhouette, psnr, delta_e, min_psnr, max_error):
@@ -240,8 +241,8 @@ def _recommend(ks, knee, best_silhouette, psnr, delta_e, min_psnr, max_error):
         return _smallest_meeting(ks, delta_e <= max_error, f"mean dE2000 <= {max_error:g}",
                                  delta_e, "")
     if knee == best_silhouette:
-        return knee, f"k={knee}: the knee of the SSE curve, and the best silhouette"
-    return knee, (f"k={knee}: the knee of the SSE curve; the silhouette prefers "
+        return knee, f"k={knee}: the knee of the compactness curve, and the best silhouette"
+    return knee, (f"k={knee}: the knee of the compactness curve; the silhouette prefers "
                   f"k={best_silhouette} (the criteria disagree: look at both)")
 
 
@@ -253,14 +254,14 @@ def _smallest_meeting(ks, meets, target, values, unit):
     return int(ks[index]), f"k={ks[index]}: the smallest k with {target}"
 
 
-def _knee(ks: np.ndarray, sse: np.ndarray) -> int:
+def _knee(ks: np.ndarray, compactness: np.ndarray) -> int:
     """Index of the knee of a decreasing curve: the point farthest below the chord from its
     first to its last point, both axes scaled to [0, 1] (the Kneedle idea)."""
     if len(ks) < 3:
         return 0
     x = (ks - ks[0]) / (ks[-1] - ks[0])
-    span = sse[0] - sse[-1]
-    y = (sse - sse[-1]) / span if span > 0 else np.zeros_like(sse)
+    span = compactness[0] - compactness[-1]
+    y = (compactness - compactness[-1]) / span if span > 0 else np.zeros_like(compactness)
     return int(np.argmax((1 - x) - y))
 
 

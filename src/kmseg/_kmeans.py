@@ -59,9 +59,9 @@ _FINER_BREATHS = 2
 class KMeansResult:
     """Outcome of :func:`kmeans` (feature units)."""
 
-    centers: np.ndarray  # (k, d) float64
+    feature_centers: np.ndarray  # (k, d) float64
     labels: np.ndarray  # (n,) intp, nearest centre of each point
-    inertia: float  # sum of weight * squared distance to the nearest centre
+    compactness: float  # sum of weight * squared distance to the nearest centre
     n_iter: int  # Lloyd updates of the kept attempt, coreset and refine (0 for the 1-D optimum)
     converged: bool  # the kept attempt stopped on eps, not on max_iter
     sizes: np.ndarray  # (k,) total weight of each cluster
@@ -81,7 +81,7 @@ def kmeans(
     rng: np.random.Generator,
     fixed: np.ndarray | None = None,
 ) -> KMeansResult:
-    """Weighted k-means, best of ``attempts`` runs by inertia.
+    """Weighted k-means, best of ``attempts`` runs by compactness.
 
     One-dimensional points seeded by "k-means++" or "random" get the exact optimum instead
     (:func:`optimal_1d`): ``attempts``, ``max_iter`` and ``eps`` do not apply there.
@@ -127,12 +127,13 @@ def kmeans(
                          init_labels, attempts, max_iter, float(np.ldexp(eps, -exponent)), rng,
                          scaled(fixed))
         with np.errstate(over="ignore"):
-            inertia = float(np.ldexp(result.inertia, 2 * exponent))
-        if not np.isfinite(inertia):
+            compactness = float(np.ldexp(result.compactness, 2 * exponent))
+        if not np.isfinite(compactness):
             span = f"{float(X.min()):g}..{float(X.max()):g}"
             raise ParameterError(f"feature values span {span}: their squared distances "
                                  "overflow; rescale the image")
-        return replace(result, centers=np.ldexp(result.centers, exponent), inertia=inertia)
+        return replace(result, feature_centers=np.ldexp(result.feature_centers, exponent),
+                       compactness=compactness)
     return _kmeans(X, k, weights, init, init_labels, attempts, max_iter, eps, rng, fixed)
 
 
@@ -177,20 +178,20 @@ def _kmeans(
     ])
     # The best distinct solutions are improved by breathing on the coreset, then refined on
     # every point, side by side on two threads.
-    finer = _finer_coreset(points, core, min(run.inertia for run in runs), k)
+    finer = _finer_coreset(points, core, min(run.compactness for run in runs), k)
     finished = _parallel.run([
         lambda run=run, r=r: _refine(points, _breathe_twice(core, finer, run, max_iter, eps, r),
                                      max_iter, eps)
         for run, r in zip(_distinct_best(runs), rngs[attempts:], strict=False)
     ])
     if tried is points:  # the attempts' own results compete too, and win ties
-        finished.insert(0, min(runs, key=lambda run: run.inertia))
-    return min(finished, key=lambda run: run.inertia)
+        finished.insert(0, min(runs, key=lambda run: run.compactness))
+    return min(finished, key=lambda run: run.compactness)
 
 
-def _finer_coreset(points: _Points, core: _Points, inertia: float, k: int) -> _Points | None:
+def _finer_coreset(points: _Points, core: _Points, compactness: float, k: int) -> _Points | None:
     """A finer grid coreset when the coarse one hides more than _HIDDEN_SHARE of the attempts'
-    error (``inertia``), or None.
+    error (``compactness``), or None.
 
     The coarse grid lumps together colours within a cell; the error that hides (the points'
     squared distances to their cell means) is constant for solutions that keep cells whole, so
@@ -201,7 +202,7 @@ def _finer_coreset(points: _Points, core: _Points, inertia: float, k: int) -> _P
     if core is points:
         return None
     hidden = _weighted_sum_of_squares(points) - _weighted_sum_of_squares(core)
-    if hidden <= _HIDDEN_SHARE * inertia:
+    if hidden <= _HIDDEN_SHARE * compactness:
         return None
     finer = _coreset(points, _FINER_CELLS * _CORESET_PER_CLUSTER * k)
     return finer if len(core.X) < len(finer.X) < len(points.X) else None
@@ -242,16 +243,16 @@ def _breathe(
     the 16 MP cat photo (k = 8, eight seeds) this lifted the best of ten k-means++ attempts from
     1.013 (up to 1.056) x scikit-learn's n_init=10 inertia to 1.000 (at most 1.0009).
     """
-    best = _lloyd(points, run.centers, max_iter, eps)  # the run may come from other points
-    k = len(run.centers)
+    best = _lloyd(points, run.feature_centers, max_iter, eps)  # the run may come from other points
+    k = len(run.feature_centers)
     m = min(first, k, len(points.X) - k)
     while m > 0:
         try:
-            grown = _lloyd(points, _breathe_in(points, best.centers, m, rng), max_iter, eps)
+            grown = _lloyd(points, _breathe_in(points, best.feature_centers, m, rng), max_iter, eps)
         except ParameterError:  # fewer than k + m distinct points: no room to breathe
             break
-        shrunk = _lloyd(points, _breathe_out(points, grown.centers, m), max_iter, eps)
-        if shrunk.inertia < best.inertia * (1 - _BREATH_GAIN):
+        shrunk = _lloyd(points, _breathe_out(points, grown.feature_centers, m), max_iter, eps)
+        if shrunk.compactness < best.compactness * (1 - _BREATH_GAIN):
             best = shrunk
         else:
             m -= 1
@@ -307,7 +308,7 @@ def _kmeans_fixed(
     for generator in rng.spawn(attempts):
         free = _seed_beside(points.X, points.weights, fixed, k - len(fixed), init, generator)
         runs.append(_lloyd_fixed(points, np.vstack([fixed, free]), len(fixed), max_iter, eps))
-    return min(runs, key=lambda run: run.inertia)
+    return min(runs, key=lambda run: run.compactness)
 
 
 def _seed_beside(
@@ -356,7 +357,7 @@ def _lloyd_fixed(
 
 def _refine(points: _Points, run: KMeansResult, max_iter: int, eps: float) -> KMeansResult:
     """Go on with a run on every point; ``max_iter`` bounds the updates of both parts."""
-    refined = _lloyd(points, run.centers.copy(), max_iter - run.n_iter, eps)
+    refined = _lloyd(points, run.feature_centers.copy(), max_iter - run.n_iter, eps)
     return replace(refined, n_iter=run.n_iter + refined.n_iter)
 
 
@@ -364,11 +365,11 @@ def _distinct_best(runs: list[KMeansResult]) -> list[KMeansResult]:
     """The best runs (within _REFINE_MARGIN of the best), skipping runs that found the same
     clusters as a better one; at most _REFINED."""
     kept: list[KMeansResult] = []
-    runs = sorted(runs, key=lambda run: run.inertia)
+    runs = sorted(runs, key=lambda run: run.compactness)
     for run in runs:
-        if run.inertia > runs[0].inertia * (1 + _REFINE_MARGIN):
+        if run.compactness > runs[0].compactness * (1 + _REFINE_MARGIN):
             break
-        if not any(_same_clusters(run.centers, other.centers) for other in kept):
+        if not any(_same_clusters(run.feature_centers, other.feature_centers) for other in kept):
             kept.append(run)
         if len(kept) == _REFINED:
             break
@@ -394,8 +395,8 @@ def optimal_1d(x: np.ndarray, weights: np.ndarray, k: int) -> KMeansResult:
     sums = np.bincount(level_labels, weights=level_weights * levels, minlength=k)
     sizes = np.bincount(level_labels, weights=level_weights, minlength=k)
     centers = (sums / sizes)[:, None]
-    inertia = float(weights @ (x - centers[labels, 0]) ** 2)
-    return KMeansResult(centers, labels, inertia, 0, True, sizes, "optimal-1d")
+    compactness = float(weights @ (x - centers[labels, 0]) ** 2)
+    return KMeansResult(centers, labels, compactness, 0, True, sizes, "optimal-1d")
 
 
 def assign(X: np.ndarray, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

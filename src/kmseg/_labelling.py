@@ -59,12 +59,12 @@ def nearest_per_pixel(
             chunk = slice(start, min(start + _CHUNK, part.stop))
             X = colour_features(values[chunk], loaded.pixels.dtype, space=space,
                                 normalize=normalize)
-            labels[chunk], dist2[chunk] = assign(X, result.centers)
+            labels[chunk], dist2[chunk] = assign(X, result.feature_centers)
 
     _parallel.run([lambda part=part: nearest(part)
                    for part in _parallel.split(len(values), 2 * _CHUNK)])
-    sizes = np.bincount(labels, minlength=len(result.centers)).astype(np.float64)
-    return replace(result, labels=labels, inertia=float(dist2.sum()), sizes=sizes)
+    sizes = np.bincount(labels, minlength=len(result.feature_centers)).astype(np.float64)
+    return replace(result, labels=labels, compactness=float(dist2.sum()), sizes=sizes)
 
 
 def labelled_by(
@@ -113,17 +113,17 @@ def segmentation_of(
     k, space = params["k"], params["space"]
     full_scale = value_range(loaded.pixels.dtype)
     n_colour = output_channels(space, _channels(loaded.pixels))
-    centers = from_features(result.centers[:, :n_colour], space,
+    centers = from_features(result.feature_centers[:, :n_colour], space,
                             full_scale=full_scale, normalize=params["normalize"])
     sizes = np.rint(result.sizes).astype(np.int64)
-    order = label_order(centers, sizes, result.centers, n_fixed(params)) if canonical \
+    order = label_order(centers, sizes, result.feature_centers, n_fixed(params)) if canonical \
         else np.arange(k)
     new_id = np.empty(k, dtype=label_dtype(k))
     new_id[order] = np.arange(k)
     # Relabel the (few) samples, then spread to the pixels once.
     pixel_labels = expand(new_id[result.labels])
     labels = label_map(pixel_labels, work.mask, work.pixels.shape[:2], k)
-    feature_centers = result.centers[order]
+    feature_centers = result.feature_centers[order]
     region_map = None
     if params["min_region"] is not None:
         labels, region_map = clean_labels(labels, feature_centers, params["min_region"],
@@ -151,7 +151,7 @@ def segmentation_of(
         labels=labels,
         centers=centers[order],
         feature_centers=feature_centers,
-        compactness=result.inertia,
+        compactness=result.compactness,
         sizes=sizes,
         n_iter=result.n_iter,
         converged=result.converged,

@@ -130,13 +130,13 @@ def pooled_palette(
                         max_iter=params["max_iter"], eps=float(params["eps"]),
                         rng=np.random.default_rng(params["seed"]),
                         fixed=fixed_features(like, params))
-    centers = from_features(result.centers, space, full_scale=value_range(dtype),
+    centers = from_features(result.feature_centers, space, full_scale=value_range(dtype),
                             normalize=normalize)
-    order = label_order(centers, result.sizes, result.centers, n_fixed(params))
+    order = label_order(centers, result.sizes, result.feature_centers, n_fixed(params))
     return {
-        "cluster_centers_": result.centers[order],
+        "cluster_centers_": result.feature_centers[order],
         "centers_": centers[order],
-        "inertia_": result.inertia,
+        "inertia_": result.compactness,
         "n_iter_": result.n_iter,
         "converged_": result.converged,
         "labels_": None,

@@ -156,7 +156,7 @@ class Segmentation:
             painted = painted[..., 0]
         return _with_alpha(painted, self.output_alpha())
 
-    def mask(self, label: int) -> np.ndarray:
+    def cluster_mask(self, label: int) -> np.ndarray:
         """Boolean ``(M, N)`` mask of the pixels in cluster ``label``."""
         return self.labels == self._check_label(label)
 
@@ -171,7 +171,7 @@ class Segmentation:
         """
         self._check_layout("a cut-out")
         full = value_range(self.image.dtype)
-        inside = self.mask(label)
+        inside = self.cluster_mask(label)
         alpha = np.where(inside, full, 0).astype(self.image.dtype)
         if self.alpha is not None:
             alpha = np.where(inside, self.alpha, alpha)

@@ -161,7 +161,7 @@ def _plan(
     if masks:
         cutout_channels = max(3, seg.image.shape[2] if seg.image.ndim == 3 else 1)
         for i in range(seg.k):
-            mask = seg.mask(i).astype(np.uint8) * 255
+            mask = seg.cluster_mask(i).astype(np.uint8) * 255
             add_image(f"mask_{i}", f"{stem}_mask_{i}", mask, 1, False)
             add_image(f"cutout_{i}", f"{stem}_cutout_{i}", seg.cutout(i), cutout_channels, True)
     if seg.regions is not None:

@@ -480,7 +480,7 @@ def segment(
         labels.
     k : int or "auto", optional
         Number of clusters (default 4, or the preset's with ``regions=True``). "auto": the k
-        :func:`kmseg.choose_k` recommends among 2..16 (the knee of the SSE curve, or the
+        :func:`kmseg.choose_k` recommends among 2..16 (the knee of the compactness curve, or the
         smallest k meeting ``min_psnr`` / ``max_error``).
     space : str, optional
         Feature space (default "rgb", or the preset's with ``regions=True``).

@@ -32,7 +32,7 @@ class VideoResult:
 
     n_frames: int
     model: KMeansSegmenter
-    sse: list[float] = field(default_factory=list)  # compactness of each frame
+    compactness: list[float] = field(default_factory=list)  # of each frame
     files: dict[str, str] = field(default_factory=dict)  # role -> file name
 
 
@@ -155,7 +155,7 @@ def segment_video(
         atomic_write(painted_path, lambda p, im=painted: write_image(p, im, alpha=False,
                                                                    flat=True))
         painted_frames.append(painted if painted.dtype == np.uint8 else None)
-        result.sse.append(seg.compactness)
+        result.compactness.append(seg.compactness)
         result.n_frames = i + 1
     result.files["labels"] = f"{stem}_labels_<i>.png"
     result.files["segmented"] = f"{stem}_segmented_<i>.png"
@@ -168,7 +168,7 @@ def segment_video(
         "frames": result.n_frames,
         "params": model.get_params() | {"init": str(model.init)},
         "centers": model.centers_.tolist(),
-        "sse_per_frame": result.sse,
+        "compactness_per_frame": result.compactness,
         "files": result.files,
     }
     atomic_write(outdir / f"{stem}.json",

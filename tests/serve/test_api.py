@@ -156,7 +156,7 @@ def test_choose_k_and_colours(client, photo):
     choice = client.post(f"/api/images/{image_id}/choose-k", json={"k_max": 8}).json()
     expected = kmseg.choose_k(photo, ks=range(2, 9))
     assert choice["ks"] == list(range(2, 9)) and choice["k"] == expected.k
-    np.testing.assert_allclose(choice["sse"], expected.sse)
+    np.testing.assert_allclose(choice["compactness"], expected.compactness)
     colours = client.get(f"/api/images/{image_id}/colors?n=500").json()["colors"]
     assert len(colours) == 500 and all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in colours)
     present = {"#{:02x}{:02x}{:02x}".format(*p) for p in photo.reshape(-1, 3).tolist()}

@@ -144,9 +144,9 @@ def video(args: argparse.Namespace) -> int:
                             fixed_colors=args.fix)
     with working(f"segmenting the frames of {args.input}"):
         result = segment_video(args.input, args.outdir, model=model)
-    sse = np.array(result.sse)
+    compactness = np.array(result.compactness)
     print(f"{args.input}: {result.n_frames} frames, k={args.k}, one palette; compactness per "
-          f"frame {sse.min():.6g}..{sse.max():.6g} -> {args.outdir}/")
+          f"frame {compactness.min():.6g}..{compactness.max():.6g} -> {args.outdir}/")
     return 0
 
 

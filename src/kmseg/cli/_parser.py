@@ -296,7 +296,7 @@ def _add_choose_k(commands: _Commands) -> None:
         "choose-k", help="score k = 2..16 and recommend one",
         description="Cluster IMAGE for each k and print compactness (SSE), PSNR of the painted "
                     "image, mean CIEDE2000, silhouette, Calinski-Harabasz and Davies-Bouldin; "
-                    "recommend the knee of the SSE curve (or the smallest k meeting "
+                    "recommend the knee of the compactness curve (or the smallest k meeting "
                     "--min-psnr / --max-error), saying so when the silhouette disagrees.",
     )
     choose.add_argument("image", metavar="IMAGE")
@@ -306,8 +306,8 @@ def _add_choose_k(commands: _Commands) -> None:
     _add_attempts(choose, "k-means attempts per k (default: 3)")
     _add_seed(choose, "random seed (default: 0)")
     _add_quality_targets(choose)
-    _add_outdir(choose, "output folder of the figure <stem>_choose_k.png: SSE and silhouette "
-                        "against k, segmented strip (default: the current folder)")
+    _add_outdir(choose, "output folder of the figure <stem>_choose_k.png: compactness and "
+                        "silhouette against k, segmented strip (default: the current folder)")
     _add_figure_options(choose)
     choose.add_argument("--json", metavar="FILE", help="also write the scores to FILE")
     _add_read_options(choose)

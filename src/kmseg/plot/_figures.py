@@ -463,7 +463,7 @@ def choose_k(
     width: float | None = None,
     dpi: float | None = None,
 ) -> Figure:
-    """SSE and silhouette against k, the recommended k marked, over a strip of the image
+    """Compactness and silhouette against k, the recommended k marked, over a strip of the image
     segmented with a few of the candidate k (the recommended one included).
 
     Parameters
@@ -507,9 +507,9 @@ def choose_k(
     fig = Figure(figsize=(fig_width, fig_height), dpi=dpi, layout="constrained")
     grid = fig.add_gridspec(2, len(shown), height_ratios=(1.2, 1.0))
     curve = fig.add_subplot(grid[0, :])
-    curve.plot(choice.ks, choice.sse, "o-", color="tab:blue")
+    curve.plot(choice.ks, choice.compactness, "o-", color="tab:blue")
     curve.set_xlabel("k")
-    curve.set_ylabel("SSE (compactness)", color="tab:blue")
+    curve.set_ylabel("compactness (SSE)", color="tab:blue")
     other = curve.twinx()
     other.plot(choice.ks, choice.silhouette, "s--", color="tab:orange")
     other.set_ylabel("silhouette", color="tab:orange")

@@ -93,7 +93,7 @@ class SegmentResult(BaseModel):
 
 class KScores(BaseModel):
     ks: list[int]
-    sse: list[float]
+    compactness: list[float]
     psnr: list[float | None] = Field(description="dB; null where infinite (a k that "
                                                  "reproduces the image exactly)")
     knee: int

@@ -128,7 +128,7 @@ def choose_scores(stored: StoredImage, params: ChooseParams) -> dict:
                       seed=params.seed)
     # JSON has no infinity: the PSNR of an exact reproduction becomes null.
     psnr = [float(p) if np.isfinite(p) else None for p in choice.psnr]
-    return {"ks": choice.ks.tolist(), "sse": choice.sse.tolist(), "psnr": psnr,
+    return {"ks": choice.ks.tolist(), "compactness": choice.compactness.tolist(), "psnr": psnr,
             "knee": choice.knee, "k": choice.k, "reason": choice.reason}
 
 

@@ -256,16 +256,16 @@ async function chooseK() {
     const choice = await response.json();
     const svg = $("choose-chart");
     const w = 300, h = 170, pad = 24;
-    const top = Math.max(...choice.sse), low = Math.min(...choice.sse);
+    const top = Math.max(...choice.compactness), low = Math.min(...choice.compactness);
     const x = (k) => pad + ((k - choice.ks[0]) / (choice.ks.at(-1) - choice.ks[0])) * (w - 2 * pad);
     const y = (v) => h - pad - ((v - low) / (top - low || 1)) * (h - 2 * pad);
-    const points = choice.ks.map((k, i) => `${x(k)},${y(choice.sse[i])}`).join(" ");
+    const points = choice.ks.map((k, i) => `${x(k)},${y(choice.compactness[i])}`).join(" ");
     const at = choice.ks.indexOf(choice.k);
     svg.innerHTML =
       `<polyline fill="none" stroke="#2563eb" stroke-width="2" points="${points}"/>` +
-      `<circle cx="${x(choice.k)}" cy="${y(choice.sse[at])}" r="5" fill="#dc2626"/>` +
+      `<circle cx="${x(choice.k)}" cy="${y(choice.compactness[at])}" r="5" fill="#dc2626"/>` +
       choice.ks.map((k) => `<text x="${x(k)}" y="${h - 6}" font-size="10" text-anchor="middle">${k}</text>`).join("") +
-      `<text x="${pad}" y="14" font-size="11">SSE by k; red: recommended k = ${choice.k}</text>`;
+      `<text x="${pad}" y="14" font-size="11">compactness by k; red: recommended k = ${choice.k}</text>`;
     $("choose-reason").textContent = choice.reason;
   } catch (error) {
     showError(error.message);
