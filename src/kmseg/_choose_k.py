@@ -21,7 +21,7 @@ from ._errors import KmsegError, ParameterError, with_source
 from ._features import LUMA_WEIGHTS, from_features, to_features, value_range
 from ._kmeans import kmeans
 from ._parallel import one_blas_thread
-from ._validation import ImageLike, as_image, check_param, checked_values
+from ._validation import ImageLike, as_image, check_param, checked_values, exceeds
 
 DEFAULT_KS = tuple(range(2, 17))
 # Pixels in the weighted samples the validity indices (the silhouette is quadratic in it:
@@ -182,8 +182,8 @@ def _choose(loaded, ks, space, attempts, seed, normalize, min_psnr, max_error) -
     X = to_features(compressed.values, space, full_scale=full_scale, normalize=normalize)
     weights = compressed.counts
     if max(ks) > len(X):
-        raise ParameterError(f"k={max(ks)} exceeds the {len(X)} distinct colour(s) of the "
-                             f"image; use ks up to {len(X)}")
+        raise exceeds("k", max(ks), len(X), "distinct colour(s) of the image",
+                      f"use ks up to {len(X)}")
     reference = _reference_values(compressed.values.astype(np.float64), space)
     is_rgb = values.shape[1] == 3 and space != "gray"
     rng = np.random.default_rng(seed)

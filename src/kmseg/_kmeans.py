@@ -29,6 +29,7 @@ import numpy as np
 
 from . import _parallel
 from ._errors import ParameterError
+from ._validation import exceeds
 
 # Attempts run on all points up to _CORESET_FROM (distinct) points, above it on a grid coreset
 # of at least _CORESET_PER_CLUSTER cells per cluster (the grid starts at _GRID_CELLS cells per
@@ -585,10 +586,7 @@ def _initial_centers_from_labels(points: _Points, labels: np.ndarray, k: int) ->
 def _too_few_distinct(X: np.ndarray, k: int, n_distinct: int | None = None) -> ParameterError:
     if n_distinct is None:
         n_distinct = len(np.unique(X, axis=0))
-    return ParameterError(
-        f"k={k} exceeds the {n_distinct} distinct feature value(s) of the image; "
-        f"use k <= {n_distinct}"
-    )
+    return exceeds("k", k, n_distinct, "distinct feature value(s) of the image")
 
 
 def _unresolved(X: np.ndarray, k: int) -> ParameterError:

@@ -28,6 +28,7 @@ from ._validation import (
     check_params,
     checked_values,
     described_params,
+    exceeds,
 )
 from ._version import __version__
 from .io import LoadedImage
@@ -123,7 +124,7 @@ def pooled_palette(
     dtype, channels = like.pixels.dtype, _channels(like.pixels)
     X = colour_features(values, dtype, space=space, normalize=normalize)
     if len(X) < k:
-        raise ParameterError(f"k={k} exceeds the {len(X)} distinct colours of the images")
+        raise exceeds("k", k, len(X), "distinct colours of the images")
     with _parallel.one_blas_thread():
         result = kmeans(X, k, sample_weight=counts, init=params["init"],
                         attempts=attempts_run(params["init"], params["attempts"]),

@@ -27,7 +27,7 @@ from ._features import (
     to_features,
     value_range,
 )
-from ._validation import _channels, checked_values
+from ._validation import _channels, checked_values, exceeds
 from .io import LoadedImage
 
 
@@ -130,18 +130,14 @@ def spatial_samples(loaded: LoadedImage, params: dict[str, Any]) -> Samples:
         X = X[loaded.mask.ravel()]
     if n_superpixels:
         if n_superpixels > shape[0] * shape[1]:
-            raise ParameterError(
-                f"superpixels={n_superpixels} exceeds the {shape[0] * shape[1]} pixels of "
-                f"the image; use superpixels <= {shape[0] * shape[1]}")
+            raise exceeds("superpixels", n_superpixels, shape[0] * shape[1], "pixels of the image")
         drawn_on = _drawn_on(pixels, loaded.mask, colour, space, params["superpixel_method"])
         compressed = superpixels(X, drawn_on.reshape(*shape, -1), n_superpixels,
                                  method=params["superpixel_method"], mask=loaded.mask,
                                  min_count=k)
         if len(compressed.values) < k:
-            raise ParameterError(
-                f"k={k} exceeds the {len(compressed.values)} superpixels; use a "
-                f"smaller k or more superpixels"
-            )
+            raise exceeds("k", k, len(compressed.values), "superpixels",
+                          "use a smaller k or more superpixels")
         return Samples(compressed.values, compressed.counts, compressed.expand)
     return Samples(np.ascontiguousarray(X), np.ones(len(X)), same_labels)
 

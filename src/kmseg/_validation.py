@@ -47,6 +47,7 @@ __all__ = [
     "checked_values",
     "clustered_values",
     "described_params",
+    "exceeds",
     "is_many",
 ]
 
@@ -270,6 +271,13 @@ def clustered_values(loaded: LoadedImage) -> np.ndarray:
     return values if loaded.mask is None else values[loaded.mask.ravel()]
 
 
+def exceeds(name: str, value: int, available: int, what: str,
+            fix: str | None = None) -> ParameterError:
+    """The one wording of "more clusters (or superpixels) than there is to cluster"."""
+    return ParameterError(f"{name}={value} exceeds the {available} {what}; "
+                          f"{fix or f'use {name} <= {available}'}")
+
+
 def check_param(name: str, value: Any) -> None:
     """Raise ParameterError if a parameter of the rules table breaks its rule (other names,
     ``None`` meaning "the default", and ``k="auto"`` pass)."""
@@ -336,7 +344,7 @@ def checked_values(
     if len(values) == 0:
         raise ParameterError("no pixel to cluster: every pixel is masked or transparent")
     if check_k and len(values) < k:
-        raise ParameterError(f"k={k} exceeds the {len(values)} pixels to cluster")
+        raise exceeds("k", k, len(values), "pixels to cluster")
     if space in PERCEPTUAL and values.dtype.kind == "f":
         low, high = values.min(), values.max()  # NaN if any is: checked here too
         if not np.isfinite(low) or not np.isfinite(high):
