@@ -10,6 +10,7 @@ whose names load lazily, and the importer's own packages, already running).
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,18 @@ def test_modules_and_functions_are_of_a_readable_size() -> None:
     # An entry split since: take it off the list.
     assert long_modules >= TOO_LONG_FOR_NOW, TOO_LONG_FOR_NOW - long_modules
     assert long_functions >= TOO_LONG_FUNCTIONS_FOR_NOW, TOO_LONG_FUNCTIONS_FOR_NOW - long_functions
+
+
+def test_the_architecture_table_lists_every_module_in_its_stage() -> None:
+    """docs/architecture.md: one row per top-level module or package, labelled with its stage,
+    in the order of STAGES."""
+    table = (PACKAGE.parents[1] / "docs" / "architecture.md").read_text()
+    rows = re.findall(r"^\| (\w+) \| `kmseg/([\w/.]+?)/?`", table, flags=re.M)
+    listed = {f"kmseg.{path.removesuffix('.py')}": stage for stage, path in rows}
+    top_level = {".".join(name.split(".")[:2]) for name in MODULES if name != "kmseg"}
+    top_level -= {"kmseg._version", "kmseg.__main__"}
+    assert top_level <= listed.keys(), sorted(top_level - listed.keys())
+    for name, stage in listed.items():
+        assert STAGES[stage_of(name)][0] == stage, f"{name} is in stage {STAGES[stage_of(name)][0]}"
+    ranks = [stage_of(f"kmseg.{path.removesuffix('.py')}") for _, path in rows]
+    assert ranks == sorted(ranks), "rows out of the order of STAGES"
