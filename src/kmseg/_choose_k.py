@@ -20,6 +20,7 @@ from ._compress import histogram
 from ._errors import KmsegError, ParameterError, with_source
 from ._features import LUMA_WEIGHTS, from_features, to_features, value_range
 from ._kmeans import kmeans
+from ._options import DEFAULT_SPACE
 from ._parallel import one_blas_thread
 from ._validation import ImageLike, as_image, check_param, checked_values, exceeds
 
@@ -50,7 +51,7 @@ class KChoice:
     k: int  # the recommendation
     reason: str  # why that k, and where the criteria disagree
     feature_centers: list[np.ndarray] = field(repr=False)  # per k: centres in feature units
-    space: str = "rgb"
+    space: str = DEFAULT_SPACE
     normalize: bool = False
 
     def painted(self, image: np.ndarray, k: int) -> np.ndarray:
@@ -112,7 +113,7 @@ def choose_k(
     image: ImageLike,
     ks: tuple[int, ...] | list[int] | range = DEFAULT_KS,
     *,
-    space: str = "rgb",
+    space: str = DEFAULT_SPACE,
     attempts: int | None = None,
     seed: int | None = 0,
     normalize: bool = False,

@@ -13,6 +13,8 @@ from typing import Any
 __all__ = [
     "DEFAULT_ATTEMPTS",
     "DEFAULT_K",
+    "DEFAULT_SPACE",
+    "DEFAULT_SUPERPIXEL_METHOD",
     "IMAGE_SUFFIXES",
     "INIT_METHODS",
     "MAX_ATTEMPTS",
@@ -41,6 +43,8 @@ SUPERPIXEL_METHODS = ("slic", "felzenszwalb")
 INIT_METHODS = ("k-means++", "random")
 
 DEFAULT_K = 4
+DEFAULT_SPACE = "rgb"
+DEFAULT_SUPERPIXEL_METHOD = "slic"
 DEFAULT_ATTEMPTS = 10
 #: Most clusters: labels are uint16, and 65535 marks masked pixels.
 MAX_K = 65534
@@ -67,8 +71,9 @@ REGIONS_PRESET: dict[str, Any] = {
 }
 
 # The plain recipe: what the parameters the regions preset sets are without it.
-_PLAIN: dict[str, Any] = {"k": DEFAULT_K, "space": "rgb", "position": 0.0, "smooth": 0.0,
-                          "superpixels": None, "superpixel_method": "slic", "min_region": None}
+_PLAIN: dict[str, Any] = {"k": DEFAULT_K, "space": DEFAULT_SPACE, "position": 0.0, "smooth": 0.0,
+                          "superpixels": None, "superpixel_method": DEFAULT_SUPERPIXEL_METHOD,
+                          "min_region": None}
 
 
 def resolve_preset(regions: bool, **given: Any) -> dict[str, Any]:

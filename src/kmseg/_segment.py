@@ -23,7 +23,7 @@ from ._errors import KmsegError, ParameterError, with_source
 from ._estimator import SegmenterParams
 from ._kmeans import kmeans
 from ._labelling import distances_to, labelled_by, nearest_per_pixel, segmentation_of
-from ._options import resolve_preset
+from ._options import DEFAULT_SPACE, DEFAULT_SUPERPIXEL_METHOD, resolve_preset
 from ._palette import (
     check_poolable,
     fixed_features,
@@ -135,7 +135,7 @@ class KMeansSegmenter(SegmenterParams):
         self,
         k: int = 4,
         *,
-        space: str = "rgb",
+        space: str = DEFAULT_SPACE,
         init: str | np.ndarray = "k-means++",
         attempts: int | None = None,
         max_iter: int = 300,
@@ -146,7 +146,7 @@ class KMeansSegmenter(SegmenterParams):
         texture: float = 0.0,
         smooth: float = 0.0,
         superpixels: int | None = None,
-        superpixel_method: str = "slic",
+        superpixel_method: str = DEFAULT_SUPERPIXEL_METHOD,
         min_region: float | None = None,
         max_work_pixels: int | None = 1_000_000,
         fixed_colors: Sequence[str] | np.ndarray | None = None,

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import KmsegError, OutputError, ParameterError, with_source
-from .._options import INIT_METHODS, resolve_preset
+from .._options import DEFAULT_SPACE, INIT_METHODS, resolve_preset
 from .._save import output_folder, refuse_inputs, save_figure
 from .._segment import KMeansSegmenter
 from .._segment import segment as segment_image
@@ -75,7 +75,7 @@ def sweep(args: argparse.Namespace) -> int:
 def colors(args: argparse.Namespace) -> int:
     from .. import plot
 
-    if args.k is None and args.space != "rgb":
+    if args.k is None and args.space != DEFAULT_SPACE:
         raise ParameterError("--space is the clustering's: use it with -k")
     path = _figure_path(args, "colors")
     loaded = load_image(args.image, **_read_options(args))

@@ -10,7 +10,14 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from .._options import DEFAULT_ATTEMPTS, DEFAULT_K, INIT_METHODS, SPACES, SUPERPIXEL_METHODS
+from .._options import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_K,
+    DEFAULT_SPACE,
+    INIT_METHODS,
+    SPACES,
+    SUPERPIXEL_METHODS,
+)
 from .._version import __version__
 from ._types import (
     band_list,
@@ -97,7 +104,7 @@ def _add_outdir(parser: Any, help: str = _OUTDIR_HELP, **options: Any) -> None:
 
 
 def _add_space(parser: Any, help: str) -> None:
-    parser.add_argument("--space", choices=SPACES, default="rgb", help=help)
+    parser.add_argument("--space", choices=SPACES, default=DEFAULT_SPACE, help=help)
 
 
 def _add_attempts(parser: Any, help: str) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .._options import DEFAULT_ATTEMPTS, DEFAULT_K, SPACES
+from .._options import DEFAULT_ATTEMPTS, DEFAULT_K, DEFAULT_SPACE, SPACES
 
 #: The web app's k: from the slider's left end to its right end.
 WEB_MIN_K = 2
@@ -34,7 +34,7 @@ class SegmentParams(BaseModel):
 
     k: Annotated[int, Field(ge=WEB_MIN_K, le=WEB_MAX_K)] | Literal["auto"] = Field(
         DEFAULT_K, description=f"clusters, {WEB_MIN_K}-{WEB_MAX_K}, or 'auto'")
-    space: Space = "rgb"
+    space: Space = DEFAULT_SPACE
     attempts: int = Field(DEFAULT_ATTEMPTS, ge=1, le=WEB_MAX_ATTEMPTS)
     seed: int = Field(0, ge=0, le=WEB_MAX_SEED)
     regions: bool = False
@@ -52,7 +52,7 @@ class ExportParams(SegmentParams):
 class ChooseParams(BaseModel):
     """Colour space, seed and largest k of the choose-k scores."""
 
-    space: Space = "rgb"
+    space: Space = DEFAULT_SPACE
     seed: int = Field(0, ge=0, le=WEB_MAX_SEED)
     k_max: int = Field(WEB_CHOOSE_K_MAX, ge=3, le=WEB_MAX_K)
 
