@@ -29,7 +29,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("compress", ("kmseg._compress", "kmseg._samples")),
     ("cluster", ("kmseg._kmeans",)),
     ("labels", ("kmseg._labels", "kmseg.regions")),
-    ("result", ("kmseg._display", "kmseg._panels", "kmseg._save", "kmseg._result",
+    ("result", ("kmseg._display", "kmseg._panels", "kmseg._write", "kmseg._save", "kmseg._result",
                 "kmseg._labelling")),
     ("api", ("kmseg._estimator", "kmseg._palette", "kmseg._segment", "kmseg._choose_k")),
     ("applications", ("kmseg.plot", "kmseg.metrics", "kmseg._tasks", "kmseg._video",

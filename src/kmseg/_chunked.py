@@ -30,8 +30,8 @@ from ._errors import ImageReadError, KmsegError, OutputError, ParameterError, wi
 from ._labels import label_dtype, masked_label
 from ._result import cast_like
 from ._samples import is_spatial
-from ._save import atomic_directory, atomic_write, output_folder
 from ._segment import KMeansSegmenter
+from ._write import atomic_directory, atomic_write, output_folder
 from .io import (
     DEFAULT_MAX_PIXELS,
     GeoReference,

@@ -159,7 +159,7 @@ def save_palette(segmenter: KMeansSegmenter, path: str | os.PathLike) -> Path:
     atomically; see :meth:`KMeansSegmenter.save`."""
     import json
 
-    from ._save import atomic_write
+    from ._write import atomic_write
 
     path = Path(path)
     params = palette_params(described_params(segmenter.get_params()))

@@ -1,36 +1,30 @@
 """Stage 6 — save: a :class:`~kmseg.Segmentation` to files, atomically.
 
-Every file is written to a temporary name in the output folder and renamed into place, so a
-reader never sees half a file and an interrupted run leaves no partial output. Every output
+Which outputs a segmentation gives (labels, painted image, report, masks, cut-outs, regions,
+the compare figure) and their names; :mod:`kmseg._write` writes each atomically. Every output
 path is checked before the first is written; one that would replace an input is refused.
 """
 
 from __future__ import annotations
 
-import functools
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._errors import OutputError
 from ._labels import masked_label
-from ._options import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-
-# zlib level 1: a 14 MP label map and painted image encode in ~0.3 s instead of 1.9 s at
-# level 6, for files ~20% larger.
-_PNG_LEVEL = 1
-
-T = TypeVar("T")
+from ._write import (
+    atomic_write,
+    fits_png,
+    output_folder,
+    refuse_inputs,
+    write_image,
+)
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
 
     from ._result import Segmentation
 
@@ -188,161 +182,3 @@ def label_preview(labels: np.ndarray, k: int) -> np.ndarray:
     if not masked.any():
         return gray
     return np.stack([gray, np.where(masked, 0, full).astype(dtype)], axis=-1)
-
-
-def save_figure(
-    figure: Figure, path: str | PathLike[str], *, source: str | None = None,
-    dpi: float | None = None,
-) -> Path:
-    """Save a matplotlib figure as PNG, atomically, never over ``source``.
-
-    ``dpi`` overrides the figure's own (None: the figure's, as ``savefig``). Set the dpi when
-    making a kmseg figure instead (``kmseg.plot.compare(seg, dpi=...)``): its images are
-    shrunk to what the figure's own dpi shows, so a higher one here only enlarges them.
-    """
-    path = Path(path)
-    output_folder(path.parent)
-    refuse_inputs(path, [source] if source else [])
-    options = {} if dpi is None else {"dpi": dpi}
-    atomic_write(path, lambda tmp: figure.savefig(tmp, format="png", **options))
-    return path
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    try:
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix,
-                                            dir=path.parent)
-    except OSError as error:
-        raise OutputError(f"{path.parent}: cannot write there ({error.strerror})") from None
-    os.close(handle)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
-        os.replace(tmp, path)
-    except (OSError, ValueError) as error:
-        reason = getattr(error, "strerror", None) or error
-        raise OutputError(f"{path}: cannot write ({reason})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def atomic_directory(path: Path, fill: Callable[[Path], T]) -> T:
-    """Call ``fill(tmp)`` on a new temporary folder beside ``path``, then rename it to
-    ``path`` (what was there before is removed after); ``fill``'s result."""
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    except OSError as error:
-        raise OutputError(f"{path.parent}: cannot write there ({error.strerror})") from None
-    try:
-        result = fill(tmp)
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
-        old = tmp.with_name(tmp.name + ".old")
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-        _remove(old)
-        return result
-    except OSError as error:
-        raise OutputError(f"{path}: cannot write ({error.strerror or error})") from None
-    finally:
-        _remove(tmp)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def write_image(
-    path: Path, image: np.ndarray, *, alpha: bool, extratags: list | None = None,
-    flat: bool = False,
-) -> None:
-    """Write an image losslessly: PNG for 8/16-bit gray or RGB (+ alpha), TIFF otherwise.
-
-    ``alpha`` says whether the last channel is alpha. The format follows ``path``'s suffix;
-    ``extratags`` (TIFF only) are written as given (GeoTIFF tags). ``flat`` says the image is
-    made of uniform areas (labels, painted segments, masks), which PNG compresses best and
-    fastest unfiltered.
-    """
-    if path.suffix == ".tif":
-        import tifffile
-
-        channels = image.shape[2] if image.ndim == 3 else 1
-        photometric = "rgb" if channels - alpha == 3 else "minisblack"
-        # Samples beyond the photometric's own (3 or 1) must each be declared.
-        extra = channels - (3 if photometric == "rgb" else 1)
-        extrasamples = ("unspecified",) * (extra - alpha) + ("unassalpha",) * alpha
-        tifffile.imwrite(path, image, photometric=photometric, extrasamples=extrasamples or None,
-                         planarconfig="contig" if image.ndim == 3 else None,
-                         extratags=extratags or ())
-    else:
-        import imagecodecs
-
-        # No PNG filter for flat images: on a 21 MP photo's painted image 0.20 s and 4.9 MB,
-        # against 0.58 s and 5.7 MB for Pillow's adaptive filters (labels: 0.11 against 0.26 s).
-        options = {"filter": imagecodecs.PNG.FILTER.NONE} if flat else {}
-        path.write_bytes(imagecodecs.png_encode(image, level=_PNG_LEVEL, **options))
-
-
-@functools.cache
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-# Names that are files, never output folders: `-o seg.png` must not make a folder "seg.png".
-# Besides these, every extension Pillow knows (.jp2, .avif, .ppm, ...).
-FILE_SUFFIXES = (*IMAGE_SUFFIXES, *VIDEO_SUFFIXES, ".pdf", ".svg", ".eps", ".json", ".npy",
-                 ".csv", ".txt", ".zarr", ".nii", ".gz", ".mgz", ".dcm")
-
-
-@functools.cache
-def _file_suffixes() -> frozenset[str]:
-    from PIL import Image
-
-    return frozenset(FILE_SUFFIXES) | frozenset(Image.registered_extensions())
-
-
-def output_folder(folder: Path) -> Path:
-    """Create (if needed) and check an output folder.
-
-    Raises
-    ------
-    OutputError
-        A name that looks like a file (``seg.png``) and is not an existing folder; a folder
-        that cannot be created or written.
-    """
-    if folder.suffix.lower() in _file_suffixes() and not folder.is_dir():
-        raise OutputError(f"{folder}: expected an output folder, but this is a file name; "
-                          "give a folder (outputs are named after each input in it)")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"{folder}: cannot create the output folder ({error.strerror})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"{folder}: the output folder is not writable")
-    return folder
-
-
-def fits_png(dtype: np.dtype, colour_channels: int) -> bool:
-    return dtype in (np.uint8, np.uint16) and colour_channels in (1, 3)
-
-
-def refuse_inputs(path: str | PathLike[str], inputs: Iterable[str | PathLike[str] | None]) -> Path:
-    """``path`` as a Path, once checked that writing it would not replace one of ``inputs``.
-
-    Raises
-    ------
-    OutputError
-        ``path`` is (resolves to) one of the inputs.
-    """
-    path = Path(path)
-    if path.exists() and any(source and path.resolve() == Path(source).resolve()
-                             for source in inputs):
-        raise OutputError(f"{path}: refusing to overwrite an input file")
-    return path

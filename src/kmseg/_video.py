@@ -21,8 +21,8 @@ import numpy as np
 
 from ._errors import ImageReadError, ParameterError, with_source
 from ._options import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from ._save import atomic_write, output_folder, write_image
 from ._segment import KMeansSegmenter
+from ._write import atomic_write, output_folder, write_image
 from .io import load_image
 
 

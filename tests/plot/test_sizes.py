@@ -12,7 +12,7 @@ from PIL import Image
 import kmseg
 from kmseg import ParameterError, Segmentation
 from kmseg._display import block_mode, reduction_factor, sample_blocks, shrink_image
-from kmseg._save import save_figure
+from kmseg._write import save_figure
 from kmseg.plot import choose_k, colors, compare, sweep, sweep_figure, to_display
 
 

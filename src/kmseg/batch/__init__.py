@@ -211,8 +211,8 @@ def run_batch(
     OutputError
         ``outdir`` cannot be created or written.
     """
-    from .._save import output_folder
     from .._segment import KMeansSegmenter
+    from .._write import output_folder
 
     start = time.perf_counter()
     if palette is not None and shared_palette:
@@ -236,8 +236,8 @@ def run_batch(
 def _run(pool, images, outdir, model, shared_palette, force, progress,
          segment_kwargs) -> BatchReport:
     from .._options import resolve_preset
-    from .._save import atomic_write
     from .._segment import KMeansSegmenter
+    from .._write import atomic_write
     from ._settings import image_settings, palette_settings
 
     candidates, report = _plan(images, outdir)

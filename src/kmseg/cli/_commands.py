@@ -14,10 +14,10 @@ import numpy as np
 
 from .._errors import KmsegError, OutputError, ParameterError, with_source
 from .._options import DEFAULT_SPACE, INIT_METHODS, resolve_preset
-from .._save import output_folder, refuse_inputs, save_figure
 from .._segment import KMeansSegmenter
 from .._segment import segment as segment_image
 from .._validation import check_params
+from .._write import output_folder, refuse_inputs, save_figure
 from ..data import sample_path
 from ..io import DEFAULT_MAX_PIXELS, load_image
 from ._progress import working
@@ -90,7 +90,7 @@ def colors(args: argparse.Namespace) -> int:
 def choose_k(args: argparse.Namespace) -> int:
     """``kmseg choose-k``: the score table, the recommendation, a figure (and JSON)."""
     from .._choose_k import choose_k as choose
-    from .._save import atomic_write
+    from .._write import atomic_write
     from ..plot import choose_k as choose_figure
 
     ks = _k_values(args.k)
@@ -156,7 +156,7 @@ def evaluate(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from .. import metrics
-    from .._save import atomic_write
+    from .._write import atomic_write
 
     result = metrics.evaluate_folder(args.segdir, args.ground_truth)
     scores, problems = result.scores, result.problems

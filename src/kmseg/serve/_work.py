@@ -196,7 +196,7 @@ def _encoded(image: np.ndarray, folder, *, alpha: bool) -> tuple[bytes, str, str
     import tempfile
     from pathlib import Path
 
-    from .._save import fits_png, write_image
+    from .._write import fits_png, write_image
 
     channels = image.shape[2] - alpha if image.ndim == 3 else 1
     suffix = "png" if fits_png(image.dtype, channels) else "tif"
