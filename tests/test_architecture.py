@@ -25,7 +25,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
               "kmseg._kernels")),
     ("read", ("kmseg.io",)),
     ("validation", ("kmseg._validation",)),
-    ("features", ("kmseg._features",)),
+    ("features", ("kmseg._features", "kmseg._spatial")),
     ("compress", ("kmseg._compress", "kmseg._samples")),
     ("cluster", ("kmseg._kmeans",)),
     ("labels", ("kmseg._labels", "kmseg.regions")),

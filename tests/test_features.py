@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from kmseg._errors import ParameterError
-from kmseg._features import from_features, shrink_factor, to_features
+from kmseg._features import from_features, to_features
+from kmseg._spatial import shrink_factor
 from kmseg._validation import check_space
 
 

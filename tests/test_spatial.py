@@ -16,8 +16,8 @@ import kmseg
 from conftest import read_png
 from kmseg._compress import _SLIC_COMPACTNESS, _superpixel_map, superpixels
 from kmseg._errors import ParameterError
-from kmseg._features import position_features, shrink, texture_features
 from kmseg._labels import upscale
+from kmseg._spatial import position_features, shrink, texture_features
 from kmseg.io import LoadedImage
 
 
@@ -199,15 +199,15 @@ def test_texture_features_match_scikit_image_gabor(rng):
     """The FFT filter bank gives scikit-image's direct-convolution Gabor magnitudes."""
     from skimage.filters import gabor, gaussian
 
-    from kmseg import _features
+    from kmseg import _spatial
 
     gray = rng.random((40, 56))
     columns = []
-    for wavelength in _features._TEXTURE_WAVELENGTHS:
-        for theta in _features._TEXTURE_ORIENTATIONS:
+    for wavelength in _spatial._TEXTURE_WAVELENGTHS:
+        for theta in _spatial._TEXTURE_ORIENTATIONS:
             real, imaginary = gabor(gray, frequency=1 / wavelength, theta=theta)
             columns.append(gaussian(np.hypot(real, imaginary),
-                                    sigma=_features._TEXTURE_SMOOTHING * wavelength).ravel())
+                                    sigma=_spatial._TEXTURE_SMOOTHING * wavelength).ravel())
     expected = np.stack(columns, axis=1)
     expected = (expected - expected.mean(axis=0)) / expected.std(axis=0) * 2.0
     np.testing.assert_allclose(texture_features(gray, 2.0), expected, atol=1e-9)

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from ._errors import ParameterError
-from ._features import block_mean, value_range
+from ._features import value_range
+from ._spatial import block_mean
 
 
 def to_display(pixels: np.ndarray, alpha: np.ndarray | None = None) -> np.ndarray:
@@ -151,7 +152,7 @@ def shrink_image(array: np.ndarray, factor: int) -> np.ndarray:
 
     The last rows and columns that fill no block are left out; a side shorter than ``factor``
     is averaged whole. ``(M, N)`` or ``(M, N, C)`` in, ``(M // f, N // f[, C])`` out; the
-    array itself when ``factor`` is 1 (:func:`kmseg._features.block_mean` does the sums).
+    array itself when ``factor`` is 1 (:func:`kmseg._spatial.block_mean` does the sums).
     """
     if factor == 1:
         return array

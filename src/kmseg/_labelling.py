@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 
 from . import _parallel
-from ._features import from_features, luminance, output_channels, shrink_factor, value_range
+from ._features import from_features, luminance, output_channels, value_range
 from ._kmeans import KMeansResult, assign
 from ._labels import canonical_order, label_dtype, label_map, masked_label, upscale
 from ._result import Segmentation
 from ._samples import Samples, colour_features, samples_of, working_copy
+from ._spatial import shrink_factor
 from ._validation import _channels, clustered_values, described_params
 from .io import LoadedImage
 from .regions import clean_labels, connected_regions

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._features import enlarge
+from ._spatial import enlarge
 
 
 def label_dtype(k: int) -> np.dtype:
@@ -50,7 +50,7 @@ def upscale(
     *,
     fill: int | None = None,
 ) -> np.ndarray:
-    """A map made on a copy shrunk by ``factor`` (see ``_features.shrink``) at full ``shape``;
+    """A map made on a copy shrunk by ``factor`` (see ``_spatial.shrink``) at full ``shape``;
     pixels outside ``mask`` get ``fill`` (default: the masked label)."""
     big = enlarge(labels, shape, factor)
     if mask is not None:

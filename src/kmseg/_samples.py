@@ -17,16 +17,8 @@ import numpy as np
 
 from ._compress import histogram, superpixels
 from ._errors import ParameterError
-from ._features import (
-    LUMA_WEIGHTS,
-    output_channels,
-    position_features,
-    shrink,
-    smooth,
-    texture_features,
-    to_features,
-    value_range,
-)
+from ._features import LUMA_WEIGHTS, output_channels, to_features, value_range
+from ._spatial import position_features, shrink, smooth, texture_features
 from ._validation import _channels, checked_values, exceeds
 from .io import LoadedImage
 

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import kmseg
-from kmseg._features import shrink
+from kmseg._spatial import shrink
 from kmseg.io import LoadedImage
 
 pytest.importorskip("fastapi", reason="the web app needs the 'serve' extra")

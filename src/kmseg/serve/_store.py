@@ -16,7 +16,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .._features import shrink
+from .._spatial import shrink
 from ..io import LoadedImage, load_image
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
