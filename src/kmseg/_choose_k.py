@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from ._compress import histogram
-from ._errors import KmsegError, ParameterError, with_source
+from ._errors import KmsegError, ParameterError, exceeds, with_source
 from ._features import LUMA_WEIGHTS, from_features, to_features, value_range
 from ._kmeans import kmeans
 from ._options import DEFAULT_SPACE
 from ._parallel import one_blas_thread
-from ._validation import ImageLike, as_image, check_param, checked_values, exceeds
+from ._validation import ImageLike, as_image, check_param, checked_values
 
 DEFAULT_KS = tuple(range(2, 17))
 # Pixels in the weighted samples the validity indices (the silhouette is quadratic in it:

@@ -14,6 +14,8 @@ __all__ = [
     "KmsegWarning",
     "OutputError",
     "ParameterError",
+    "exceeds",
+    "with_source",
 ]
 
 
@@ -57,3 +59,10 @@ class KmsegWarning(UserWarning):
 def with_source(message: str, source: object | None) -> str:
     """Prefix ``message`` with the file it is about, when there is one."""
     return f"{source}: {message}" if source else message
+
+
+def exceeds(name: str, value: int, available: int, what: str,
+            fix: str | None = None) -> ParameterError:
+    """The one wording of "more clusters (or superpixels) than there is to cluster"."""
+    return ParameterError(f"{name}={value} exceeds the {available} {what}; "
+                          f"{fix or f'use {name} <= {available}'}")

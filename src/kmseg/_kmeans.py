@@ -28,8 +28,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import _parallel
-from ._errors import ParameterError
-from ._validation import exceeds
+from ._errors import ParameterError, exceeds
 
 # Attempts run on all points up to _CORESET_FROM (distinct) points, above it on a grid coreset
 # of at least _CORESET_PER_CLUSTER cells per cluster (the grid starts at _GRID_CELLS cells per

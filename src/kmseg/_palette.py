@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _parallel
 from ._compress import histogram
-from ._errors import KmsegError, ParameterError, with_source
+from ._errors import KmsegError, ParameterError, exceeds, with_source
 from ._features import LUMA_WEIGHTS, from_features, value_range
 from ._kmeans import kmeans
 from ._labelling import label_order, n_fixed
@@ -28,7 +28,6 @@ from ._validation import (
     check_params,
     checked_values,
     described_params,
-    exceeds,
 )
 from ._version import __version__
 from .io import LoadedImage

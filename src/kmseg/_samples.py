@@ -16,10 +16,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._compress import histogram, superpixels
-from ._errors import ParameterError
+from ._errors import ParameterError, exceeds
 from ._features import LUMA_WEIGHTS, output_channels, to_features, value_range
 from ._spatial import position_features, shrink, smooth, texture_features
-from ._validation import _channels, checked_values, exceeds
+from ._validation import _channels, checked_values
 from .io import LoadedImage
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import ParameterError, with_source
+from ._errors import ParameterError, exceeds, with_source
 from ._options import (
     DEFAULT_ATTEMPTS,
     INIT_METHODS,
@@ -47,7 +47,6 @@ __all__ = [
     "checked_values",
     "clustered_values",
     "described_params",
-    "exceeds",
     "is_many",
 ]
 
@@ -269,13 +268,6 @@ def clustered_values(loaded: LoadedImage) -> np.ndarray:
     """``(n, C)`` values of the pixels to cluster."""
     values = loaded.pixels.reshape(-1, _channels(loaded.pixels))
     return values if loaded.mask is None else values[loaded.mask.ravel()]
-
-
-def exceeds(name: str, value: int, available: int, what: str,
-            fix: str | None = None) -> ParameterError:
-    """The one wording of "more clusters (or superpixels) than there is to cluster"."""
-    return ParameterError(f"{name}={value} exceeds the {available} {what}; "
-                          f"{fix or f'use {name} <= {available}'}")
 
 
 def check_param(name: str, value: Any) -> None:

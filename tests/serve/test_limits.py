@@ -9,13 +9,12 @@ import re
 import select
 import socket
 import struct
-import threading
-import time
 import zlib
 from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from live import live_server
 from PIL import Image
 
 import kmseg
@@ -113,26 +112,10 @@ def test_a_json_body_over_its_limit_is_413(client):
 @pytest.fixture
 def server_port():
     """Port of a live kmseg server (max_upload_bytes = LIMIT) on loopback."""
-    import uvicorn
-
     from kmseg.serve import create_app
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(max_upload_bytes=LIMIT), host="127.0.0.1", port=port,
-                            log_level="warning")
-    live = uvicorn.Server(config)
-    thread = threading.Thread(target=live.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not live.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the server did not start")
-        time.sleep(0.05)
-    yield port
-    live.should_exit = True
-    thread.join(timeout=30)
+    with live_server(create_app(max_upload_bytes=LIMIT)) as port:
+        yield port
 
 
 @pytest.fixture

@@ -174,26 +174,26 @@ class _BitReader:
         return self.read(_JXL_SIZE_BITS[self.read(2)])
 
 
-def decode_jxl(data: bytes, frame: int) -> np.ndarray:
-    """JPEG XL frames as (F, M, N[, C]): frame 0 alone, else every frame (to know how many)."""
+def decode_jxl(data: bytes, frame: int, size: tuple[int, int]) -> np.ndarray:
+    """JPEG XL frames as (F, M, N[, C]): frame 0 alone, else every frame (to know how many);
+    ``size`` is the header's (width, height), which tells frames from rows."""
     import imagecodecs
 
     if frame == 0:
         return imagecodecs.jpegxl_decode(data, index=0)[np.newaxis]
     frames = imagecodecs.jpegxl_decode(data)
-    size = jxl_size(data)
-    single = frames.ndim == 2 or (size is not None and frames.shape[:2] in (size, size[::-1]))
+    single = frames.ndim == 2 or frames.shape[:2] in (size, size[::-1])
     return frames[np.newaxis] if single else frames
 
 
-def read_raw(path: str, source: str, check_size: Callable[[int, int], None]) -> np.ndarray:
+def read_raw(source: str, check_size: Callable[[int, int], None]) -> np.ndarray:
     """A camera RAW file developed by LibRaw (camera white balance, sRGB, 8 bits, upright)."""
     try:
         import rawpy
     except ImportError:
         raise ImageReadError(with_source(_INSTALL_RAW, source)) from None
     try:
-        with rawpy.imread(path) as raw:
+        with rawpy.imread(source) as raw:
             check_size(raw.sizes.width, raw.sizes.height)
             return raw.postprocess(use_camera_wb=True)
     except rawpy.LibRawError as exc:
@@ -224,9 +224,8 @@ def _read_other(
     suffix = os.path.splitext(source)[1].lower()
     if suffix in RAW_SUFFIXES:
         _check_frame_range(frame, 1, source)
-        pixels = read_raw(
-            source, source, lambda width, height: _check_size(width, height, source, max_pixels)
-        )
+        pixels = read_raw(source, lambda width, height: _check_size(width, height, source,
+                                                                     max_pixels))
         return _Decoded(pixels, None, None, "camera RAW RGB 8-bit", None)
     problem = not_raster(head, suffix)
     if problem:
@@ -248,7 +247,7 @@ def _read_jxl(data: bytes, source: str, frame: int, max_pixels: int | None) -> _
     if size is None:
         raise ImageReadError(with_source("truncated or corrupt JPEG XL header", source))
     _check_size(*size, source, max_pixels)
-    frames = decode_jxl(data, frame)
+    frames = decode_jxl(data, frame, size)
     if frame:
         _check_frame_range(frame, len(frames), source)
     pixels, alpha = _split_alpha(_supported_dtype(frames[frame], source))
