@@ -66,7 +66,7 @@ def test_kernels_match_their_numpy_references(rng):
     np.testing.assert_array_equal(updated - counts, np.bincount(codes, minlength=1 << 24))
     assert len(new) > 1 << 16 and len(set(new.tolist())) == len(new)
     assert (counts[new] == 0).all()
-    table = rng.integers(0, 200, size=1 << 24, dtype=np.uint8)
+    table = rng.integers(0, 200, size=1 << 24, dtype=np.uint32)  # the tables are uint32
     for kernel in (lookup, _reference.lookup):
         looked_up = np.empty(len(codes), np.uint8)
         kernel(values, table, looked_up)

@@ -414,7 +414,7 @@ class _Points:
     """Weighted points and one Lloyd step over them (the compiled kernel)."""
 
     def __init__(self, X: np.ndarray, weights: np.ndarray) -> None:
-        self.X = X
+        self.X = np.ascontiguousarray(X, dtype=np.float64)  # the kernels' layout (no copy)
         self.weights = weights
 
     def step(self, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -98,7 +98,7 @@ def executor(scheduler: str | None, workers: int | None) -> Iterator[Pool]:
         except OSError as error:
             raise ParameterError(f"cannot reach the Dask scheduler at {address} "
                                  f"({error})") from None
-        client.run(_worker_setup, True)  # its imports and kernels: part of the start-up
+        client.run(_worker_setup, True)  # its imports: part of the start-up
         # Dask spends ~10 ms on each task: a BSDS photo takes ~30 ms, so tasks carry several.
         yield Pool(lambda f, item: client.submit(f, item, pure=False),
                    lambda futures: as_completed(list(futures)),
@@ -109,13 +109,12 @@ def _worker_setup(quick_exit: bool = False, parent: int | None = None) -> None:
     """A worker process made ready: one process on one core (its kernels and BLAS on one
     thread: the processes keep the cores busy, --workers 1 leaves the others free, and
     OpenBLAS's idle threads spin: on 60 BSDS photos, 17 s of CPU for 8 s of work), kmseg's
-    imports and compiled kernels loaded with the garbage collector paused (0.38 instead of
-    0.50 s), and for a Dask worker, which ends as a whole interpreter does, no last collections
-    at its exit (the cluster's close waited 0.40 s for two workers, 0.06 s with this).
+    imports loaded with the garbage collector paused, and for a Dask worker, which ends as a
+    whole interpreter does, no last collections at its exit.
 
     A pool's worker (``parent``: the pid of the process that made the pool) ends when that
     process does (:func:`_end_with`), first thing, so that even one killed while the worker
-    loads its kernels leaves none behind. Dask's workers are ended by their nanny."""
+    loads its imports leaves none behind. Dask's workers are ended by their nanny."""
     if parent is not None:
         _end_with(parent)
     from . import _parallel
@@ -127,23 +126,8 @@ def _worker_setup(quick_exit: bool = False, parent: int | None = None) -> None:
 
         os.environ["KMSEG_THREADS"] = "1"
         threadpool_limits(1)
-        warm_up()
     if quick_exit:
         _parallel.skip_final_collections()
-
-
-def warm_up() -> None:
-    """Load the compiled kernels of the plain recipe in this process (a tiny segmentation), the
-    garbage collector paused: a new process's first call pays ~0.5 s for numba's start and the
-    cached kernels, which a server or a pool's workers should pay before their first request or
-    task."""
-    import numpy as np
-
-    from . import _parallel
-    from ._segment import segment
-
-    with _parallel.collections_paused():
-        segment(np.arange(48, dtype=np.uint8).reshape(4, 4, 3), k=2)
 
 
 _WATCH_SECONDS = 0.5

@@ -1,4 +1,4 @@
-"""Compiled inner loops (numba, compiled on first use and cached on disk).
+"""Compiled inner loops: Cython, built at install (``meson.build``), GIL-free and serial.
 
 Only the engine stages (``_compress``, ``_kmeans``) import this package. Each kernel has a
 plain-NumPy reference in :mod:`._reference` that the tests compare it with.

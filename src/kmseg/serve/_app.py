@@ -69,7 +69,6 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app):
         app.state.store = runtime.open()
-        await runtime.warm_up()
         try:
             yield
         finally:

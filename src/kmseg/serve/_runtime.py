@@ -74,13 +74,6 @@ class Runtime:
         self.latest = {}
         return self.store
 
-    async def warm_up(self) -> None:
-        """Compile and load what the first segmentation needs: the first slider move should
-        not wait for it."""
-        from .._tasks import warm_up
-
-        await self.pool.run(warm_up)
-
     def close(self) -> None:
         self.pool.close()
         self.uploads.close()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import html
 import json
-from importlib.resources import files
+from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-STATIC = files("kmseg.serve") / "static"
+# Beside the modules (importlib.resources gives no folder path under an editable install).
+STATIC = Path(__file__).resolve().parents[1] / "static"
 
 router = APIRouter()
 

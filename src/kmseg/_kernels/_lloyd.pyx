@@ -1,0 +1,209 @@
+"""Lloyd iterations: nearest centre of every point and the weighted sums of each cluster.
+
+The NumPy version of a step (three passes: a BLAS product, argmin, one bincount per feature)
+takes 5 ms per iteration on 132 k colours, k = 8; the fused serial loop 2.3 ms, and 0.16 ms
+on a 5 k-point coreset. A parallel loop was no faster on 2 cores and, with the other core busy,
+took 800 ms per call (threads waiting at the barrier), so the loops stay serial; independent
+runs go side by side on the caller's threads instead.
+"""
+
+import numpy as np
+
+from libc.math cimport INFINITY, sqrt
+from libc.stdint cimport int64_t
+
+
+def lloyd_step(
+    const double[:, ::1] X, const double[:] weights, const double[:, :] centers,
+    int64_t[::1] labels, double[::1] dist2,
+):
+    """Fill ``labels``/``dist2`` (OUT, nearest centre, lowest index on ties); return the
+    weighted sum of each cluster's points ``(k, d)`` and each cluster's weight ``(k,)``."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], k = centers.shape[0], i, j, t, best_j
+    sums_array, totals_array = np.zeros((k, d)), np.zeros(k)
+    cdef double[:, ::1] sums = sums_array
+    cdef double[::1] totals = totals_array
+    cdef double best, distance, diff, w
+    with nogil:
+        for i in range(n):
+            best = INFINITY
+            best_j = 0
+            for j in range(k):
+                distance = 0.0
+                for t in range(d):
+                    diff = X[i, t] - centers[j, t]
+                    distance += diff * diff
+                if distance < best:
+                    best = distance
+                    best_j = j
+            labels[i] = best_j
+            dist2[i] = best
+            w = weights[i]
+            totals[best_j] += w
+            for t in range(d):
+                sums[best_j, t] += w * X[i, t]
+    return sums_array, totals_array
+
+
+cdef inline Py_ssize_t _nearest_two(
+    const double[:, ::1] X, Py_ssize_t i, const double[:, ::1] centers, double *first,
+    double *second,
+) noexcept nogil:
+    """Index of the nearest centre to point ``i``; its distance and the second-nearest one
+    (not squared) in ``first`` and ``second``."""
+    cdef double best = INFINITY, runner_up = INFINITY, distance, diff
+    cdef Py_ssize_t best_j = 0, j, t
+    for j in range(centers.shape[0]):
+        distance = 0.0
+        for t in range(centers.shape[1]):
+            diff = X[i, t] - centers[j, t]
+            distance += diff * diff
+        if distance < best:
+            runner_up = best
+            best = distance
+            best_j = j
+        elif distance < runner_up:
+            runner_up = distance
+    first[0] = sqrt(best)
+    second[0] = sqrt(runner_up)
+    return best_j
+
+
+def nearest_two(
+    const double[:, ::1] X, const double[:, ::1] centers, int64_t[::1] labels,
+    double[::1] first, double[::1] second,
+):
+    """Fill ``labels`` (OUT) with each point's nearest centre and ``first``/``second`` (OUT) with
+    the distances (not squared) to its nearest and second-nearest centres."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(X.shape[0]):
+            labels[i] = _nearest_two(X, i, centers, &first[i], &second[i])
+
+
+cdef inline double _distance(
+    const double[:, ::1] a, Py_ssize_t i, const double[:, ::1] b, Py_ssize_t j
+) noexcept nogil:
+    """Distance (not squared) between row ``i`` of ``a`` and row ``j`` of ``b``."""
+    cdef double total = 0.0, diff
+    cdef Py_ssize_t t
+    for t in range(b.shape[1]):
+        diff = a[i, t] - b[j, t]
+        total += diff * diff
+    return sqrt(total)
+
+
+cdef inline void _move_point(
+    const double[:, ::1] X, Py_ssize_t i, double weight, Py_ssize_t source, Py_ssize_t target,
+    double[:, ::1] sums, double[::1] totals, int64_t[::1] members,
+) noexcept nogil:
+    """Move point ``i``'s weight from cluster ``source`` (none if negative) to ``target``."""
+    cdef Py_ssize_t t
+    if source >= 0:
+        totals[source] -= weight
+        members[source] -= 1
+        for t in range(X.shape[1]):
+            sums[source, t] -= weight * X[i, t]
+    totals[target] += weight
+    members[target] += 1
+    for t in range(X.shape[1]):
+        sums[target, t] += weight * X[i, t]
+
+
+def lloyd_bounded(
+    const double[:, ::1] X, const double[:] weights, double[:, ::1] centers, Py_ssize_t max_iter,
+    double eps, int64_t[::1] labels,
+):
+    """Lloyd iterations from ``centers`` (IN/OUT) with Hamerly's distance bounds.
+
+    The bounds only skip distance computations that cannot change a label, so the iterates are
+    Lloyd's (up to the rounding of the running cluster sums); after the first iterations most
+    points are skipped. ``labels`` (OUT) holds the last assignment, made with the centres
+    before the last update. Returns ``(n_iter, shift, totals, empty)``: ``empty`` is True when
+    a cluster lost every point (then ``centers`` are those of that assignment, not updated);
+    the caller goes on without bounds, reseeding.
+    """
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], k = centers.shape[0]
+    upper_array, lower_array = np.empty(n), np.empty(n)
+    # Cluster sums are kept up to date as points change cluster, rather than summed anew each
+    # iteration: a refine on 132 k colours, k = 8, took 91 ms with a full pass, 54 ms so.
+    sums_array, totals_array = np.zeros((k, d)), np.zeros(k)
+    members_array = np.zeros(k, dtype=np.int64)
+    moved_array, half_gap_array = np.empty(k), np.empty(k)
+    cdef double[::1] upper = upper_array, lower = lower_array, totals = totals_array
+    cdef double[::1] moved = moved_array, half_gap = half_gap_array
+    cdef double[:, ::1] sums = sums_array
+    cdef int64_t[::1] members = members_array
+    cdef Py_ssize_t n_iter = 0
+    cdef double shift = INFINITY
+    cdef bint emptied = False
+    with nogil:
+        emptied = _bounded_iterations(X, weights, centers, max_iter, eps, labels, upper, lower,
+                                      sums, totals, members, moved, half_gap, &n_iter, &shift)
+    return n_iter, shift, totals_array, bool(emptied)
+
+
+cdef bint _bounded_iterations(
+    const double[:, ::1] X, const double[:] weights, double[:, ::1] centers, Py_ssize_t max_iter,
+    double eps, int64_t[::1] labels, double[::1] upper, double[::1] lower, double[:, ::1] sums,
+    double[::1] totals, int64_t[::1] members, double[::1] moved, double[::1] half_gap,
+    Py_ssize_t *n_iter, double *shift,
+) noexcept nogil:
+    """The loop of :func:`lloyd_bounded`; returns whether a cluster emptied."""
+    cdef Py_ssize_t n = X.shape[0], d = X.shape[1], k = centers.shape[0], i, j, t, a, top, other
+    cdef double change, value, diff, gap, runner_up, bound, u, second
+    for i in range(n):
+        j = _nearest_two(X, i, centers, &upper[i], &lower[i])
+        labels[i] = j
+        _move_point(X, i, weights[i], -1, j, sums, totals, members)
+    while n_iter[0] < max_iter:
+        for j in range(k):
+            if members[j] == 0:
+                return True
+        shift[0] = 0.0
+        for j in range(k):
+            change = 0.0
+            for t in range(d):
+                value = sums[j, t] / totals[j]
+                diff = value - centers[j, t]
+                change += diff * diff
+                centers[j, t] = value
+            moved[j] = sqrt(change)
+            shift[0] = max(shift[0], moved[j])
+        n_iter[0] += 1
+        if shift[0] <= eps:
+            break
+        # The largest and second-largest moves, to lower each point's second-nearest bound.
+        top = 0
+        for j in range(1, k):
+            if moved[j] > moved[top]:
+                top = j
+        runner_up = 0.0
+        for j in range(k):
+            if j != top and moved[j] > runner_up:
+                runner_up = moved[j]
+        for j in range(k):
+            gap = INFINITY
+            for other in range(k):
+                if other != j:
+                    gap = min(gap, _distance(centers, j, centers, other))
+            half_gap[j] = 0.5 * gap
+        for i in range(n):
+            a = labels[i]
+            upper[i] += moved[a]
+            lower[i] -= runner_up if a == top else moved[top]
+            # Strict comparisons: a tie goes to the full scan, which picks the lowest index, as
+            # the plain step does.
+            bound = max(lower[i], half_gap[a])
+            if upper[i] < bound:
+                continue
+            upper[i] = _distance(X, i, centers, a)
+            if upper[i] < bound:
+                continue
+            j = _nearest_two(X, i, centers, &u, &second)
+            upper[i] = u
+            lower[i] = second
+            if j != a:
+                labels[i] = j
+                _move_point(X, i, weights[i], a, j, sums, totals, members)
+    return False
