@@ -26,7 +26,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("read", ("kmseg.io",)),
     ("validation", ("kmseg._validation",)),
     ("features", ("kmseg._features", "kmseg._spatial")),
-    ("compress", ("kmseg._compress", "kmseg._samples")),
+    ("compress", ("kmseg._compress", "kmseg._samples", "kmseg._coreset")),
     ("cluster", ("kmseg._kmeans",)),
     ("labels", ("kmseg._labels", "kmseg.regions")),
     ("result", ("kmseg._display", "kmseg._panels", "kmseg._write", "kmseg._save", "kmseg._result",

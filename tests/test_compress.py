@@ -73,6 +73,40 @@ def test_kernels_match_their_numpy_references(rng):
         np.testing.assert_array_equal(looked_up, table[codes])
 
 
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_hash_counting_matches_its_numpy_reference(rng, channels):
+    """Distinct codes in first-seen order, counts and rows, through a hash table whose slots
+    collide (colours that differ in the low bits only, a table a quarter full)."""
+    from kmseg._kernels import count_distinct
+
+    values = rng.integers(0, 256, size=(50_000, channels), dtype=np.uint8)
+    values[::3, -1] &= 7
+    outputs = []
+    for kernel in (count_distinct, _reference.count_distinct):
+        inverse = np.empty(len(values), dtype=np.int32)
+        codes, counts = kernel(values, inverse)
+        outputs.append((codes, counts, inverse))
+    for got, expected in zip(outputs[0], outputs[1], strict=True):
+        np.testing.assert_array_equal(got, expected)
+    codes, counts, inverse = outputs[0]
+    np.testing.assert_array_equal(codes[inverse], _reference.pack(values))
+    assert counts.sum() == len(values)
+
+
+def test_small_and_large_images_have_the_same_histogram(rng, monkeypatch):
+    from kmseg import _compress
+
+    values = few_colours(rng, 5000, 3)
+    small = histogram(values)
+    monkeypatch.setattr(_compress, "_HASHED_MAX", 0)
+    large = histogram(values)
+    assert small.inverse is not None and large.inverse is None
+    np.testing.assert_array_equal(small.values, large.values)
+    np.testing.assert_array_equal(small.counts, large.counts)
+    labels = rng.permutation(len(large.values))
+    np.testing.assert_array_equal(small.expand(labels), large.expand(labels))
+
+
 def test_borrowed_tables_come_back_zeroed(rng):
     """The count tables are reused between calls: nothing of one image may leak into the next."""
     from kmseg import _compress
@@ -348,13 +382,13 @@ def test_grid_coreset_of_colours_over_255_is_the_coreset_of_the_colours_over_255
     """Integer colours put points on grid-cell boundaries ((x - low) * cells / span an
     integer): they must fall in the same cell whatever the scale, or float images (uint8 / 255)
     get another coreset, and other labels, than their uint8 originals."""
-    from kmseg._kmeans import _grid_coreset
+    from kmseg._coreset import grid_coreset
 
     X = rng.integers(0, 101, size=(20_000, 3)).astype(np.float64)
     weights = rng.integers(1, 5, size=len(X)).astype(np.float64)
     for target in (100, 2000, 8000):
-        means, cell_weights = _grid_coreset(X, weights, target)
-        scaled_means, scaled_weights = _grid_coreset(X / 255, weights, target)
+        means, cell_weights = grid_coreset(X, weights, target)
+        scaled_means, scaled_weights = grid_coreset(X / 255, weights, target)
         np.testing.assert_array_equal(scaled_weights, cell_weights)
         np.testing.assert_allclose(scaled_means, means / 255, rtol=1e-12)
 

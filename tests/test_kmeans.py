@@ -273,11 +273,11 @@ def test_grid_kernels_match_their_numpy_references(rng, d, per_axis):
 
 
 def test_grid_coreset_by_brute_force(rng):
-    from kmseg._kmeans import _grid_coreset
+    from kmseg._coreset import grid_coreset
 
     X = rng.uniform(0, 255, size=(20_000, 3))
     weights = rng.integers(1, 5, size=len(X)).astype(float)
-    means, cell_weights = _grid_coreset(X, weights, 1000)
+    means, cell_weights = grid_coreset(X, weights, 1000)
     # The first grid of the sequence 32, 38, 45... per axis with at least 1000 cells is 32.
     cell = np.minimum(np.floor((X - X.min(0)) * (32 / np.ptp(X, axis=0))), 31) @ [1024, 32, 1]
     occupied = np.unique(cell)
@@ -321,14 +321,14 @@ def test_coreset_path_ends_at_a_lloyd_fixed_point_of_every_point(rng, monkeypatc
 
 
 def test_a_finer_coreset_when_the_coarse_one_hides_much_of_the_error(rng, monkeypatch):
-    from kmseg import _kmeans
+    from kmseg import _coreset, _kmeans
 
     X = blobs(rng, n=200_000, d=3, k=12)
     points = _kmeans._Points(X, rng.integers(1, 4, size=len(X)).astype(float))
     core = _kmeans._coreset(points, 250 * 4)
     # What the grid hides, by brute force: squared distances of the points to their cell means.
-    cells = np.floor((X - X.min(0)) * (_kmeans._GRID_CELLS / np.ptp(X, axis=0)))
-    _, cell_of = np.unique(np.minimum(cells, _kmeans._GRID_CELLS - 1), axis=0,
+    cells = np.floor((X - X.min(0)) * (_coreset.GRID_CELLS / np.ptp(X, axis=0)))
+    _, cell_of = np.unique(np.minimum(cells, _coreset.GRID_CELLS - 1), axis=0,
                            return_inverse=True)
     cell_of = cell_of.ravel()
     sums = np.stack([np.bincount(cell_of, points.weights * X[:, j]) for j in range(3)], 1)

@@ -1,4 +1,4 @@
-"""The shared helper threads: order, errors, runs inside runs, forked children."""
+"""The helper threads: order, errors, runs inside runs, forked children."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def _in_child(queue):
 
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork")
 def test_a_forked_child_starts_its_own_helpers(two_threads):
-    _parallel.run([lambda: 0, lambda: 0])  # the parent's pool exists before the fork
+    _parallel.run([lambda: 0, lambda: 0])  # the parent ran helpers before the fork
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
     child = context.Process(target=_in_child, args=(queue,))

@@ -28,15 +28,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import _parallel
+from ._coreset import grid_coreset
 from ._errors import ParameterError, exceeds
 
 # Attempts run on all points up to _CORESET_FROM (distinct) points, above it on a grid coreset
-# of at least _CORESET_PER_CLUSTER cells per cluster (the grid starts at _GRID_CELLS cells per
-# axis, 5 bits for 8-bit colour). Then at most _REFINED distinct solutions within
-# _REFINE_MARGIN of the best are improved by breathing on the coreset (first breath _BREATHS
-# centres deep, a breath kept if it gains more than _BREATH_GAIN), again (_FINER_BREATHS deep)
-# on a grid of _FINER_CELLS x as many cells when the coarse one hides more than _HIDDEN_SHARE of
-# the error, and refined on all points.
+# of at least _CORESET_PER_CLUSTER cells per cluster (:mod:`._coreset`). Then at most _REFINED
+# distinct solutions within _REFINE_MARGIN of the best are improved by breathing on the coreset
+# (first breath _BREATHS centres deep, a breath kept if it gains more than _BREATH_GAIN), again
+# (_FINER_BREATHS deep) on a grid of _FINER_CELLS x as many cells when the coarse one hides
+# more than _HIDDEN_SHARE of the error, and refined on all points.
 # BSDS photos have 33-57 k colours: attempts on the coreset there (rather than on all points,
 # as below 65 536 points before) made the k-means 2-3x faster (20 val photos, k = 4 / 8 / 16:
 # median 58 -> 24, 155 -> 52, 351 -> 171 ms) for compactness within 1.0022x of the all-points
@@ -47,9 +47,6 @@ _BREATHS = 5
 _BREATH_GAIN = 1e-9
 _REFINE_MARGIN = 0.005
 _CORESET_PER_CLUSTER = 250
-_DENSE_CELLS = 1 << 24
-_GRID_CELLS = 32
-_GRID_NUDGE = 1e-9
 _HIDDEN_SHARE = 0.05
 _FINER_CELLS = 8
 _FINER_BREATHS = 2
@@ -227,7 +224,7 @@ def _coreset(points: _Points, target: int) -> _Points:
     have ``target`` cells, or not halve their number."""
     if len(points.X) < 2 * target:
         return points
-    core = _Points(*_grid_coreset(points.X, points.weights, target))
+    core = _Points(*grid_coreset(points.X, points.weights, target))
     return core if target <= len(core.X) <= len(points.X) // 2 else points
 
 
@@ -507,11 +504,18 @@ def _seed(X: np.ndarray, weights: np.ndarray, k: int, init: str, rng: np.random.
     else:  # "random": k distinct points drawn with probability proportional to weight
         index = rng.choice(len(X), size=k, replace=False, p=weights / weights.sum())
         centers = X[index]
-    if len(np.unique(centers, axis=0)) < k:
+    if _n_distinct_rows(centers) < k:
         # k-means++ only repeats a point once every point is already a centre; a random draw can
         # repeat a colour by chance, so redraw among the distinct values.
         centers = _distinct_seed(X, weights, k, rng)
     return np.array(centers, dtype=np.float64)
+
+
+def _n_distinct_rows(a: np.ndarray) -> int:
+    """``len(np.unique(a, axis=0))`` for a few rows, by sorting them: NumPy 2.4's np.unique
+    without an inverse or counts imports numpy.ma (19 ms of a whole 0.4 s ``kmseg segment``)."""
+    rows = a[np.lexsort(a.T[::-1])]
+    return 1 + int(np.any(rows[1:] != rows[:-1], axis=1).sum()) if len(a) else 0
 
 
 def _distinct_seed(X: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Generator):
@@ -520,58 +524,6 @@ def _distinct_seed(X: np.ndarray, weights: np.ndarray, k: int, rng: np.random.Ge
         raise _too_few_distinct(X, k, n_distinct=len(values))
     mass = np.bincount(inverse.ravel(), weights=weights, minlength=len(values))
     return values[rng.choice(len(values), size=k, replace=False, p=mass / mass.sum())]
-
-
-def _grid_coreset(X: np.ndarray, weights: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted means of the points in each occupied cell of a regular grid, and cell weights.
-
-    The grid starts at _GRID_CELLS cells per axis (fewer above 3 features) and is refined
-    (up to 8x per axis) until at least ``target`` cells are occupied: data whose range is
-    stretched by a few outliers (satellite bands) fill few cells of a coarse grid.
-    """
-    from ._kernels import cell_means
-
-    # Column by column: X.min(axis=0) took 2.4 ms on 92 k colours, this 0.1 ms.
-    low = np.array([column.min() for column in X.T])
-    span = np.array([column.max() for column in X.T]) - low
-    span[span == 0] = 1.0
-    # As many cells in all as _GRID_CELLS per axis give in 3-D: more features (bands, position,
-    # texture) start coarser (5 features: 8 per axis; on a BSDS photo with Lab + position the
-    # 32-cell grid took 0.57 s to index and kept a third of the 154 k pixels).
-    first = max(2, round(_GRID_CELLS ** (3 / max(3, X.shape[1]))))
-    # Refined in steps of 2**(1/4) per axis (1.7x the cells), not 2 (8x): a target just
-    # above one grid's count then costs a grid just above it (on the 0.24 MP sample, k = 9
-    # jumped from 2 139 to 9 987 cells, and its k-means from 85 to 174 ms).
-    for cells in np.unique(np.rint(first * 2 ** (np.arange(13) / 4))).astype(int):
-        # The grid starts _GRID_NUDGE of a cell below the lowest point, so that a point on a
-        # cell boundary (integer colours: (x - low) * cells / span can be an integer) is in the
-        # upper cell whatever the rounding, and colours / 255 get the grid of the colours.
-        cell_of_point, n_cells = _cell_index(X, low - _GRID_NUDGE * span / cells, cells / span,
-                                             int(cells))
-        if n_cells >= target:
-            break
-    return cell_means(X, weights, cell_of_point, n_cells)
-
-
-def _cell_index(
-    X: np.ndarray, low: np.ndarray, scale: np.ndarray, per_axis: int
-) -> tuple[np.ndarray, int]:
-    """Number the occupied cells of the grid 0..n-1 (in cell order): the cell of each point,
-    and n."""
-    from ._kernels import grid_keys
-
-    n, d = X.shape
-    if per_axis**d > _DENSE_CELLS:
-        cells = np.minimum(((X - low) * scale).astype(np.int64), per_axis - 1)
-        numbers = np.unique(cells, axis=0, return_inverse=True)[1].ravel()
-        return numbers.astype(np.int32), int(numbers.max()) + 1
-    # One integer per cell and a table of flags: no sort of the points (np.unique(axis=0)
-    # took 0.11 s of a 0.4 s run on 132 k colours).
-    keys, occupied = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
-    marks = np.zeros(per_axis**d, dtype=np.int32)
-    n_cells = grid_keys(X, low, scale, per_axis, keys, marks, occupied)
-    marks[np.sort(occupied[:n_cells])] = np.arange(n_cells, dtype=np.int32)
-    return marks[keys], n_cells
 
 
 def _initial_centers_from_labels(points: _Points, labels: np.ndarray, k: int) -> np.ndarray:

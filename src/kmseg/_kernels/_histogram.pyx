@@ -14,7 +14,7 @@ seconds when the other core was busy).
 
 import numpy as np
 
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 
 ctypedef fused label_t:
     uint8_t
@@ -112,3 +112,47 @@ def lookup(const uint8_t[:, :] values, const uint32_t[::1] table, label_t[::1] o
         else:
             for i in range(n):
                 out[i] = <label_t>labels[_pack(pixels + i * row, step, c)]
+
+
+def count_distinct(const uint8_t[:, :] values, int32_t[::1] inverse):
+    """Distinct codes of ``(n, C)`` uint8 values (C <= 3, packed as :func:`pack_and_count`
+    does) in order of first occurrence, and their counts; ``inverse`` (OUT) gets each value's
+    row. A hash table (open addressing, at least twice as many slots as values, each slot
+    ``code << 32 | row + 1``) of a few MB where the count table is 64 MB: for small images
+    the count table's first touch cost more than the counting, and 64 MB of resident memory."""
+    cdef Py_ssize_t n = values.shape[0], c = values.shape[1], i, m = 0
+    cdef int bits = 10
+    while (1 << bits) < 2 * n:
+        bits += 1
+    slots_array = np.zeros(1 << bits, dtype=np.uint64)
+    codes_array = np.empty(max(n, 1), dtype=np.uint32)
+    counts_array = np.zeros(max(n, 1), dtype=np.int64)
+    cdef uint64_t[::1] slots = slots_array
+    cdef uint32_t[::1] codes = codes_array
+    cdef int64_t[::1] counts = counts_array
+    cdef uint32_t code, slot, mask = (1 << bits) - 1
+    cdef uint64_t entry
+    cdef int64_t row
+    cdef const uint8_t *pixels = &values[0, 0] if n else NULL
+    cdef Py_ssize_t stride = values.strides[0], step = values.strides[1]
+    with nogil:
+        for i in range(n):
+            code = (_pack_rgb(pixels + i * stride, step) if c == 3
+                    else _pack(pixels + i * stride, step, c))
+            # Fibonacci hashing: the top bits of the product spread neighbouring colours.
+            slot = (code * <uint32_t>2654435769u) >> (32 - bits)
+            while True:
+                entry = slots[slot]
+                if entry == 0:
+                    row = m
+                    slots[slot] = (<uint64_t>code << 32) | <uint64_t>(m + 1)
+                    codes[m] = code
+                    m += 1
+                    break
+                if <uint32_t>(entry >> 32) == code:
+                    row = <int64_t>(entry & 0xFFFFFFFFu) - 1
+                    break
+                slot = (slot + 1) & mask
+            counts[row] += 1
+            inverse[i] = <int32_t>row
+    return codes_array[:m], counts_array[:m]

@@ -104,3 +104,15 @@ def binned(values: np.ndarray, bits: int):
     means = np.stack([np.bincount(inverse, weights=column) for column in values.T.astype(float)],
                      axis=1) / counts[:, None]
     return present, counts, means, inverse
+
+
+def count_distinct(values: np.ndarray, inverse: np.ndarray):
+    """Distinct packed codes in order of first occurrence, their counts, each value's row."""
+    codes = pack(values)
+    distinct, first, rows, counts = np.unique(codes, return_index=True, return_inverse=True,
+                                              return_counts=True)
+    order = np.argsort(first)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    inverse[:] = rank[rows]
+    return distinct[order], counts[order]
