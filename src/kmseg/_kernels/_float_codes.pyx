@@ -1,4 +1,5 @@
-"""Float-pixel kernels: integer codes of floats that are exact, and bins of those that are not.
+"""Float-pixel kernels: integer codes of floats that are exact, and bins of those that are not
+(and of 16-bit values, which seldom repeat).
 
 ``uint8_image / 255`` (float64 or float32) holds only 256 values per channel: each is found
 again as ``u = round(v * 255)`` and checked to equal ``u / 255`` in its own dtype, so such an
@@ -22,6 +23,12 @@ ctypedef fused float_t:
 ctypedef fused code_t:
     uint8_t
     uint16_t
+
+# What the bins take: continuous floats, and 16-bit values that hardly repeat.
+ctypedef fused sample_t:
+    uint16_t
+    float
+    double
 
 cdef enum:
     _BLOCK = 4096
@@ -63,7 +70,7 @@ def integer_codes(const float_t[:, ::1] values, const float_t[::1] constants, co
 
 
 def bin_and_sum(
-    const float_t[:, :] values, const double[:] low, const double[:] scale, int bits,
+    const sample_t[:, :] values, const double[:] low, const double[:] scale, int bits,
     uint8_t[:, :] codes, uint32_t[::1] rows,
 ):
     """Bin ``(n, C)`` points (C <= 3) on a grid and sum each bin's points, in one pass.
@@ -101,7 +108,7 @@ def bin_and_sum(
 
 
 cdef inline int64_t _bin_number(
-    const float_t[:, :] values, Py_ssize_t i, const double[:] low, const double[:] scale,
+    const sample_t[:, :] values, Py_ssize_t i, const double[:] low, const double[:] scale,
     int bits, int64_t top,
 ) noexcept nogil:
     cdef int64_t number = 0
@@ -116,7 +123,7 @@ cdef inline int64_t _bin_number(
 
 
 cdef Py_ssize_t _bin_until_full(
-    const float_t[:, :] values, Py_ssize_t start, const double[:] low,
+    const sample_t[:, :] values, Py_ssize_t start, const double[:] low,
     const double[:] scale, int bits, uint8_t[:, :] codes, uint32_t[::1] rows,
     uint32_t[::1] numbers, double[:, ::1] bins, Py_ssize_t *m,
 ) noexcept nogil:
@@ -176,7 +183,7 @@ cdef inline void _add_run(
         bins[row, 3 + c] += run2
 
 
-def channel_bounds(const float_t[:, :] values):
+def channel_bounds(const sample_t[:, :] values):
     """Smallest and largest value of each channel of ``(n, C)`` values (n >= 1), in one pass
     (NumPy's column by column reductions read the rows C times); NaN bounds when a channel
     holds NaN or infinity."""
