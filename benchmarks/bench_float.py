@@ -15,7 +15,7 @@ default attempts, RGB) on
 
 Rounds are interleaved (uint8, float64, float32 in turn) and each time is the median of the
 rounds; the ratio is the median of the per-round ratios float64 / uint8. Every kind is run once
-on a small crop first (numba kernels loaded).
+on a small crop first (imports done).
 
 Usage, from the repository root::
 

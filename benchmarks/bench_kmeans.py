@@ -1,7 +1,7 @@
 """Benchmark ``kmseg.segment`` against the usual k-means recipes for image segmentation.
 
 Each table row is measured in this run, and each (method, image, k, space) measurement runs in
-a fresh ``spawn`` process: that process warms up on a 64x64 image (imports, numba cache,
+a fresh ``spawn`` process: that process warms up on a 64x64 image (imports, first touches,
 thread pools), loads the decoded image, and then times the method from the decoded array to
 labels and centres. Peak memory is the child's ``ru_maxrss`` after the runs minus its
 ``ru_maxrss`` once the image was loaded. The SSE per pixel is computed here, from the labels and
@@ -827,7 +827,7 @@ def cli_section(opts: argparse.Namespace) -> str:
     header = ["run", "process", "wall, start to exit (s)", "peak RSS (MB)", "inside the process"]
     intro = (
         f"`{image.name}` ({pixel_count(image) / 1e6:.1f} MP), run twice: the first run may "
-        "include numba JIT compilation, cached on disk afterwards."
+        "include first reads of the files into the page cache."
     )
     return "\n".join(["### Cold command line", "", intro, "", markdown_table(header, rows), ""])
 

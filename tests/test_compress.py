@@ -255,7 +255,7 @@ def test_floats_that_are_not_exactly_codes_are_not_taken_for_codes(rng, dtype, c
 
     codes = few_colours(rng, 6000, 3)
     floats = codes.astype(dtype) / dtype(255)
-    assert _float_code_histogram(floats) is not None
+    assert _float_code_histogram(floats, True) is not None
     if change == "a multiplied reciprocal":  # u * (1 / 255) is not u / 255 for every u
         floats = codes.astype(dtype) * (dtype(1) / dtype(255))
         assert (floats != codes.astype(dtype) / dtype(255)).any()
@@ -264,7 +264,7 @@ def test_floats_that_are_not_exactly_codes_are_not_taken_for_codes(rng, dtype, c
                            "one ulp down": np.nextafter(floats[4321, 1], dtype(-2)),
                            "above 1": dtype(256) / dtype(255),
                            "below 0": dtype(-1) / dtype(255)}[change]
-    assert _float_code_histogram(floats) is None
+    assert _float_code_histogram(floats, True) is None
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -393,7 +393,7 @@ def test_binned_1d_sse_is_within_0_1_percent_of_the_exact_optimum(rng):
 def _float_codes_absent(floats: np.ndarray) -> bool:
     from kmseg._compress import _float_code_histogram
 
-    return _float_code_histogram(floats.reshape(-1, floats.shape[-1])) is None
+    return _float_code_histogram(floats.reshape(-1, floats.shape[-1]), True) is None
 
 
 def test_grid_coreset_of_colours_over_255_is_the_coreset_of_the_colours_over_255(rng):
@@ -435,3 +435,30 @@ def test_uint8_over_255_segments_as_the_uint8_image(space):
                 scale = 1.0 if space == "lab" else 255.0**2
                 assert seg.compactness == pytest.approx(expected.compactness / scale,
                                                         rel=1e-12), where
+
+
+def test_fewer_bins_than_clusters_fall_back_to_every_value():
+    """Distinct 16-bit values (or floats) that share bins still give k clusters when there are
+    at least k distinct values."""
+    deep = np.array([[[0, 0, 0], [1, 0, 0]], [[65535, 0, 0], [30000, 0, 0]]], np.uint16)
+    for image in (deep, deep / 65535, np.array([[0, 1e-7], [1, 0.4577]])):
+        seg = kmseg.segment(image, k=4)
+        assert len(np.unique(seg.labels)) == 4
+
+
+def test_fitted_palettes_label_16bit_code_floats_value_by_value(rng):
+    """predict and transform take each value's own nearest centre: floats that are 16-bit
+    codes are not binned there (bins would give the pixels of a bin one label)."""
+    from kmseg._kmeans import assign
+    from kmseg._samples import colour_features
+
+    deep = rng.integers(30000, 30600, (120, 120, 3)).astype(np.uint16)
+    deep[0, 0], deep[0, 1] = 0, 65535
+    image = deep / 65535.0
+    model = kmseg.KMeansSegmenter(k=4).fit(image)
+    params = model.get_params()
+    X = colour_features(image.reshape(-1, 3), image.dtype, space=params["space"],
+                        normalize=params["normalize"])
+    expected = assign(X, model.cluster_centers_)[0]
+    np.testing.assert_array_equal(model.predict(image).ravel(), expected)
+    np.testing.assert_array_equal(model.transform(image).reshape(-1, 4).argmin(axis=1), expected)

@@ -389,3 +389,16 @@ def test_assign_resolves_tiny_features(rng):
 def test_features_whose_squared_distances_overflow_are_refused(rng):
     with pytest.raises(ParameterError, match="overflow; rescale the image"):
         kmeans(np.ldexp(blobs(rng), 1000), 4, rng=np.random.default_rng(0))
+
+
+def test_integer_and_float32_weights_give_the_float64_result(rng):
+    """Counts come as integers (np.bincount) or float32: the compiled kernels take float64, so
+    the engine converts them, with the same result."""
+    X = blobs(rng, n=3000, d=3, k=5)
+    counts = rng.integers(1, 9, size=len(X))
+    expected = kmeans(X, 5, sample_weight=counts.astype(np.float64),
+                      rng=np.random.default_rng(0))
+    for weights in (counts, counts.astype(np.float32)):
+        got = kmeans(X, 5, sample_weight=weights, rng=np.random.default_rng(0))
+        np.testing.assert_array_equal(got.labels, expected.labels)
+        assert got.compactness == expected.compactness

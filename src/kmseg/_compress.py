@@ -51,7 +51,7 @@ class Histogram:
     """
 
     values: np.ndarray  # (m, C) distinct values, input dtype (superpixels: mean features;
-    # floats that are codes: float64 quotients)
+    # floats that are codes: float64 quotients; bins of 16-bit values: float64 means)
     counts: np.ndarray  # (m,) float64 pixel counts (the engine's weights)
     inverse: np.ndarray | None = None  # (n,) int32 or intp rows of ``values``
     pixels: np.ndarray | None = None  # (n, B) uint8 pixel codes, looked up by their packing
@@ -123,7 +123,7 @@ def histogram(values: np.ndarray, *, binned: bool = True) -> Histogram:
     if values.dtype == np.uint8 and values.shape[1] <= 3:
         return _hashed_histogram(values) if len(values) <= _HASHED_MAX else _table_histogram(values)
     if values.dtype.kind == "f":
-        coded = _float_code_histogram(values)
+        coded = _float_code_histogram(values, binned)
         if coded is not None:  # codes are finite
             return coded
         grid = _bin_grid(values) if binned and values.shape[1] in _BIN_BITS else None
@@ -259,7 +259,7 @@ def _table_histogram(values: np.ndarray) -> Histogram:
                      present=present)
 
 
-def _float_code_histogram(values: np.ndarray) -> Histogram | None:
+def _float_code_histogram(values: np.ndarray, binned: bool) -> Histogram | None:
     """The histogram of floats that are all integer codes ``u / scale`` (:data:`_FLOAT_CODES`),
     counted as those integers are; None for other floats.
 
@@ -275,7 +275,7 @@ def _float_code_histogram(values: np.ndarray) -> Histogram | None:
     for code_dtype, scale in _FLOAT_CODES:
         codes = _integer_codes(values, scale, code_dtype)
         if codes is not None:
-            coded = histogram(codes)
+            coded = histogram(codes, binned=binned)
             if coded.values is codes:  # passed through: the pixels are the values
                 exact = values if values.dtype == np.float64 else codes / scale
                 return Histogram(exact, coded.counts)

@@ -412,7 +412,7 @@ class _Points:
 
     def __init__(self, X: np.ndarray, weights: np.ndarray) -> None:
         self.X = np.ascontiguousarray(X, dtype=np.float64)  # the kernels' layout (no copy)
-        self.weights = weights
+        self.weights = np.ascontiguousarray(weights, dtype=np.float64)
 
     def step(self, centers: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Labels, squared distances, and the weighted means (NaN if empty) and cluster weights."""

@@ -53,13 +53,14 @@ def run(jobs: list[Callable[[], T]]) -> list[T]:
         return [job() for job in jobs]
     results: list = [None] * len(jobs)
     errors: list[BaseException] = []
+    stopped: list[bool] = []  # set when the caller leaves early (Ctrl-C): helpers take no more
     queue = iter(enumerate(jobs))
     lock = threading.Lock()
 
     def work() -> None:
         while True:
             with lock:
-                taken = None if errors else next(queue, None)
+                taken = None if errors or stopped else next(queue, None)
             if taken is None:
                 return
             try:
@@ -72,9 +73,12 @@ def run(jobs: list[Callable[[], T]]) -> list[T]:
                for _ in range(min(len(jobs), n_threads()) - 1)]
     for helper in helpers:
         helper.start()
-    work()
-    for helper in helpers:
-        helper.join()
+    try:
+        work()
+    finally:
+        stopped.append(True)
+        for helper in helpers:
+            helper.join()
     if errors:
         raise errors[0]
     return results

@@ -489,3 +489,15 @@ def test_pixel_limit_holds_for_rasters_read_in_strips(tmp_path, capsys, chunked)
                         "-o", str(tmp_path / "out"), *chunked], capsys)
     assert code == 2 and "exceeds the decompression-bomb limit of 1,000 pixels" in err
     assert "claims.tif" in err and not (tmp_path / "out" / "claims_labels.tif").exists()
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--help", "segment"], ["-h", "batch"]])
+def test_top_level_help_lists_every_command(argv, capsys):
+    """Only the named command's parser is built, except when help comes before it."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("segment", "sweep", "colors", "choose-k", "batch", "video", "evaluate",
+                    "serve", "demo"):
+        assert command in out, command

@@ -48,7 +48,8 @@ def optimal_1d_splits(const double[:] x, const double[:] weights, Py_ssize_t k):
             top = 1
             while top > 0:
                 top -= 1
-                lo, hi, opt_lo, opt_hi = stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3]
+                lo, hi = stack[top, 0], stack[top, 1]
+                opt_lo, opt_hi = stack[top, 2], stack[top, 3]
                 if lo > hi:
                     continue
                 j = (lo + hi) // 2

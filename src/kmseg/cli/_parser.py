@@ -85,8 +85,14 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "choose-k": _add_choose_k, "batch": _add_batch, "video": _add_video,
         "evaluate": _add_evaluate, "serve": _add_serve, "demo": _add_demo,
     }
-    named = [word for word in argv or () if not word.startswith("-")][:1]
-    wanted = named if named and named[0] in commands_by_name else list(commands_by_name)
+    words = list(argv or ())
+    named = next((i for i, word in enumerate(words) if not word.startswith("-")), None)
+    # Only the first word that is no option can name the command (the top level has no
+    # option that takes a value); help or "--" before it needs every command.
+    wanted = list(commands_by_name)
+    if named is not None and words[named] in commands_by_name and not (
+            {"-h", "--help", "--"} & set(words[:named])):
+        wanted = [words[named]]
     parser = _Parser(
         prog="kmseg",
         description="Image segmentation by k-means clustering of pixel colours.",
