@@ -70,21 +70,23 @@ def colour_samples(
     *,
     space: str,
     normalize: bool,
+    k: int = 1,
     per_pixel: bool = False,
     binned: bool = True,
 ) -> Samples:
-    """The distinct values (or, ``binned``, the bins of continuous floats) weighted by their
-    pixels, or (``per_pixel``) every pixel."""
+    """The distinct values (or, ``binned``, the bins of continuous floats and 16-bit values)
+    weighted by their pixels, or (``per_pixel``) every pixel. Fewer bins than the ``k``
+    clusters asked for give way to every distinct value (distinct values may share a bin)."""
     if per_pixel:
-        weights, expand = np.ones(len(values)), same_labels
+        weights, expand, is_binned = np.ones(len(values)), same_labels, False
     else:
         compressed = histogram(values, binned=binned)
+        if compressed.binned and len(compressed.values) < k:
+            compressed = histogram(values, binned=False)
         values, weights, expand = compressed.values, compressed.counts, compressed.expand
-        if compressed.binned:
-            X = colour_features(values, dtype, space=space, normalize=normalize)
-            return Samples(X, weights, expand, binned=True)
+        is_binned = compressed.binned
     X = colour_features(values, dtype, space=space, normalize=normalize)
-    return Samples(X, weights, expand)
+    return Samples(X, weights, expand, binned=is_binned)
 
 
 def samples_of(
@@ -99,7 +101,8 @@ def samples_of(
     if spatial:
         return spatial_samples(loaded, params)
     return colour_samples(values, loaded.pixels.dtype, space=params["space"],
-                          normalize=params["normalize"], per_pixel=per_pixel, binned=binned)
+                          normalize=params["normalize"], k=params["k"], per_pixel=per_pixel,
+                          binned=binned)
 
 
 def spatial_samples(loaded: LoadedImage, params: dict[str, Any]) -> Samples:

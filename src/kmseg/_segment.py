@@ -384,8 +384,6 @@ class KMeansSegmenter(SegmenterParams):
         fixed = fixed_features(work, params)
         # An initial label map is per pixel, so it is the one case clustered pixel by pixel.
         samples = samples_of(work, params, per_pixel=init_labels is not None)
-        if samples.binned and len(samples.X) < self.k:  # fewer bins than clusters: exactly
-            samples = samples_of(work, params, binned=False)
         features_done = time.perf_counter()
         result = kmeans(
             samples.X,
