@@ -87,6 +87,19 @@ def main() -> int:
         says="pip install")
     run("batch", "photos", "-o", "dask", "--scheduler", "local", expect=2, says="pip install")
     run("segment", "camera.nef", "-o", "raw", expect=2, says="pip install rawpy")
+    # Scans: a NIfTI volume (nibabel is a dependency) and the shared DICOM series when present.
+    import nibabel
+    import numpy as np
+
+    volume = np.zeros((24, 20, 12), np.int16)
+    volume[6:18, 5:15, 3:9] = 400
+    nibabel.save(nibabel.Nifti1Image(volume, np.diag([0.8, 0.8, 2.0, 1.0])), "scan.nii.gz")
+    run("segment", "scan.nii.gz", "-k", "2", "-o", "scan",
+        files=("scan/scan_labels.nii.gz", "scan/scan.json"), says="mL by class")
+    series = Path(__file__).resolve().parents[2] / "shared" / "data" / "med" / "ct" / "dicom"
+    if series.is_dir():  # JPEG 2000 slices, decoded by the plain install's Pillow
+        run("segment", str(series), "-k", "4", "--window", "soft-tissue", "-o", "ct",
+            files=("ct/dicom_labels.nii.gz",))
 
     for number, code in enumerate(blocks("python"), 1):
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

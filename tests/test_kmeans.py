@@ -232,11 +232,12 @@ def test_breathing_never_worsens_and_stops_without_room():
     assert again.compactness == run.compactness == 0
 
 
-def test_nearest_two_kernel_matches_its_numpy_reference(rng):
+@pytest.mark.parametrize("d", [3, 2])
+def test_nearest_two_kernel_matches_its_numpy_reference(rng, d):
     from kmseg._kernels import _reference, nearest_two
 
-    X = rng.uniform(0, 255, size=(2000, 3))
-    centers = rng.uniform(0, 255, size=(7, 3))
+    X = rng.uniform(0, 255, size=(2000, d))
+    centers = rng.uniform(0, 255, size=(7, d))
     results = []
     for kernel in (nearest_two, _reference.nearest_two):
         out = (np.empty(2000, np.intp), np.empty(2000), np.empty(2000))

@@ -46,7 +46,7 @@ def test_readme_blocks_run_top_to_bottom(tmp_path):
                  "figures/photo_colors.png", "figures/photo_choose_k.png",
                  "out/regions/photo_regions.png", "out/batch/a_labels.png", "palette.json",
                  "out/video/clip.json", "kmseg-demo/coffee_compare.png", "sweep.png",
-                 "colors.png"):
+                 "colors.png", "out/scan/scan_labels.nii.gz"):
         assert (tmp_path / name).is_file(), name
     assert not (tmp_path / "photo.jpg").is_dir()
 

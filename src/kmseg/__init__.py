@@ -41,6 +41,7 @@ __all__ = [
     "save_segmentation",
     "segment",
     "segment_chunked",
+    "volume",
 ]
 
 # public name -> module that defines it
@@ -63,7 +64,7 @@ _LAZY = {
     "OutputError": "._errors",
     "ParameterError": "._errors",
 }
-_SUBPACKAGES = {"batch", "cli", "data", "io", "metrics", "plot", "regions"}
+_SUBPACKAGES = {"batch", "cli", "data", "io", "metrics", "plot", "regions", "volume"}
 
 
 def __getattr__(name: str) -> Any:
@@ -82,7 +83,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
-    from . import batch, data, io, metrics, plot, regions
+    from . import batch, data, io, metrics, plot, regions, volume
     from ._choose_k import KChoice, choose_k
     from ._chunked import segment_chunked
     from ._errors import (

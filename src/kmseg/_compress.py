@@ -24,9 +24,9 @@ from ._spatial import block_mean, enlarge, shrink_factor
 # Pixels are split between threads once there are _THREAD_MIN of them (two threads: 18 MP
 # histogram 70 -> 45 ms, lookup 40 -> 25 ms).
 _THREAD_MIN = 1 << 20
-# 8-bit images of up to _HASHED_MAX pixels are counted in a hash table of their own (<= 8 MB)
-# rather than the shared 64 MB count table.
-_HASHED_MAX = 1 << 19
+# 8-bit images of up to _BITMAP_MAX pixels are counted through a bitmap of their own (2 MB),
+# with an index per pixel, rather than the shared 64 MB count table.
+_BITMAP_MAX = 1 << 19
 # Sample size and distinct share above which 16-bit, float or many-band values are clustered
 # pixel by pixel rather than through np.unique (a sort of every pixel).
 _SAMPLE = 1 << 16
@@ -36,6 +36,8 @@ _FLOAT_CODES = ((np.uint8, 255.0), (np.uint8, 1.0), (np.uint16, 65535.0), (np.ui
 # Bits of a bin number per axis of continuous floats, by channel count: at most 2**24 bins
 # (the largest count table), and 16-bit resolution for one channel.
 _BIN_BITS = {1: 16, 2: 10, 3: 8}
+# Integer values (volumes) are counted in a table over their range when it is at most this.
+_COUNTED_RANGE = 1 << 24
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,7 +83,7 @@ def histogram(values: np.ndarray, *, binned: bool = True) -> Histogram:
     """Histogram of ``(n, C)`` pixel values: distinct values (or bins) and their counts.
 
     * 8-bit data of up to 3 channels is counted in a table of ``256**C`` bins (no sort), or
-      below half a megapixel in a hash table.
+      below half a megapixel through a bitmap of the codes present.
     * Floats that are all 8- or 16-bit codes, exactly (float32 or float64 ``u / 255``,
       ``u / 65535`` or integers ``u``, what ``uint8_image / 255`` or
       ``.astype(np.float32) / 255`` give), are counted through their codes as the integer
@@ -121,7 +123,7 @@ def histogram(values: np.ndarray, *, binned: bool = True) -> Histogram:
         Floats with NaN or infinity.
     """
     if values.dtype == np.uint8 and values.shape[1] <= 3:
-        return _hashed_histogram(values) if len(values) <= _HASHED_MAX else _table_histogram(values)
+        return _bitmap_histogram(values) if len(values) <= _BITMAP_MAX else _table_histogram(values)
     if values.dtype.kind == "f":
         coded = _float_code_histogram(values, binned)
         if coded is not None:  # codes are finite
@@ -137,6 +139,22 @@ def histogram(values: np.ndarray, *, binned: bool = True) -> Histogram:
         return bins if bins is not None else Histogram(values, np.ones(len(values)))
     distinct, inverse, counts = _unique_rows(values)
     return Histogram(distinct, counts.astype(np.float64), inverse=inverse)
+
+
+def integer_histogram(values: np.ndarray) -> Histogram | None:
+    """Histogram of ``(n,)`` integers (any integer dtype, e.g. CT's int16) by counting, when
+    their range spans at most _COUNTED_RANGE values; else None. No sort: a 20-slice CT series
+    (5.2 M voxels) took 0.03 s here where np.unique took 0.5 s."""
+    low, high = int(values.min()), int(values.max())
+    if high - low >= _COUNTED_RANGE:
+        return None
+    offsets = (values - low).astype(np.intp)
+    counts = np.bincount(offsets, minlength=high - low + 1)
+    present = np.flatnonzero(counts)
+    row = np.empty(len(counts), dtype=np.intp)
+    row[present] = np.arange(len(present))
+    return Histogram((present + low)[:, None], counts[present].astype(np.float64),
+                     inverse=row[offsets])
 
 
 def pool_histograms(
@@ -219,20 +237,15 @@ class _ZeroedTables:
 _TABLES = _ZeroedTables()
 
 
-def _hashed_histogram(values: np.ndarray) -> Histogram:
-    """A small image's histogram through a hash table: a 481x321 photo's cold
-    ``kmseg segment`` touched 64 MB less memory than through the count table."""
+def _bitmap_histogram(values: np.ndarray) -> Histogram:
+    """A small image's histogram through a bitmap of the codes present: a 481x321 photo's cold
+    ``kmseg segment`` touched 64 MB less memory than through the count table. In code order,
+    as the count table gives them: the same image, the same k-means."""
     from ._kernels import count_distinct
 
     inverse = np.empty(len(values), dtype=np.int32)
-    codes, counts = count_distinct(values, inverse)
-    # In code order, as the count table gives them: the same image, the same k-means.
-    present = np.sort(codes)
-    rank = np.searchsorted(present, codes).astype(np.int32)  # a permutation: codes are distinct
-    in_order = np.empty(len(codes))
-    in_order[rank] = counts
-    return Histogram(_unpack(present, values.shape[1], values.dtype), in_order,
-                     inverse=rank[inverse])
+    rows, counts = count_distinct(values, inverse)
+    return Histogram(rows, counts.astype(np.float64), inverse=inverse)
 
 
 def _table_histogram(values: np.ndarray) -> Histogram:

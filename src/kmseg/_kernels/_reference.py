@@ -107,12 +107,8 @@ def binned(values: np.ndarray, bits: int):
 
 
 def count_distinct(values: np.ndarray, inverse: np.ndarray):
-    """Distinct packed codes in order of first occurrence, their counts, each value's row."""
-    codes = pack(values)
-    distinct, first, rows, counts = np.unique(codes, return_index=True, return_inverse=True,
-                                              return_counts=True)
-    order = np.argsort(first)
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    inverse[:] = rank[rows]
-    return distinct[order], counts[order]
+    """Distinct rows in ascending order of their packed codes, their counts, each value's row."""
+    distinct, rows, counts = np.unique(pack(values), return_inverse=True, return_counts=True)
+    inverse[:] = rows
+    shifts = 8 * np.arange(values.shape[1] - 1, -1, -1)
+    return ((distinct[:, None] >> shifts) & 255).astype(np.uint8), counts

@@ -10,6 +10,8 @@ import numpy as np
 from libc.math cimport INFINITY
 from libc.stdint cimport int64_t
 
+from ._distance cimport squared_distance
+
 
 cdef inline Py_ssize_t _search_sorted(const double[::1] a, double value) noexcept nogil:
     """``np.searchsorted(a, value)`` (side "left") of ascending ``a``."""
@@ -33,45 +35,49 @@ def kmeans_plusplus_indices(
     nearest seed so far; the candidate that lowers the total the most is kept.
     """
     cdef Py_ssize_t n = X.shape[0], d = X.shape[1], k = draws.shape[0] + 1
-    cdef Py_ssize_t n_trials = draws.shape[1], i, t, c, s, j, best
     chosen_array = np.empty(k, dtype=np.int64)
     closest_array, cumulative_array = np.empty(n), np.empty(n)
-    trial_array = np.empty((n_trials, n))
-    candidates_array = np.empty(n_trials, dtype=np.int64)
+    trial_array = np.empty((draws.shape[1], n))
+    candidates_array = np.empty(draws.shape[1], dtype=np.int64)
     cdef int64_t[::1] chosen = chosen_array, candidates = candidates_array
     cdef double[::1] closest = closest_array, cumulative = cumulative_array
     cdef double[:, ::1] trial = trial_array
-    cdef double total, diff, running, potential, best_potential, value
     with nogil:
-        chosen[0] = first
-        for i in range(n):
-            total = 0.0
-            for t in range(d):
-                diff = X[i, t] - X[first, t]
-                total += diff * diff
-            closest[i] = total
-        for c in range(1, k):
-            running = 0.0
-            for i in range(n):
-                running += weights[i] * closest[i]
-                cumulative[i] = running
-            best = 0
-            best_potential = INFINITY
-            for s in range(n_trials):
-                j = min(_search_sorted(cumulative, draws[c - 1, s] * running), n - 1)
-                candidates[s] = j
-                potential = 0.0
-                for i in range(n):
-                    total = 0.0
-                    for t in range(d):
-                        diff = X[i, t] - X[j, t]
-                        total += diff * diff
-                    value = min(total, closest[i])
-                    trial[s, i] = value
-                    potential += weights[i] * value
-                if potential < best_potential:
-                    best_potential = potential
-                    best = s
-            chosen[c] = candidates[best]
-            closest[:] = trial[best]
+        # A literal 3 for colours: the distances unroll (see _distance.pxd).
+        if d == 3:
+            _seed(X, weights, first, draws, chosen, closest, cumulative, trial, candidates, 3)
+        else:
+            _seed(X, weights, first, draws, chosen, closest, cumulative, trial, candidates, d)
     return chosen_array
+
+
+cdef inline void _seed(
+    const double[:, ::1] X, const double[:] weights, Py_ssize_t first, const double[:, :] draws,
+    int64_t[::1] chosen, double[::1] closest, double[::1] cumulative, double[:, ::1] trial,
+    int64_t[::1] candidates, const Py_ssize_t d,
+) noexcept nogil:
+    cdef Py_ssize_t n = X.shape[0], i, c, s, j, best
+    cdef double running, potential, best_potential, value
+    chosen[0] = first
+    for i in range(n):
+        closest[i] = squared_distance(&X[i, 0], &X[first, 0], d)
+    for c in range(1, draws.shape[0] + 1):
+        running = 0.0
+        for i in range(n):
+            running += weights[i] * closest[i]
+            cumulative[i] = running
+        best = 0
+        best_potential = INFINITY
+        for s in range(draws.shape[1]):
+            j = min(_search_sorted(cumulative, draws[c - 1, s] * running), n - 1)
+            candidates[s] = j
+            potential = 0.0
+            for i in range(n):
+                value = min(squared_distance(&X[i, 0], &X[j, 0], d), closest[i])
+                trial[s, i] = value
+                potential += weights[i] * value
+            if potential < best_potential:
+                best_potential = potential
+                best = s
+        chosen[c] = candidates[best]
+        closest[:] = trial[best]

@@ -20,6 +20,7 @@ from .._validation import check_params
 from .._write import output_folder, refuse_inputs, save_figure
 from ..data import sample_path
 from ..io import DEFAULT_MAX_PIXELS, load_image
+from ..io._volume import is_volume_path
 from ._progress import working
 
 
@@ -219,6 +220,11 @@ def demo(args: argparse.Namespace) -> int:
 def _segment_one(
     image: str, args: argparse.Namespace, init: object, palette: KMeansSegmenter | None
 ) -> None:
+    if is_volume_path(image):
+        from ._volume import segment_scan
+
+        segment_scan(image, args)
+        return
     if args.chunked or _too_large_for_memory(image):
         _segment_chunked(image, args, init, palette)
         return
@@ -261,14 +267,17 @@ def _segment_one(
 
 
 def _too_large_for_memory(image: str) -> bool:
-    from .._chunked import CHUNKED_FROM
     from ..io import raster_info
 
     try:
         info = raster_info(image)
     except KmsegError:  # not streamable: the whole-image reader says what is wrong
         return False
-    return info is not None and info.pixels > CHUNKED_FROM
+    if info is None:  # not a TIFF: _chunked's import (2 ms) is not needed
+        return False
+    from .._chunked import CHUNKED_FROM
+
+    return info.pixels > CHUNKED_FROM
 
 
 def _segment_chunked(

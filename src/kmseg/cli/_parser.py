@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._options import (
+    CT_WINDOWS,
     DEFAULT_ATTEMPTS,
     DEFAULT_K,
     DEFAULT_SPACE,
@@ -22,6 +23,7 @@ from .._version import __version__
 from ._types import (
     band_list,
     colour_list,
+    ct_window,
     fraction,
     k_list,
     k_or_auto,
@@ -229,9 +231,13 @@ def _add_segment(commands: _Commands) -> None:
     seg = commands.add_parser(
         "segment", help="segment images and write labels, segmented image and a JSON report",
         description="Segment each IMAGE by k-means and write <stem>_labels.png, "
-                    "<stem>_segmented.png and <stem>.json to OUTDIR.",
+                    "<stem>_segmented.png and <stem>.json to OUTDIR. A scan (NIfTI .nii / "
+                    ".nii.gz, MGH .mgz, a DICOM file or series folder) is clustered as one "
+                    "volume: <stem>_labels.nii.gz on its grid (0 outside --mask, 1..k by "
+                    "intensity) and <stem>.json with each class's volume in mL.",
     )
-    seg.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    seg.add_argument("images", nargs="+", metavar="IMAGE",
+                     help="image files, or scans (NIfTI, MGH, DICOM file or series folder)")
     seg.add_argument("-k", "--k", type=k_or_auto, default=None,
                      help="number of clusters, or 'auto' (see kmseg choose-k) (default: "
                           f"{DEFAULT_K}, or the preset's with --regions)")
@@ -259,7 +265,19 @@ def _add_segment(commands: _Commands) -> None:
     palette.add_argument("--save-palette", metavar="FILE",
                          help="also save the fitted palette as JSON (one image)")
     _add_clustering_options(seg)
+    _add_scan_options(seg)
     seg.set_defaults(run="segment")
+
+
+def _add_scan_options(seg: argparse.ArgumentParser) -> None:
+    scans = seg.add_argument_group("scans (NIfTI, MGH, DICOM)")
+    scans.add_argument("--window", type=ct_window, default=None,
+                       metavar="CENTRE,WIDTH|NAME",
+                       help="clip intensities to CENTRE -/+ WIDTH/2 before clustering, or a "
+                            f"named CT window ({', '.join(CT_WINDOWS)})")
+    scans.add_argument("--series", metavar="UID",
+                       help="the SeriesInstanceUID (or a unique prefix) to read from a DICOM "
+                            "folder holding several series")
 
 
 def _add_chunked_options(seg: argparse.ArgumentParser) -> None:

@@ -97,3 +97,20 @@ def band_list(text: str) -> list[int]:
     if min(bands) < 1:
         raise argparse.ArgumentTypeError(f"band numbers start at 1, got {text!r}")
     return bands
+
+
+def ct_window(text: str) -> tuple[float, float] | str:
+    """``CENTRE,WIDTH`` (a CT window in the scan's units) or a named window."""
+    from .._options import CT_WINDOWS, one_of
+
+    if text in CT_WINDOWS:
+        return text
+    try:
+        centre, width = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected CENTRE,WIDTH such as 40,400 or one of {one_of(tuple(CT_WINDOWS))}, "
+            f"got {text!r}") from None
+    if not width > 0:
+        raise argparse.ArgumentTypeError(f"the width must be > 0, got {text!r}")
+    return centre, width

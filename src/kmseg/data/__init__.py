@@ -6,8 +6,6 @@ the photographer (Rachel Michetti)"; courtesy of Pikolo Espresso Bar), re-encode
 
 from __future__ import annotations
 
-from importlib.resources import files
-
 __all__ = ["sample_path"]
 
 
@@ -20,4 +18,6 @@ def sample_path() -> str:
     >>> sample_path().endswith("coffee.jpg")
     True
     """
+    from importlib.resources import files  # here: 3 ms of a 0.3 s `kmseg segment`
+
     return str(files(__name__) / "coffee.jpg")

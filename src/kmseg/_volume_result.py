@@ -1,0 +1,160 @@
+"""Stage 6 — result, for volumes: the label volume, per-class statistics, and the files medical
+tools open (a NIfTI label map on the scan's grid, a JSON report, optional per-class masks).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._write import atomic_write, output_folder, refuse_inputs
+
+__all__ = ["ClassStats", "VolumeSegmentation"]
+
+
+@dataclass(frozen=True)
+class ClassStats:
+    """One cluster of a volume: how many voxels, how much tissue, what intensities."""
+
+    label: int  # 1..k in the label volume (0 is outside the mask)
+    voxels: int
+    volume_ml: float
+    mean: tuple[float, ...]  # per channel, of the voxels' own values (not windowed)
+    std: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class VolumeSegmentation:
+    """A volume clustered into ``k`` classes.
+
+    Attributes
+    ----------
+    labels : ndarray
+        Label volume, the scan's shape: 0 outside the mask, classes ``1..k`` in order of
+        increasing mean intensity (of the first channel); uint8, or uint16 beyond 255 classes.
+    affine : (4, 4) ndarray
+        The scan's voxel-to-RAS+ affine (millimetres).
+    centers : (k, C) ndarray
+        Cluster centres in the clustered units (after a window, windowed values).
+    classes : tuple of ClassStats
+        Per class, in label order.
+    compactness : float
+        Sum of squared distances of the voxels to their centres.
+    algorithm : str
+        ``"optimal-1d"`` (one channel: the exact optimum) or ``"lloyd"``.
+    source : str or None
+        The scan's file or folder.
+    params : dict
+        The parameters the clustering ran with (JSON values).
+    seconds : float
+        Time taken, reading the scan included.
+    """
+
+    labels: np.ndarray
+    affine: np.ndarray
+    centers: np.ndarray
+    classes: tuple[ClassStats, ...]
+    compactness: float
+    algorithm: str
+    source: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    header: Any = field(default=None, repr=False)  # the input's NIfTI header, when it had one
+
+    @property
+    def k(self) -> int:
+        return len(self.classes)
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Voxel size along ``i``, ``j``, ``k`` in millimetres."""
+        return tuple(float(s) for s in np.linalg.norm(self.affine[:3, :3], axis=0))
+
+    @property
+    def volumes_ml(self) -> dict[int, float]:
+        """Volume of each class in millilitres, by label."""
+        return {c.label: c.volume_ml for c in self.classes}
+
+    def mask(self, label: int) -> np.ndarray:
+        """Boolean volume of one class (``1..k``)."""
+        if not 1 <= label <= self.k:
+            from ._errors import ParameterError
+
+            raise ParameterError(f"label={label} is not a class: use 1..{self.k}")
+        return self.labels == label
+
+    def mid_slice(self, axis: int = 2) -> np.ndarray:
+        """The labels' middle slice across ``axis`` (2: axial for a RAS-stored scan)."""
+        return np.take(self.labels, self.labels.shape[axis] // 2, axis=axis)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON report: geometry, parameters and per-class statistics."""
+        return {
+            "source": self.source,
+            "k": self.k,
+            "algorithm": self.algorithm,
+            "compactness": self.compactness,
+            "shape": list(self.labels.shape),
+            "spacing_mm": list(self.spacing),
+            "affine": self.affine.tolist(),
+            "params": self.params,
+            "classes": [
+                {"label": c.label, "voxels": c.voxels, "volume_ml": c.volume_ml,
+                 "mean": _one_or_list(c.mean), "std": _one_or_list(c.std),
+                 "center": _one_or_list(tuple(self.centers[c.label - 1].tolist()))}
+                for c in self.classes
+            ],
+        }
+
+    def save(
+        self, folder: str | os.PathLike[str], *, stem: str | None = None, masks: bool = False,
+    ) -> list[Path]:
+        """Write ``<stem>_labels.nii.gz`` and ``<stem>.json`` (and ``<stem>_mask<i>.nii.gz``
+        per class with ``masks``) into ``folder``, each atomically; the paths written.
+
+        ``stem`` defaults to the source's name without its volume suffix. No file is written
+        when any path would replace the scan itself.
+        """
+        from .io._volume import volume_stem
+
+        folder = output_folder(Path(folder))
+        stem = stem or (volume_stem(self.source) if self.source else "volume")
+        planned = [(folder / f"{stem}_labels.nii.gz", self.labels)]
+        if masks:
+            planned += [(folder / f"{stem}_mask{c.label}.nii.gz",
+                         (self.labels == c.label).astype(np.uint8)) for c in self.classes]
+        report = folder / f"{stem}.json"
+        paths = [refuse_inputs(path, [self.source]) for path, _ in planned]
+        paths.append(refuse_inputs(report, [self.source]))
+        for path, data in planned:
+            atomic_write(path, lambda tmp, data=data: tmp.write_bytes(self._nifti_bytes(data)))
+        text = json.dumps(self.to_dict(), indent=2)
+        atomic_write(report, lambda tmp: tmp.write_text(text + "\n"))
+        return paths
+
+    def _nifti_bytes(self, data: np.ndarray) -> bytes:
+        """A gzipped NIfTI-1 file of ``data`` on the scan's grid (the input's header kept when
+        it was NIfTI); gzip's time stamp is 0, so the same labels give the same bytes."""
+        import nibabel
+
+        header = None
+        if isinstance(self.header, nibabel.Nifti1Header):
+            header = self.header.copy()
+            header.set_data_dtype(data.dtype)
+        image = nibabel.Nifti1Image(data, self.affine, header)
+        image.header.set_slope_inter(1.0, 0.0)
+        image.header["cal_min"], image.header["cal_max"] = 0, int(data.max(initial=0))
+        if header is None:  # scanner coordinates, as the input's affine gives them
+            image.set_qform(self.affine, code=1)
+            image.set_sform(self.affine, code=1)
+        return gzip.compress(image.to_bytes(), compresslevel=6, mtime=0)
+
+
+def _one_or_list(values: tuple[float, ...]) -> float | list[float]:
+    return values[0] if len(values) == 1 else list(values)

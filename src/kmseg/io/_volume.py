@@ -1,0 +1,207 @@
+"""Volumes: NIfTI, FreeSurfer MGH and multi-page TIFF z-stacks read into a :class:`Volume`.
+
+A volume keeps its geometry: ``affine`` maps voxel indices ``(i, j, k)`` to RAS+ millimetres,
+as nibabel's does, so labels written back with it overlay the scan in any viewer. DICOM series
+are read by :mod:`._dicom` into the same :class:`Volume`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._errors import ImageReadError, ParameterError, with_source
+from .._options import VOLUME_SUFFIXES
+
+# A folder, or a file with none of VOLUME_SUFFIXES that starts with the DICOM preamble, is
+# read as DICOM.
+NIFTI_SUFFIXES = (".nii", ".nii.gz", ".mgz", ".mgh")
+DICOM_SUFFIXES = (".dcm", ".dicom")
+
+
+@dataclass(frozen=True)
+class Volume:
+    """Voxel values and where they are.
+
+    Attributes
+    ----------
+    data : ndarray
+        ``(I, J, K)`` voxel values, or ``(I, J, K, C)`` for several channels (e.g. FLAIR and
+        T1c stacked), in any integer or float dtype.
+    affine : (4, 4) ndarray
+        Voxel index ``(i, j, k, 1)`` to RAS+ millimetres (the NIfTI convention).
+    source : str or None
+        The file or folder it was read from.
+    header : nibabel header or None
+        A NIfTI file's header, kept for the label volume written back.
+    """
+
+    data: np.ndarray
+    affine: np.ndarray
+    source: str | None = None
+    header: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def spacing(self) -> tuple[float, float, float]:
+        """Voxel size along ``i``, ``j``, ``k`` in millimetres."""
+        return tuple(float(s) for s in np.linalg.norm(self.affine[:3, :3], axis=0))
+
+    @property
+    def voxel_ml(self) -> float:
+        """Volume of one voxel in millilitres (cubic centimetres)."""
+        return float(abs(np.linalg.det(self.affine[:3, :3]))) / 1000.0
+
+
+def volume_stem(path: str | os.PathLike[str]) -> str:
+    """The file name without its volume suffix (``brain.nii.gz`` -> ``brain``)."""
+    name = Path(path).name
+    for suffix in sorted(VOLUME_SUFFIXES, key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem if Path(path).suffix else name
+
+
+def is_volume_path(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is read as a volume: a NIfTI/MGH/DICOM file or a folder of DICOM."""
+    path = Path(path)
+    if path.is_dir():
+        from ._dicom import holds_dicom
+
+        return holds_dicom(path)
+    return path.name.lower().endswith(VOLUME_SUFFIXES)
+
+
+def read_volume(
+    path: str | os.PathLike[str], *, frame: int | None = None, series: str | None = None
+) -> Volume:
+    """Read a scan: NIfTI (``.nii``, ``.nii.gz``), MGH (``.mgz``), DICOM or a TIFF z-stack.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A NIfTI or MGH file; a DICOM file or a folder holding a DICOM series; or a multi-page
+        TIFF whose pages are the slices.
+    frame : int, optional
+        Frame of a 4-D NIfTI/MGH (from 0); required when the file has several frames.
+    series : str, optional
+        SeriesInstanceUID (or a unique prefix) of the series to read from a folder holding
+        several.
+
+    Returns
+    -------
+    Volume
+
+    Raises
+    ------
+    ImageReadError
+        The file or folder is missing or unreadable; a 4-D file without ``frame``; a DICOM
+        folder with several series and no ``series``, or a series with missing or duplicate
+        slices or uneven spacing.
+
+    Examples
+    --------
+    >>> import numpy as np, nibabel as nib, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "scan.nii.gz")
+    >>> nib.save(nib.Nifti1Image(np.zeros((4, 5, 6), np.int16), np.diag([2., 2., 3., 1.])), path)
+    >>> volume = read_volume(path)
+    >>> volume.data.shape, volume.spacing
+    ((4, 5, 6), (2.0, 2.0, 3.0))
+    """
+    source = os.fspath(path)
+    path = Path(source)
+    if not path.exists():
+        raise ImageReadError(with_source("no such file or folder", source))
+    name = path.name.lower()
+    if path.is_dir() or name.endswith(DICOM_SUFFIXES):
+        from ._dicom import read_dicom
+
+        return Volume(*read_dicom(path, series=series), source)
+    if name.endswith(NIFTI_SUFFIXES):
+        return _read_nibabel(source, frame)
+    if name.endswith((".tif", ".tiff")):
+        return _read_tiff_stack(source)
+    from ._dicom import is_dicom_file, read_dicom
+
+    if is_dicom_file(path):
+        return Volume(*read_dicom(path, series=series), source)
+    raise ImageReadError(with_source(
+        "not a volume: expected .nii, .nii.gz, .mgz, DICOM (a file or a series folder) or a "
+        "multi-page TIFF", source))
+
+
+def _read_nibabel(source: str, frame: int | None) -> Volume:
+    import nibabel
+
+    try:
+        image = nibabel.load(source)
+        data = np.asanyarray(image.dataobj)  # scl_slope / scl_inter applied
+    except (OSError, ValueError, EOFError, nibabel.filebasedimages.ImageFileError) as exc:
+        raise ImageReadError(with_source(f"not a readable NIfTI/MGH file ({exc})", source)) \
+            from exc
+    data = _one_frame(data, frame, source)
+    if data.ndim == 2:  # a single slice
+        data = data[:, :, None]
+    if data.ndim != 3 or 0 in data.shape:
+        raise ImageReadError(with_source(f"expected a 3-D volume, got shape {data.shape}",
+                                         source))
+    header = image.header if isinstance(image, nibabel.Nifti1Image) else None
+    return Volume(data, np.asarray(image.affine, dtype=np.float64), source, header)
+
+
+def _one_frame(data: np.ndarray, frame: int | None, source: str) -> np.ndarray:
+    """The 3-D frame ``frame`` of a 4-D array (a 4-D array of one frame is that frame)."""
+    if data.ndim != 4:
+        if frame not in (None, 0):
+            raise ParameterError(with_source(f"frame={frame}: the volume has one frame",
+                                             source))
+        return data
+    n_frames = data.shape[3]
+    if frame is None:
+        if n_frames == 1:
+            return data[..., 0]
+        raise ImageReadError(with_source(
+            f"is 4-D with {n_frames} frames: choose one with --frame 0..{n_frames - 1}",
+            source))
+    if not 0 <= frame < n_frames:
+        raise ParameterError(with_source(f"frame={frame} is out of range 0..{n_frames - 1}",
+                                         source))
+    return data[..., frame]
+
+
+def _read_tiff_stack(source: str) -> Volume:
+    """Pages of a TIFF as slices ``k``; voxel size from ImageJ's metadata when it is there."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(source) as tiff:
+            data = tiff.asarray()
+            spacing = _tiff_spacing(tiff)
+    except (OSError, ValueError, tifffile.TiffFileError) as exc:
+        raise ImageReadError(with_source(f"not a readable TIFF ({exc})", source)) from exc
+    if data.ndim != 3:
+        raise ImageReadError(with_source(
+            f"expected a stack of 2-D gray pages (slices, rows, columns), got shape "
+            f"{data.shape}", source))
+    # (slices, rows, columns) -> (columns i, rows j, slices k), as NIfTI stores them.
+    return Volume(np.ascontiguousarray(data.transpose(2, 1, 0)),
+                  np.diag([*spacing, 1.0]), source)
+
+
+def _tiff_spacing(tiff) -> tuple[float, float, float]:
+    """Column, row and slice spacing: ImageJ's ``spacing`` and the resolution tags (pixels per
+    unit), else 1."""
+    page = tiff.pages[0]
+    x_res, y_res = (page.tags.get(name) for name in ("XResolution", "YResolution"))
+
+    def size(tag) -> float:
+        if tag is None:
+            return 1.0
+        numerator, denominator = tag.value
+        return float(denominator) / float(numerator) if numerator else 1.0
+
+    z = float((tiff.imagej_metadata or {}).get("spacing", 1.0))
+    return size(x_res), size(y_res), z

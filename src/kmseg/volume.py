@@ -1,0 +1,225 @@
+"""Scans: cluster the voxels of a volume (NIfTI, MGH, DICOM, TIFF z-stack) as one population.
+
+The medical recipe of the k-means tutorials, on the scan itself rather than on screenshots of
+its slices: every voxel inside a mask is a point, a single channel gets the exact 1-D optimum
+(on 16-bit and float data too), and the labels come back on the scan's grid, ordered by
+intensity, with each class's volume in millilitres.
+
+>>> import numpy as np
+>>> from kmseg.volume import segment_volume
+>>> scan = np.zeros((20, 20, 10), np.int16)
+>>> scan[5:15, 5:15, 2:8] = 100            # a bright block in a dark background
+>>> seg = segment_volume(scan, k=2, spacing=(0.5, 0.5, 2.0))
+>>> seg.classes[1].voxels, seg.classes[1].volume_ml
+(600, 0.3)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from ._compress import Histogram, integer_histogram
+from ._errors import ParameterError, with_source
+from ._kmeans import kmeans
+from ._options import CT_WINDOWS, MAX_K, one_of
+from ._volume_result import ClassStats, VolumeSegmentation
+from .io._volume import Volume, read_volume
+
+__all__ = ["ClassStats", "Volume", "VolumeSegmentation", "read_volume", "segment_volume"]
+
+
+def segment_volume(
+    volume: Volume | np.ndarray | str | os.PathLike[str],
+    k: int = 3,
+    *,
+    mask: Volume | np.ndarray | str | os.PathLike[str] | None = None,
+    window: tuple[float, float] | str | None = None,
+    spacing: tuple[float, float, float] | None = None,
+    affine: np.ndarray | None = None,
+    frame: int | None = None,
+    series: str | None = None,
+    seed: int = 0,
+    attempts: int = 10,
+) -> VolumeSegmentation:
+    """Cluster the voxels of a scan into ``k`` classes.
+
+    Parameters
+    ----------
+    volume : Volume, ndarray, str or os.PathLike
+        A :class:`Volume`, a path :func:`read_volume` reads, or an array: ``(I, J, K)`` for one
+        channel, ``(I, J, K, C)`` for several (e.g. FLAIR and T1c stacked), any real dtype.
+    k : int, default 3
+        Number of classes.
+    mask : Volume, ndarray, str or os.PathLike, optional
+        Voxels to cluster (nonzero), on the scan's grid: same shape and, for a file, the same
+        affine. Default: every voxel.
+    window : (centre, width) or str, optional
+        Clip the (first channel's) values to ``centre -/+ width / 2`` before clustering, as a CT
+        window; or a named window (``"brain"``, ``"soft-tissue"``, ``"lung"``, ``"bone"``...,
+        :data:`kmseg._options.CT_WINDOWS`).
+    spacing, affine
+        Geometry of an array (millimetres): voxel sizes, or the full voxel-to-RAS affine.
+        Default: 1 mm voxels. A Volume or a file brings its own.
+    frame : int, optional
+        Frame of a 4-D NIfTI file.
+    series : str, optional
+        SeriesInstanceUID (or a unique prefix) of the series to read from a DICOM folder
+        holding several.
+    seed, attempts
+        Several channels: the k-means seed and attempts (one channel gets the exact optimum).
+
+    Returns
+    -------
+    VolumeSegmentation
+        Labels 0 outside the mask and ``1..k`` by increasing intensity, the scan's affine, and
+        per class the voxels, volume (mL), mean and standard deviation.
+
+    Raises
+    ------
+    ParameterError
+        A mask on another grid, an empty mask, NaN or infinite voxels inside the mask, a bad
+        window, or ``k`` greater than the distinct values inside the mask.
+    ImageReadError
+        A file that cannot be read as a volume.
+    """
+    started = time.perf_counter()
+    scan = _as_volume(volume, spacing, affine, frame, series)
+    source = scan.source
+    inside = _mask_of(mask, scan, frame)
+    values = _voxel_values(scan.data, inside, source)
+    k = _checked_k(k, source)
+    clustered = _windowed(values, window, source)
+    counted = _counted(scan.data, inside, clustered)
+    if counted is not None:  # one integer channel: its distinct values and their counts
+        result = kmeans(counted.values.astype(np.float64), k, sample_weight=counted.counts,
+                        rng=np.random.default_rng(seed))
+        voxel_clusters = result.labels[counted.inverse]
+    else:
+        result = kmeans(clustered, k, attempts=attempts, rng=np.random.default_rng(seed))
+        voxel_clusters = result.labels
+    order = np.argsort(result.feature_centers[:, 0], kind="stable")
+    rank = np.empty(k, dtype=np.intp)
+    rank[order] = np.arange(k)
+    labels = np.zeros(scan.data.shape[:3], dtype=np.uint8 if k < 256 else np.uint16)
+    voxel_labels = rank[voxel_clusters] + 1
+    labels[inside] = voxel_labels
+    classes = tuple(_stats(values[voxel_labels == label], label, scan.voxel_ml)
+                    for label in range(1, k + 1))
+    params = {"k": k, "window": _window_bounds(window, source), "mask": _described(mask),
+              "seed": seed, "attempts": attempts, "frame": frame}
+    return VolumeSegmentation(labels, scan.affine, result.feature_centers[order], classes,
+                              result.compactness, result.algorithm, source, params,
+                              time.perf_counter() - started, scan.header)
+
+
+def _as_volume(
+    volume: Any, spacing: Any, affine: Any, frame: int | None, series: str | None
+) -> Volume:
+    if isinstance(volume, Volume):
+        return volume
+    if isinstance(volume, (str, os.PathLike)):
+        return read_volume(volume, frame=frame, series=series)
+    data = np.asarray(volume)
+    if data.ndim not in (3, 4) or 0 in data.shape or data.dtype.kind not in "biuf":
+        raise ParameterError(f"volume: expected a real (I, J, K) or (I, J, K, C) array, got "
+                             f"{data.dtype} of shape {data.shape}")
+    if affine is None:
+        affine = np.diag([*(spacing if spacing is not None else (1.0, 1.0, 1.0)), 1.0])
+    affine = np.asarray(affine, dtype=np.float64)
+    if affine.shape != (4, 4) or not np.isfinite(affine).all() or \
+            abs(np.linalg.det(affine[:3, :3])) == 0:
+        raise ParameterError("affine: expected a finite, invertible (4, 4) matrix "
+                             "(or spacing: three voxel sizes in mm)")
+    return Volume(data, affine)
+
+
+def _mask_of(mask: Any, scan: Volume, frame: int | None) -> np.ndarray:
+    """Boolean ``(I, J, K)`` of the voxels to cluster."""
+    shape = scan.data.shape[:3]
+    if mask is None:
+        return np.ones(shape, dtype=bool)
+    name = str(os.fspath(mask)) if isinstance(mask, (str, os.PathLike)) else "mask"
+    if isinstance(mask, (str, os.PathLike)):
+        mask = read_volume(mask)
+    if isinstance(mask, Volume):
+        if mask.data.shape[:3] == shape and not np.allclose(mask.affine, scan.affine, atol=1e-3):
+            raise ParameterError(with_source(
+                "the mask is on another grid than the scan (their affines differ)", name))
+        mask = mask.data
+    mask = np.asarray(mask)
+    if mask.shape != shape:
+        raise ParameterError(with_source(
+            f"the mask's shape {mask.shape} is not the scan's {shape}", name))
+    inside = mask != 0
+    if not inside.any():
+        raise ParameterError(with_source("the mask is empty: no voxel to cluster", name))
+    return inside
+
+
+def _counted(data: np.ndarray, inside: np.ndarray, clustered: np.ndarray) -> Histogram | None:
+    """The histogram of one channel of integers (windowed values are integers too when the
+    window's bounds are), else None."""
+    if data.ndim != 3 or data.dtype.kind not in "biu":
+        return None
+    integers = clustered[:, 0]
+    if not np.array_equal(integers, np.round(integers)):  # a window with fractional bounds
+        return None
+    return integer_histogram(integers.astype(np.int64))
+
+
+def _voxel_values(data: np.ndarray, inside: np.ndarray, source: str | None) -> np.ndarray:
+    """``(n, C)`` float64 values of the voxels inside the mask."""
+    values = data[inside].astype(np.float64).reshape(int(inside.sum()), -1)
+    if not np.isfinite(values).all():
+        raise ParameterError(with_source(
+            "has NaN or infinite voxels inside the mask: mask them out", source))
+    return values
+
+
+def _checked_k(k: Any, source: str | None) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
+        raise ParameterError(with_source(f"k={k!r}: expected an integer in 1..{MAX_K}", source))
+    return int(k)
+
+
+def _window_bounds(window: Any, source: str | None) -> list[float] | None:
+    """``[low, high]`` of a window (centre, width) or named window, or None."""
+    if window is None:
+        return None
+    if isinstance(window, str):
+        if window not in CT_WINDOWS:
+            raise ParameterError(f"window={window!r}: expected (centre, width) or one of "
+                                 f"{one_of(tuple(CT_WINDOWS))}")
+        window = CT_WINDOWS[window]
+    try:
+        centre, width = (float(v) for v in window)
+    except (TypeError, ValueError):
+        raise ParameterError(f"window={window!r}: expected (centre, width) or a name") from None
+    if not (np.isfinite(centre) and np.isfinite(width) and width > 0):
+        raise ParameterError(with_source(
+            f"window={window!r}: the width must be positive and both finite", source))
+    return [centre - width / 2, centre + width / 2]
+
+
+def _windowed(values: np.ndarray, window: Any, source: str | None) -> np.ndarray:
+    bounds = _window_bounds(window, source)
+    if bounds is None:
+        return values
+    clipped = values.copy()
+    np.clip(clipped[:, 0], *bounds, out=clipped[:, 0])
+    return clipped
+
+
+def _stats(values: np.ndarray, label: int, voxel_ml: float) -> ClassStats:
+    return ClassStats(label, len(values), len(values) * voxel_ml,
+                      tuple(values.mean(axis=0).tolist()), tuple(values.std(axis=0).tolist()))
+
+
+def _described(mask: Any) -> str | None:
+    if mask is None:
+        return None
+    return os.fspath(mask) if isinstance(mask, (str, os.PathLike)) else "array"

@@ -1,0 +1,320 @@
+"""Scans: reading NIfTI / MGH / DICOM / TIFF stacks with their geometry, clustering voxels,
+and the files written back (kmseg.volume, kmseg.io._volume, kmseg.io._dicom)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import nibabel
+import numpy as np
+import pydicom
+import pytest
+
+from conftest import shared_dir
+from kmseg import OutputError, ParameterError
+from kmseg.io._volume import read_volume
+from kmseg.volume import segment_volume
+
+
+def dice(a: np.ndarray, b: np.ndarray) -> float:
+    return 2 * float((a & b).sum()) / float(a.sum() + b.sum())
+
+
+def optimal_1d_brute_force(levels: np.ndarray, weights: np.ndarray, k: int) -> float:
+    """The least weighted SSE of ``k`` contiguous groups of sorted levels: O(k m^2) DP."""
+    m = len(levels)
+    w = np.concatenate([[0], np.cumsum(weights)])
+    s1 = np.concatenate([[0], np.cumsum(weights * levels)])
+    s2 = np.concatenate([[0], np.cumsum(weights * levels**2)])
+
+    def cost(i, j):  # levels i..j-1
+        return s2[j] - s2[i] - (s1[j] - s1[i]) ** 2 / (w[j] - w[i])
+
+    best = np.array([cost(0, j) if j else np.inf for j in range(m + 1)])
+    for _ in range(k - 1):
+        best = np.array([min((best[i] + cost(i, j) for i in range(1, j)), default=np.inf)
+                         for j in range(m + 1)])
+    return float(best[m])
+
+
+@pytest.fixture
+def brain_dir():
+    return shared_dir("med", "brain_fast")
+
+
+@pytest.fixture
+def ct_series(tmp_path):
+    """A copy of the shared 20-slice CT series (JPEG 2000), to break in tests."""
+    folder = tmp_path / "series"
+    shutil.copytree(shared_dir("med", "ct", "dicom"), folder)
+    for path in folder.iterdir():
+        path.chmod(0o644)
+    return folder
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+def test_nifti_and_mgh_keep_the_affine(brain_dir, tmp_path):
+    scan = read_volume(brain_dir / "bet.nii.gz")
+    image = nibabel.load(brain_dir / "bet.nii.gz")
+    assert scan.data.shape == image.shape
+    np.testing.assert_array_equal(scan.data, np.asanyarray(image.dataobj))
+    np.testing.assert_allclose(scan.affine, image.affine)
+    mgz = tmp_path / "bet.mgz"
+    nibabel.save(nibabel.MGHImage(scan.data.astype(np.float32), scan.affine), mgz)
+    again = read_volume(mgz)
+    np.testing.assert_allclose(again.affine, scan.affine, atol=1e-4)
+    np.testing.assert_array_equal(again.data, scan.data)
+
+
+def test_dicom_series_in_position_order_with_hounsfield_units(ct_series):
+    scan = read_volume(ct_series)
+    headers = [pydicom.dcmread(path) for path in sorted(ct_series.iterdir())]
+    headers.sort(key=lambda ds: float(ds.ImagePositionPatient[2]))
+    assert scan.data.shape == (512, 512, len(headers))
+    # voxel (i, j, k) is column i, row j of slice k, in HU
+    first = headers[0].pixel_array.astype(np.int32) * int(headers[0].RescaleSlope) \
+        + int(headers[0].RescaleIntercept)
+    np.testing.assert_array_equal(scan.data[:, :, 0], first.T)
+    assert scan.data.min() == -1024
+    # affine: LPS -> RAS of the first slice's position, spacing and the slice step
+    x, y, z = (float(v) for v in headers[0].ImagePositionPatient)
+    np.testing.assert_allclose(scan.affine[:3, 3], [-x, -y, z])
+    step = float(headers[1].ImagePositionPatient[2]) - z
+    np.testing.assert_allclose(np.diag(scan.affine)[:3],
+                               [-float(headers[0].PixelSpacing[1]),
+                                -float(headers[0].PixelSpacing[0]), step])
+
+
+def test_a_missing_slice_is_named(ct_series):
+    files = sorted(ct_series.iterdir(), key=lambda p: float(pydicom.dcmread(
+        p, stop_before_pixels=True).ImagePositionPatient[2]))
+    files[7].unlink()
+    with pytest.raises(Exception, match=r"uneven slice spacing: .*missing slice") as info:
+        read_volume(ct_series)
+    assert str(ct_series) in str(info.value) and files[6].name in str(info.value)
+
+
+def test_a_duplicate_slice_is_named(ct_series):
+    first = sorted(ct_series.iterdir())[0]
+    shutil.copy(first, ct_series / "copy.dcm")
+    with pytest.raises(Exception, match=r"duplicate slice: .*copy\.dcm"):
+        read_volume(ct_series)
+
+
+def test_several_series_are_listed_and_one_can_be_chosen(ct_series):
+    files = sorted(ct_series.iterdir())
+    for path in files[:5]:
+        ds = pydicom.dcmread(path)
+        ds.SeriesInstanceUID = "1.2.3.4"
+        ds.save_as(path)
+    with pytest.raises(Exception, match=r"holds 2 series: .*1\.2\.3\.4 \(5 files"):
+        read_volume(ct_series)
+    assert read_volume(ct_series, series="1.2.3").data.shape[2] == 5
+
+
+def test_a_tiff_stack_is_a_volume(tmp_path, rng):
+    tifffile = pytest.importorskip("tifffile")
+    stack = rng.integers(0, 4000, size=(6, 30, 40), dtype=np.uint16)  # slices, rows, columns
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, stack, imagej=True, resolution=(1 / 0.5, 1 / 0.5),
+                     metadata={"spacing": 2.0, "unit": "mm"})
+    scan = read_volume(path)
+    np.testing.assert_array_equal(scan.data, stack.transpose(2, 1, 0))
+    np.testing.assert_allclose(scan.spacing, (0.5, 0.5, 2.0))
+
+
+def test_four_d_needs_a_frame(tmp_path, rng):
+    path = tmp_path / "fmri.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(rng.normal(size=(4, 5, 6, 3)).astype(np.float32),
+                                      np.eye(4)), path)
+    with pytest.raises(Exception, match=r"4-D with 3 frames: choose one with --frame 0\.\.2"):
+        read_volume(path)
+    np.testing.assert_array_equal(read_volume(path, frame=2).data,
+                                  np.asanyarray(nibabel.load(path).dataobj)[..., 2])
+
+
+# -- clustering ------------------------------------------------------------------------------
+
+def test_one_channel_gets_the_exact_optimum(brain_dir):
+    data = np.asanyarray(nibabel.load(brain_dir / "bet.nii.gz").dataobj)
+    seg = segment_volume(brain_dir / "bet.nii.gz", 3, mask=data > 0)
+    levels, counts = np.unique(data[data > 0], return_counts=True)
+    expected = optimal_1d_brute_force(levels.astype(float), counts.astype(float), 3)
+    assert seg.algorithm == "optimal-1d"
+    assert seg.compactness == pytest.approx(expected, rel=1e-9)
+    means = [c.mean[0] for c in seg.classes]
+    assert means == sorted(means)  # labels 1..k by intensity
+    assert (seg.labels[data == 0] == 0).all()
+
+
+def test_brain_tissue_matches_fast(brain_dir):
+    """CSF / GM / WM against FSL FAST's hard labels (the reference figures: 0.933 / 0.902 /
+    0.930 for the exact 1-D optimum)."""
+    data = np.asanyarray(nibabel.load(brain_dir / "bet.nii.gz").dataobj)
+    gm, wm = (np.asanyarray(nibabel.load(brain_dir / f"pve_{i}.nii.gz").dataobj)
+              for i in (1, 2))
+    reference = np.argmax(np.stack([1 - gm - wm, gm, wm]), axis=0) + 1
+    seg = segment_volume(brain_dir / "bet.nii.gz", 3, mask=data > 0)
+    scores = [dice(seg.labels == c, (reference == c) & (data > 0)) for c in (1, 2, 3)]
+    assert scores == pytest.approx([0.933, 0.902, 0.930], abs=0.003)
+
+
+@pytest.mark.parametrize(("case", "expected"), [("brats_2013_pat0001_1", 0.826),
+                                                ("brats_2013_pat0002_1", 0.799),
+                                                ("brats_2013_pat0003_1", 0.870)])
+def test_brats_whole_tumour_is_the_brightest_flair_cluster(case, expected):
+    folder = shared_dir("med", "brats", case)
+    seg = segment_volume(folder / "Flair_subtrMeanDivStd.nii.gz", 4,
+                         mask=folder / "brainmask.nii.gz")
+    tumour = np.asanyarray(nibabel.load(folder / "OTMultiClass.nii.gz").dataobj) > 0
+    assert dice(seg.labels == 4, tumour) == pytest.approx(expected, abs=0.002)
+
+
+def test_integer_counting_gives_the_float_path_s_labels(rng):
+    scan = rng.integers(-1024, 2000, size=(30, 20, 10)).astype(np.int16)
+    counted = segment_volume(scan, 4, window=(40, 400))
+    floats = segment_volume(scan.astype(np.float64), 4, window=(40, 400))
+    np.testing.assert_array_equal(counted.labels, floats.labels)
+    assert counted.compactness == pytest.approx(floats.compactness, rel=1e-12)
+
+
+def test_volumes_are_in_millilitres():
+    scan = np.zeros((20, 20, 10), np.int16)
+    scan[5:15, 5:15, 2:8] = 100
+    seg = segment_volume(scan, 2, spacing=(0.5, 0.5, 2.0))
+    assert [c.voxels for c in seg.classes] == [4000 - 600, 600]
+    assert seg.classes[1].volume_ml == pytest.approx(600 * 0.5 * 0.5 * 2.0 / 1000)
+    assert seg.volumes_ml[2] == pytest.approx(0.3)
+
+
+def test_several_channels_cluster_together(rng):
+    flair = rng.normal(size=(16, 16, 8))
+    t1c = rng.normal(size=(16, 16, 8))
+    flair[4:8] += 12
+    t1c[4:8, 4:8] += 12
+    seg = segment_volume(np.stack([flair, t1c], axis=-1), 3, seed=1)
+    assert seg.algorithm == "lloyd" and seg.centers.shape == (3, 2)
+    assert seg.classes[2].voxels == 4 * 4 * 8  # bright in both channels
+    assert len(seg.classes[0].mean) == 2
+
+
+def test_same_input_same_labels(rng):
+    scan = np.stack([rng.normal(size=(12, 12, 6)) for _ in range(2)], axis=-1)
+    first, second = (segment_volume(scan, 3, seed=7) for _ in range(2))
+    np.testing.assert_array_equal(first.labels, second.labels)
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("mask", "message"), [
+    (np.ones((3, 3, 3)), r"mask's shape \(3, 3, 3\) is not the scan's \(4, 4, 4\)"),
+    (np.zeros((4, 4, 4)), r"the mask is empty"),
+])
+def test_masks_that_do_not_fit_are_refused(mask, message):
+    with pytest.raises(ParameterError, match=message):
+        segment_volume(np.arange(64.0).reshape(4, 4, 4), 2, mask=mask)
+
+
+def test_a_mask_on_another_grid_is_refused(tmp_path):
+    scan, mask = tmp_path / "scan.nii.gz", tmp_path / "mask.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(np.arange(64.0).reshape(4, 4, 4), np.eye(4)), scan)
+    nibabel.save(nibabel.Nifti1Image(np.ones((4, 4, 4), np.uint8), np.diag([2, 2, 2, 1.0])),
+                 mask)
+    with pytest.raises(ParameterError, match=r"mask\.nii\.gz: the mask is on another grid"):
+        segment_volume(scan, 2, mask=mask)
+
+
+def test_nan_voxels_and_too_many_classes_are_refused():
+    scan = np.zeros((4, 4, 4))
+    scan[0, 0, 0] = np.nan
+    with pytest.raises(ParameterError, match="NaN or infinite voxels inside the mask"):
+        segment_volume(scan, 2)
+    mask = np.ones((4, 4, 4), bool)
+    mask[0, 0, 0] = False
+    with pytest.raises(ParameterError, match=r"k=3 exceeds the 1 distinct"):
+        segment_volume(scan, 3, mask=mask)
+    with pytest.raises(ParameterError, match="window"):
+        segment_volume(np.arange(64.0).reshape(4, 4, 4), 2, window="spleen")
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+def test_saved_labels_overlay_the_scan(brain_dir, tmp_path):
+    data = np.asanyarray(nibabel.load(brain_dir / "bet.nii.gz").dataobj)
+    seg = segment_volume(brain_dir / "bet.nii.gz", 3, mask=data > 0)
+    paths = seg.save(tmp_path, masks=True)
+    assert [p.name for p in paths] == ["bet_labels.nii.gz", "bet_mask1.nii.gz",
+                                       "bet_mask2.nii.gz", "bet_mask3.nii.gz", "bet.json"]
+    labels = nibabel.load(tmp_path / "bet_labels.nii.gz")
+    np.testing.assert_allclose(labels.affine, nibabel.load(brain_dir / "bet.nii.gz").affine)
+    np.testing.assert_array_equal(np.asanyarray(labels.dataobj), seg.labels)
+    np.testing.assert_array_equal(np.asanyarray(nibabel.load(paths[2]).dataobj),
+                                  seg.labels == 2)
+    report = json.loads((tmp_path / "bet.json").read_text())
+    voxel_ml = abs(np.linalg.det(labels.affine[:3, :3])) / 1000
+    for entry, c in zip(report["classes"], seg.classes, strict=True):
+        assert entry["voxels"] == int((seg.labels == c.label).sum())
+        assert entry["volume_ml"] == pytest.approx(entry["voxels"] * voxel_ml)
+    before = (tmp_path / "bet_labels.nii.gz").read_bytes()
+    seg.save(tmp_path)
+    assert (tmp_path / "bet_labels.nii.gz").read_bytes() == before  # deterministic bytes
+
+
+def test_the_scan_itself_is_never_overwritten(tmp_path):
+    scan = tmp_path / "x_labels.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(np.arange(64, dtype=np.int16).reshape(4, 4, 4),
+                                      np.eye(4)), scan)
+    before = scan.read_bytes()
+    seg = segment_volume(scan, 2)
+    with pytest.raises(OutputError, match="refusing to overwrite an input"):
+        seg.save(tmp_path, stem="x")
+    assert scan.read_bytes() == before and not (tmp_path / "x.json").exists()
+
+
+# -- command line ----------------------------------------------------------------------------
+
+def test_kmseg_segment_of_a_nifti_writes_labels_and_volumes(brain_dir, tmp_path, capsys):
+    from kmseg.cli import main
+
+    code = main(["segment", str(brain_dir / "bet.nii.gz"), "-k", "3", "--mask",
+                 str(brain_dir / "bet.nii.gz"), "-o", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0 and "mL by class {1: 265.9, 2: 616.5, 3: 635.6}" in out
+    labels = nibabel.load(tmp_path / "bet_labels.nii.gz")
+    np.testing.assert_allclose(labels.affine, nibabel.load(brain_dir / "bet.nii.gz").affine)
+    report = json.loads((tmp_path / "bet.json").read_text())
+    assert [c["label"] for c in report["classes"]] == [1, 2, 3]
+    assert report["algorithm"] == "optimal-1d"
+
+
+def test_kmseg_segment_of_a_dicom_series_keeps_every_slice(ct_series, tmp_path, capsys):
+    from kmseg.cli import main
+
+    code = main(["segment", str(ct_series), "-k", "4", "--window", "40,400", "-o",
+                 str(tmp_path), "--masks"])
+    assert code == 0, capsys.readouterr().err
+    labels = nibabel.load(tmp_path / "series_labels.nii.gz")
+    assert labels.shape == (512, 512, 20)
+    assert sorted(np.unique(np.asanyarray(labels.dataobj)).tolist()) == [1, 2, 3, 4]
+    assert (tmp_path / "series_mask4.nii.gz").exists()
+    assert json.loads((tmp_path / "series.json").read_text())["params"]["window"] == [-160, 240]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--compare"], "--compare applies to images, not to a scan"),
+    (["-k", "auto"], "-k auto applies to images"),
+    (["--mask", "MISSING.nii.gz"], "missing.nii.gz: no such file"),
+])
+def test_kmseg_segment_of_a_scan_refuses_in_one_line(tmp_path, capsys, args, message):
+    from kmseg.cli import main
+
+    scan = tmp_path / "scan.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(np.arange(64, dtype=np.int16).reshape(4, 4, 4),
+                                      np.eye(4)), scan)
+    args = [a.replace("MISSING", str(tmp_path / "missing")) for a in args]
+    code = main(["segment", str(scan), "-o", str(tmp_path / "out"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out" / "scan_labels.nii.gz").exists()
