@@ -96,6 +96,9 @@ def main() -> int:
     nibabel.save(nibabel.Nifti1Image(volume, np.diag([0.8, 0.8, 2.0, 1.0])), "scan.nii.gz")
     run("segment", "scan.nii.gz", "-k", "2", "-o", "scan",
         files=("scan/scan_labels.nii.gz", "scan/scan.json"), says="mL by class")
+    nibabel.save(nibabel.Nifti1Image(volume + 100, np.eye(4)), "mr.nii.gz")  # positive: N4
+    run("segment", "mr.nii.gz", "-k", "2", "--tissue", "-o", "mr", expect=2,
+        says="pip install '.[med]'")
     series = Path(__file__).resolve().parents[2] / "shared" / "data" / "med" / "ct" / "dicom"
     if series.is_dir():  # JPEG 2000 slices, decoded by the plain install's Pillow
         run("segment", str(series), "-k", "4", "--window", "soft-tissue", "-o", "ct",

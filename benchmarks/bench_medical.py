@@ -13,7 +13,8 @@ ct
     lies in the fat range (-190..-30 HU) against subcutaneous + torso fat. And the 20-slice
     DICOM series (JPEG 2000) read and clustered with the soft-tissue window (time only).
 
-Methods: ``kmseg.volume.segment_volume`` (the exact 1-D optimum of one channel), and ANTs
+Methods: ``kmseg.volume.segment_volume`` (the exact 1-D optimum of one channel), the same with
+``tissue=True`` (``--tissue``: N4 of positive MR intensities, then the Potts prior), and ANTs
 Atropos (k-means initialisation + MRF, ``antspyx``) when it is installed (n/a otherwise). Times
 are wall seconds of one run after an untimed warm-up of kmseg, including reading the files.
 
@@ -58,6 +59,7 @@ def brain_case(med: Path) -> tuple[str, dict, list[str]]:
 
     return "brain_fast (k=3: CSF / GM / WM vs FAST)", {
         "kmseg": lambda: score(segment_volume(scan, 3, mask=brain).labels),
+        "kmseg --tissue": lambda: score(segment_volume(scan, 3, mask=brain, tissue=True).labels),
         "Atropos": lambda: score(atropos(scan, brain, 3)),
     }, ["CSF", "GM", "WM"]
 
@@ -72,6 +74,7 @@ def brats_case(med: Path, name: str) -> tuple[str, dict, list[str]]:
 
     return f"{name} (FLAIR k=4: brightest vs whole tumour)", {
         "kmseg": lambda: score(segment_volume(scan, 4, mask=mask).labels),
+        "kmseg --tissue": lambda: score(segment_volume(scan, 4, mask=mask, tissue=True).labels),
         "Atropos": lambda: score(atropos(scan, voxels(mask) > 0, 4)),
     }, ["tumour"]
 

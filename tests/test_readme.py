@@ -57,7 +57,7 @@ def test_every_python_block_imports_what_it_uses():
         assert "import kmseg" in body
 
 
-@pytest.mark.parametrize("extra", ["serve", "video", "dask"])
+@pytest.mark.parametrize("extra", ["serve", "video", "dask", "med"])
 def test_extras_named_as_installable_from_the_checkout(extra):
     text = README.read_text()
     assert f"pip install '.[{extra}]'" in text

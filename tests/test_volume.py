@@ -206,6 +206,84 @@ def test_same_input_same_labels(rng):
     np.testing.assert_array_equal(first.labels, second.labels)
 
 
+# -- the tissue preset -----------------------------------------------------------------------
+
+def test_tissue_meets_fast_on_grey_and_white_matter(brain_dir):
+    """N4 + k-means + the Potts prior: GM >= 0.92 and WM >= 0.95 against FSL FAST (plain
+    k-means: 0.903 / 0.929; ANTs Atropos with N4: 0.927 / 0.948)."""
+    pytest.importorskip("SimpleITK")
+    data = np.asanyarray(nibabel.load(brain_dir / "bet.nii.gz").dataobj)
+    gm, wm = (np.asanyarray(nibabel.load(brain_dir / f"pve_{i}.nii.gz").dataobj)
+              for i in (1, 2))
+    reference = np.argmax(np.stack([1 - gm - wm, gm, wm]), axis=0) + 1
+    seg = segment_volume(brain_dir / "bet.nii.gz", 3, mask=data > 0, tissue=True)
+    assert seg.params["tissue"] and seg.params["bias_corrected"]
+    assert dice(seg.labels == 2, (reference == 2) & (data > 0)) >= 0.92
+    assert dice(seg.labels == 3, (reference == 3) & (data > 0)) >= 0.95
+
+
+def test_tissue_beats_plain_k_means_on_every_brats_case():
+    scores = {False: [], True: []}
+    for folder in sorted(shared_dir("med", "brats").iterdir()):
+        tumour = np.asanyarray(nibabel.load(folder / "OTMultiClass.nii.gz").dataobj) > 0
+        for tissue in (False, True):
+            seg = segment_volume(folder / "Flair_subtrMeanDivStd.nii.gz", 4,
+                                 mask=folder / "brainmask.nii.gz", tissue=tissue)
+            assert not seg.params["bias_corrected"]  # z-scored: no field to fit
+            scores[tissue].append(dice(seg.labels == 4, tumour))
+    assert all(t > p for t, p in zip(scores[True], scores[False], strict=True)), scores
+    assert np.mean(scores[True]) >= 0.85
+
+
+def test_the_potts_prior_cleans_noise_and_is_the_likelihood_alone_at_weight_zero(rng):
+    from kmseg._potts import potts_labels
+
+    truth = np.ones((30, 30, 12), np.uint8)
+    truth[:, 15:] = 2
+    values = (np.where(truth == 2, 2.0, 0.0) + rng.normal(0, 0.9, truth.shape))[..., None]
+    inside = np.ones(truth.shape, bool)
+    plain = segment_volume(values[..., 0], 2).labels
+    smoothed = potts_labels(values, plain, inside, (1, 1, 1), weight=1.0, iterations=10)
+    assert (smoothed != truth).mean() < 0.2 * (plain != truth).mean()
+    # weight 0: each voxel's most likely Gaussian (mean, variance, share from the labels)
+    alone = potts_labels(values, plain, inside, (1, 1, 1), weight=0.0, iterations=3)
+    x = values[..., 0]
+    scores = []
+    for c in (1, 2):
+        members = x[plain == c]
+        scores.append(-(x - members.mean()) ** 2 / (2 * members.var())
+                      - 0.5 * np.log(members.var()) + np.log(members.size / x.size))
+    np.testing.assert_array_equal(alone, np.argmax(scores, axis=0) + 1)
+
+
+def test_bias_correction_flattens_a_smooth_field(rng):
+    pytest.importorskip("SimpleITK")
+    from kmseg._bias import bias_corrected
+
+    i, j, k = np.meshgrid(*(np.linspace(-1, 1, n) for n in (48, 48, 24)), indexing="ij")
+    tissue = np.where((i * 3).astype(int) % 2 == 0, 100.0, 160.0)
+    field = np.exp(0.3 * (i + j) + 0.2 * k)
+    scan = tissue * field * rng.normal(1, 0.01, tissue.shape)
+    inside = np.ones(scan.shape, bool)
+    corrected = bias_corrected(scan, inside, (1, 1, 2), shrink=2, iterations=(50, 50, 30))
+
+    def spread(values):  # within-tissue coefficient of variation
+        return max(values[tissue == t].std() / values[tissue == t].mean() for t in (100, 160))
+
+    assert spread(corrected) < 0.5 * spread(scan)
+
+
+def test_tissue_without_simpleitk_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "SimpleITK", None)
+    scan = np.full((8, 8, 8), 50.0)
+    scan[2:6] = 120.0
+    with pytest.raises(ParameterError, match=r"pip install '\.\[med\]'"):
+        segment_volume(scan, 2, tissue=True)
+    assert segment_volume(scan - 50.0, 2, tissue=True).k == 2  # zeros: no field, no SimpleITK
+
+
 # -- bad input -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("mask", "message"), [
@@ -305,6 +383,7 @@ def test_kmseg_segment_of_a_dicom_series_keeps_every_slice(ct_series, tmp_path, 
 @pytest.mark.parametrize(("args", "message"), [
     (["--compare"], "--compare applies to images, not to a scan"),
     (["-k", "auto"], "-k auto applies to images"),
+    (["--space", "lab"], "--space applies to images"),
     (["--mask", "MISSING.nii.gz"], "missing.nii.gz: no such file"),
 ])
 def test_kmseg_segment_of_a_scan_refuses_in_one_line(tmp_path, capsys, args, message):
@@ -318,3 +397,11 @@ def test_kmseg_segment_of_a_scan_refuses_in_one_line(tmp_path, capsys, args, mes
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out" / "scan_labels.nii.gz").exists()
+
+
+def test_scan_options_on_a_photo_are_refused(capsys, tmp_path):
+    import kmseg
+    from kmseg.cli import main
+
+    code = main(["segment", str(kmseg.data.sample_path()), "--tissue", "-o", str(tmp_path)])
+    assert code == 2 and "apply to scans" in capsys.readouterr().err

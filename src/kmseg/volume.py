@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from ._bias import bias_corrected
 from ._compress import Histogram, integer_histogram
 from ._errors import ParameterError, with_source
 from ._kmeans import kmeans
-from ._options import CT_WINDOWS, MAX_K, one_of
+from ._options import CT_WINDOWS, MAX_K, TISSUE_PRESET, one_of
+from ._potts import potts_labels
 from ._volume_result import ClassStats, VolumeSegmentation
 from .io._volume import Volume, read_volume
 
@@ -42,6 +44,7 @@ def segment_volume(
     affine: np.ndarray | None = None,
     frame: int | None = None,
     series: str | None = None,
+    tissue: bool = False,
     seed: int = 0,
     attempts: int = 10,
 ) -> VolumeSegmentation:
@@ -69,6 +72,12 @@ def segment_volume(
     series : str, optional
         SeriesInstanceUID (or a unique prefix) of the series to read from a DICOM folder
         holding several.
+    tissue : bool, default False
+        The tissue preset (:data:`kmseg._options.TISSUE_PRESET`): each channel whose voxels are
+        all positive (MR) is first divided by its N4 bias field (SimpleITK, the ``med`` extra),
+        and the k-means labels then get a Potts prior (mean field, voxel-spacing weighted), so
+        that a voxel's class also depends on its neighbours'. Centres and compactness are the
+        k-means'; labels and class statistics are after the prior.
     seed, attempts
         Several channels: the k-means seed and attempts (one channel gets the exact optimum).
 
@@ -92,8 +101,9 @@ def segment_volume(
     inside = _mask_of(mask, scan, frame)
     values = _voxel_values(scan.data, inside, source)
     k = _checked_k(k, source)
-    clustered = _windowed(values, window, source)
-    counted = _counted(scan.data, inside, clustered)
+    corrected = _bias_corrected(scan, inside, values) if tissue else None
+    clustered = _windowed(values if corrected is None else corrected[inside], window, source)
+    counted = _counted(scan.data, inside, clustered) if corrected is None else None
     if counted is not None:  # one integer channel: its distinct values and their counts
         result = kmeans(counted.values.astype(np.float64), k, sample_weight=counted.counts,
                         rng=np.random.default_rng(seed))
@@ -105,15 +115,39 @@ def segment_volume(
     rank = np.empty(k, dtype=np.intp)
     rank[order] = np.arange(k)
     labels = np.zeros(scan.data.shape[:3], dtype=np.uint8 if k < 256 else np.uint16)
-    voxel_labels = rank[voxel_clusters] + 1
-    labels[inside] = voxel_labels
+    labels[inside] = rank[voxel_clusters] + 1
+    if tissue and k > 1:
+        features = np.zeros((*labels.shape, clustered.shape[1]))
+        features[inside] = clustered
+        labels = potts_labels(features, labels, inside, scan.spacing,
+                              weight=TISSUE_PRESET["prior_weight"],
+                              iterations=TISSUE_PRESET["prior_iterations"])
+    voxel_labels = labels[inside]
     classes = tuple(_stats(values[voxel_labels == label], label, scan.voxel_ml)
                     for label in range(1, k + 1))
     params = {"k": k, "window": _window_bounds(window, source), "mask": _described(mask),
+              "tissue": tissue, "bias_corrected": corrected is not None and
+              not np.array_equal(corrected[inside], values),
               "seed": seed, "attempts": attempts, "frame": frame}
     return VolumeSegmentation(labels, scan.affine, result.feature_centers[order], classes,
                               result.compactness, result.algorithm, source, params,
                               time.perf_counter() - started, scan.header)
+
+
+def _bias_corrected(scan: Volume, inside: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``(I, J, K, C)`` float64 values, each channel whose voxels inside the mask are all
+    positive (MR magnitudes) divided by its N4 bias field; the others (CT in HU, z-scored
+    images: no multiplicative field to fit) as they are."""
+    data = scan.data if scan.data.ndim == 4 else scan.data[..., None]
+    out = np.empty(data.shape, dtype=np.float64)
+    for channel in range(data.shape[3]):
+        if (values[:, channel] > 0).all():
+            out[..., channel] = bias_corrected(
+                data[..., channel], inside, scan.spacing, shrink=TISSUE_PRESET["bias_shrink"],
+                iterations=TISSUE_PRESET["bias_iterations"])
+        else:
+            out[..., channel] = data[..., channel]
+    return out
 
 
 def _as_volume(

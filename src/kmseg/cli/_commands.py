@@ -225,6 +225,9 @@ def _segment_one(
 
         segment_scan(image, args)
         return
+    if args.tissue or args.window or args.series:
+        raise ParameterError(with_source("--tissue, --window and --series apply to scans "
+                                         "(NIfTI, MGH, DICOM), not to an image", image))
     if args.chunked or _too_large_for_memory(image):
         _segment_chunked(image, args, init, palette)
         return

@@ -275,6 +275,10 @@ def _add_scan_options(seg: argparse.ArgumentParser) -> None:
                        metavar="CENTRE,WIDTH|NAME",
                        help="clip intensities to CENTRE -/+ WIDTH/2 before clustering, or a "
                             f"named CT window ({', '.join(CT_WINDOWS)})")
+    scans.add_argument("--tissue", action="store_true",
+                       help="the tissue preset: N4 bias-field correction of MR intensities "
+                            "(the med extra: pip install '.[med]'), k-means, then a spatial "
+                            "prior on the labels (neighbouring voxels tend to share a class)")
     scans.add_argument("--series", metavar="UID",
                        help="the SeriesInstanceUID (or a unique prefix) to read from a DICOM "
                             "folder holding several series")

@@ -27,7 +27,8 @@ def segment_scan(scan: str, args: argparse.Namespace) -> None:
     k = 3 if args.k is None else args.k
     with working(f"segmenting {scan}"):
         seg = segment_volume(scan, k, mask=args.mask, window=args.window, frame=args.frame,
-                             series=args.series, seed=args.seed, attempts=args.attempts)
+                             series=args.series, tissue=args.tissue, seed=args.seed,
+                             attempts=args.attempts)
     with working(f"writing the outputs of {scan}"):
         written = seg.save(args.outdir, masks=args.masks)
     volumes = ", ".join(f"{c.label}: {c.volume_ml:.4g}" for c in seg.classes)
