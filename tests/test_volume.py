@@ -129,7 +129,8 @@ def test_four_d_needs_a_frame(tmp_path, rng):
     path = tmp_path / "fmri.nii.gz"
     nibabel.save(nibabel.Nifti1Image(rng.normal(size=(4, 5, 6, 3)).astype(np.float32),
                                       np.eye(4)), path)
-    with pytest.raises(Exception, match=r"4-D with 3 frames: choose one with --frame 0\.\.2"):
+    with pytest.raises(Exception,
+                       match=r"4-D with 3 frames: choose one with frame= \(--frame\) 0\.\.2"):
         read_volume(path)
     np.testing.assert_array_equal(read_volume(path, frame=2).data,
                                   np.asanyarray(nibabel.load(path).dataobj)[..., 2])
@@ -371,17 +372,21 @@ def test_kmseg_segment_of_a_dicom_series_keeps_every_slice(ct_series, tmp_path, 
     from kmseg.cli import main
 
     code = main(["segment", str(ct_series), "-k", "4", "--window", "40,400", "-o",
-                 str(tmp_path), "--masks"])
+                 str(tmp_path), "--masks", "--compare"])
     assert code == 0, capsys.readouterr().err
     labels = nibabel.load(tmp_path / "series_labels.nii.gz")
     assert labels.shape == (512, 512, 20)
     assert sorted(np.unique(np.asanyarray(labels.dataobj)).tolist()) == [1, 2, 3, 4]
     assert (tmp_path / "series_mask4.nii.gz").exists()
+    from PIL import Image
+
+    with Image.open(tmp_path / "series_compare.png") as figure:
+        assert figure.size == (2 * 512, 512)
     assert json.loads((tmp_path / "series.json").read_text())["params"]["window"] == [-160, 240]
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--compare"], "--compare applies to images, not to a scan"),
+    (["--regions"], "--regions applies to images, not to a scan"),
     (["-k", "auto"], "-k auto applies to images"),
     (["--space", "lab"], "--space applies to images"),
     (["--mask", "MISSING.nii.gz"], "missing.nii.gz: no such file"),
@@ -405,3 +410,161 @@ def test_scan_options_on_a_photo_are_refused(capsys, tmp_path):
 
     code = main(["segment", str(kmseg.data.sample_path()), "--tissue", "-o", str(tmp_path)])
     assert code == 2 and "apply to scans" in capsys.readouterr().err
+
+
+def test_the_preview_shows_the_scan_beside_its_classes():
+    import io
+
+    from PIL import Image
+
+    scan = np.zeros((20, 16, 9), np.int16)
+    scan[5:15, 4:12] = 100
+    seg = segment_volume(scan, 2)
+    pair = seg.preview()
+    assert pair.shape == (16, 40, 3) and pair.dtype == np.uint8
+    left, right = pair[:, :20], pair[:, 20:]
+    # rows run bottom to top along j, columns along i
+    np.testing.assert_array_equal(left[::-1].transpose(1, 0, 2)[..., 0] > 0, scan[:, :, 4] > 0)
+    bright = right[::-1].transpose(1, 0, 2)[scan[:, :, 4] > 0]
+    assert (bright == bright[0]).all() and not (bright[0] == bright[0][0]).all()  # one colour
+    shown = np.asarray(Image.open(io.BytesIO(seg._repr_png_())))
+    np.testing.assert_array_equal(shown, pair)
+
+
+# -- found in review: inputs kept, damaged files, odd layouts --------------------------------
+
+def test_no_input_of_the_run_is_overwritten(tmp_path, capsys):
+    from kmseg.cli import main
+
+    scan = tmp_path / "a.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(np.arange(64, dtype=np.int16).reshape(4, 4, 4),
+                                      np.eye(4)), scan)
+    mask = tmp_path / "a_mask1.nii.gz"  # what --masks would write
+    nibabel.save(nibabel.Nifti1Image(np.ones((4, 4, 4), np.uint8), np.eye(4)), mask)
+    other = tmp_path / "a_labels.nii.gz"  # another input, named as scan a's labels
+    shutil.copy(scan, other)
+    before = {p: p.read_bytes() for p in (scan, mask, other)}
+    assert main(["segment", str(scan), "-k", "2", "--mask", str(mask), "--masks", "-o",
+                 str(tmp_path)]) == 2
+    assert main(["segment", str(scan), str(other), "-k", "2", "-o", str(tmp_path)]) == 2
+    assert "refusing to overwrite an input" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_damaged_scans_are_one_line_errors(tmp_path, ct_series):
+    from kmseg import ImageReadError
+
+    corrupt = tmp_path / "corrupt.nii.gz"
+    corrupt.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(200)))
+    with pytest.raises(ImageReadError, match=r"corrupt\.nii\.gz: not a readable NIfTI"):
+        read_volume(corrupt)
+    damaged = ct_series / sorted(p.name for p in ct_series.iterdir())[3]
+    data = bytearray(damaged.read_bytes())
+    data[200:260] = b"\xff" * 60  # inside the header's elements
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match=damaged.name):  # a one-line error naming it
+        read_volume(ct_series)
+
+
+def test_slices_of_another_size_are_named(ct_series):
+    path = sorted(ct_series.iterdir())[4]
+    ds = pydicom.dcmread(path)
+    ds.PixelSpacing = [0.5, 0.5]
+    ds.save_as(path)
+    with pytest.raises(Exception, match=rf"the slices differ: PixelSpacing .* in {path.name}"):
+        read_volume(ct_series)
+
+
+def test_a_series_uid_that_prefixes_another_is_chosen_exactly(ct_series):
+    for number, path in enumerate(sorted(ct_series.iterdir())):
+        ds = pydicom.dcmread(path)
+        ds.SeriesInstanceUID = "1.2.3.4" if number < 6 else "1.2.3.45"
+        ds.save_as(path)
+    assert read_volume(ct_series, series="1.2.3.4").data.shape[2] == 6
+
+
+def test_a_dicom_file_without_a_suffix_and_a_folder_given_as_dot(ct_series, tmp_path,
+                                                                  monkeypatch, capsys):
+    from kmseg.cli import main
+    from kmseg.io._volume import is_volume_path, volume_stem
+
+    unnamed = tmp_path / "IM0001"
+    shutil.copy(sorted(ct_series.iterdir())[0], unnamed)
+    assert is_volume_path(unnamed)
+    assert main(["segment", str(unnamed), "-k", "2", "-o", str(tmp_path / "one")]) == 0
+    assert (tmp_path / "one" / "IM0001_labels.nii.gz").exists()
+    monkeypatch.chdir(ct_series)
+    assert volume_stem(".") == "series"
+    assert main(["segment", ".", "-k", "2", "-o", str(tmp_path / "dot")]) == 0, \
+        capsys.readouterr().err
+    assert (tmp_path / "dot" / "series_labels.nii.gz").exists()
+
+
+def test_rgb_nifti_and_rgb_tiff_are_not_scans(tmp_path):
+    from kmseg import ImageReadError
+
+    rgb = np.zeros((4, 4, 4), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    nibabel.save(nibabel.Nifti1Image(rgb, np.eye(4)), tmp_path / "rgb.nii.gz")
+    with pytest.raises(ImageReadError, match="real intensities"):
+        read_volume(tmp_path / "rgb.nii.gz")
+    tifffile = pytest.importorskip("tifffile")
+    tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((20, 30, 3), np.uint8), photometric="rgb")
+    with pytest.raises(ImageReadError, match="stack of 2-D gray pages"):
+        read_volume(tmp_path / "rgb.tif")
+
+
+@pytest.mark.parametrize(("unit", "resolution", "expected"), [
+    ("um", 4.0, 0.25e-3),  # ImageJ, microns: 4 pixels per micron
+    ("cm", 10.0, 1.0),     # ImageJ, cm
+    (None, None, 1.0),     # no unit: pixels
+])
+def test_tiff_stack_spacing_is_in_millimetres(tmp_path, unit, resolution, expected):
+    tifffile = pytest.importorskip("tifffile")
+    stack = np.zeros((3, 8, 8), np.uint16)
+    kwargs = {} if unit is None else {"resolution": (resolution, resolution),
+                                      "metadata": {"unit": unit, "spacing": 1.0}}
+    tifffile.imwrite(tmp_path / "s.tif", stack, imagej=True, **kwargs)
+    assert read_volume(tmp_path / "s.tif").spacing[0] == pytest.approx(expected)
+
+
+def test_tissue_on_a_thin_volume_never_shows_a_traceback():
+    pytest.importorskip("SimpleITK")
+    scan = np.full((40, 40, 3), 100.0)
+    scan[10:30] = 180.0
+    try:
+        seg = segment_volume(scan, 2, tissue=True)
+    except ParameterError as error:
+        assert "bias-field correction failed" in str(error)
+    else:
+        assert seg.k == 2
+
+
+def test_channels_from_several_scans_cluster_together(tmp_path, capsys):
+    from kmseg.cli import main
+
+    folder = shared_dir("med", "brats", "brats_2013_pat0001_1")
+    flair, t1c = folder / "Flair_subtrMeanDivStd.nii.gz", folder / "T1c_subtrMeanDivStd.nii.gz"
+    assert main(["segment", str(flair), "--channels", str(t1c), "-k", "4", "--mask",
+                 str(folder / "brainmask.nii.gz"), "-o", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "Flair_subtrMeanDivStd.json").read_text())
+    assert report["algorithm"] == "lloyd"
+    assert all(len(c["center"]) == 2 and len(c["mean"]) == 2 for c in report["classes"])
+    brain = shared_dir("med", "brain_fast") / "bet.nii.gz"
+    assert main(["segment", str(flair), "--channels", str(brain), "-o", str(tmp_path)]) == 2
+    assert "channels must share one grid" in capsys.readouterr().err
+
+
+def test_a_tiff_z_stack_from_the_command_line(tmp_path, capsys):
+    tifffile = pytest.importorskip("tifffile")
+    from kmseg.cli import main
+
+    stack = np.zeros((6, 30, 40), np.uint16)  # slices, rows, columns
+    stack[2:4, 10:20, 10:30] = 3000
+    tifffile.imwrite(tmp_path / "stack.tif", stack, imagej=True, resolution=(2.0, 2.0),
+                     metadata={"spacing": 1.5, "unit": "mm", "axes": "ZYX"})
+    assert main(["segment", str(tmp_path / "stack.tif"), "--volume", "-k", "2", "-o",
+                 str(tmp_path / "out")]) == 0, capsys.readouterr().err
+    labels = nibabel.load(tmp_path / "out" / "stack_labels.nii.gz")
+    np.testing.assert_array_equal(np.asanyarray(labels.dataobj),
+                                  np.where(stack == 3000, 2, 1).transpose(2, 1, 0))
+    np.testing.assert_allclose(labels.header.get_zooms(), (0.5, 0.5, 1.5))

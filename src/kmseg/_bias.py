@@ -36,6 +36,13 @@ def bias_corrected(
     mask.CopyInformation(image)
     fitter = sitk.N4BiasFieldCorrectionImageFilter()
     fitter.SetMaximumNumberOfIterations([int(n) for n in iterations])
-    fitter.Execute(sitk.Shrink(image, [shrink] * 3), sitk.Shrink(mask, [shrink] * 3))
-    log_field = fitter.GetLogBiasFieldAsImage(image)
+    # A thin axis is shrunk less (a 3-slice volume shrunk 4x would have none left).
+    factors = [max(1, min(shrink, size // 4)) for size in values.shape]
+    try:
+        fitter.Execute(sitk.Shrink(image, factors), sitk.Shrink(mask, factors))
+        log_field = fitter.GetLogBiasFieldAsImage(image)
+    except RuntimeError as error:  # ITK's exceptions: too few voxels to fit a field...
+        reason = str(error).strip().splitlines()[-1][:200]
+        raise ParameterError(f"bias-field correction failed on this {values.shape} volume "
+                             f"({reason}); run without --tissue") from None
     return sitk.GetArrayFromImage(image / sitk.Exp(log_field)).T

@@ -146,14 +146,15 @@ def integer_histogram(values: np.ndarray) -> Histogram | None:
     their range spans at most _COUNTED_RANGE values; else None. No sort: a 20-slice CT series
     (5.2 M voxels) took 0.03 s here where np.unique took 0.5 s."""
     low, high = int(values.min()), int(values.max())
-    if high - low >= _COUNTED_RANGE:
+    if high - low >= _COUNTED_RANGE or high > np.iinfo(np.int64).max:
         return None
-    offsets = (values - low).astype(np.intp)
+    offsets = np.subtract(values, low, dtype=np.int64, casting="unsafe")  # no int8 wrap-around
     counts = np.bincount(offsets, minlength=high - low + 1)
     present = np.flatnonzero(counts)
     row = np.empty(len(counts), dtype=np.intp)
     row[present] = np.arange(len(present))
-    return Histogram((present + low)[:, None], counts[present].astype(np.float64),
+    return Histogram((present.astype(np.int64) + low)[:, None],
+                     counts[present].astype(np.float64),
                      inverse=row[offsets])
 
 

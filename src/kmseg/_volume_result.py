@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ class VolumeSegmentation:
     params: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     header: Any = field(default=None, repr=False)  # the input's NIfTI header, when it had one
+    scan: np.ndarray | None = field(default=None, repr=False)  # the input values (no copy)
 
     @property
     def k(self) -> int:
@@ -93,6 +95,38 @@ class VolumeSegmentation:
         """The labels' middle slice across ``axis`` (2: axial for a RAS-stored scan)."""
         return np.take(self.labels, self.labels.shape[axis] // 2, axis=axis)
 
+    def preview(self, axis: int = 2, index: int | None = None) -> np.ndarray:
+        """``(H, 2W, 3)`` uint8: a slice of the scan (first channel, gray, 1st-99th percentile
+        inside the mask) beside the same slice with each class in its own colour (outside
+        the mask: the scan). ``index`` defaults to the middle; the slice's first voxel axis
+        runs left to right, its second bottom to top."""
+        index = self.labels.shape[axis] // 2 if index is None else index
+        labels = np.take(self.labels, index, axis=axis)
+        gray = np.zeros(labels.shape) if self.scan is None else self._gray(axis, index)
+        scan_rgb = np.repeat((gray * 255).round().astype(np.uint8)[..., None], 3, axis=-1)
+        overlay = scan_rgb.copy()
+        inside = labels > 0
+        overlay[inside] = _CLASS_COLOURS[(labels[inside] - 1) % len(_CLASS_COLOURS)]
+        upright = [panel.transpose(1, 0, 2)[::-1] for panel in (scan_rgb, overlay)]
+        return np.ascontiguousarray(np.concatenate(upright, axis=1))
+
+    def _gray(self, axis: int, index: int) -> np.ndarray:
+        values = self.scan if self.scan.ndim == 3 else self.scan[..., 0]
+        inside = self.labels > 0
+        low, high = np.percentile(values[inside], [1, 99]) if inside.any() else (0.0, 1.0)
+        plane = np.take(values, index, axis=axis).astype(np.float64)
+        return np.clip((plane - low) / max(high - low, 1e-12), 0, 1)
+
+    def _repr_png_(self) -> bytes:
+        """The middle axial slice and its classes, for notebooks."""
+        import io
+
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(self.preview()).save(buffer, format="PNG")
+        return buffer.getvalue()
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON report: geometry, parameters and per-class statistics."""
         return {
@@ -114,12 +148,15 @@ class VolumeSegmentation:
 
     def save(
         self, folder: str | os.PathLike[str], *, stem: str | None = None, masks: bool = False,
+        compare: bool = False, protect: Iterable[str | os.PathLike[str] | None] = (),
     ) -> list[Path]:
         """Write ``<stem>_labels.nii.gz`` and ``<stem>.json`` (and ``<stem>_mask<i>.nii.gz``
-        per class with ``masks``) into ``folder``, each atomically; the paths written.
+        per class with ``masks``, ``<stem>_compare.png``, the :meth:`preview`, with
+        ``compare``) into ``folder``, each atomically; the paths written.
 
         ``stem`` defaults to the source's name without its volume suffix. No file is written
-        when any path would replace the scan itself.
+        when any path would replace the scan itself or one of ``protect`` (other inputs: the
+        mask, the other scans of a run).
         """
         from .io._volume import volume_stem
 
@@ -130,10 +167,15 @@ class VolumeSegmentation:
             planned += [(folder / f"{stem}_mask{c.label}.nii.gz",
                          (self.labels == c.label).astype(np.uint8)) for c in self.classes]
         report = folder / f"{stem}.json"
-        paths = [refuse_inputs(path, [self.source]) for path, _ in planned]
-        paths.append(refuse_inputs(report, [self.source]))
+        figure = folder / f"{stem}_compare.png"
+        inputs = [self.source, *protect]
+        paths = [refuse_inputs(path, inputs) for path, _ in planned]
+        paths += [refuse_inputs(path, inputs) for path in [figure][:compare]]
+        paths.append(refuse_inputs(report, inputs))
         for path, data in planned:
             atomic_write(path, lambda tmp, data=data: tmp.write_bytes(self._nifti_bytes(data)))
+        if compare:
+            atomic_write(figure, lambda tmp: tmp.write_bytes(self._repr_png_()))
         text = json.dumps(self.to_dict(), indent=2)
         atomic_write(report, lambda tmp: tmp.write_text(text + "\n"))
         return paths
@@ -144,7 +186,7 @@ class VolumeSegmentation:
         import nibabel
 
         header = None
-        if isinstance(self.header, nibabel.Nifti1Header):
+        if type(self.header) is nibabel.Nifti1Header:  # not NIfTI-2's, a subclass
             header = self.header.copy()
             header.set_data_dtype(data.dtype)
         image = nibabel.Nifti1Image(data, self.affine, header)
@@ -154,6 +196,12 @@ class VolumeSegmentation:
             image.set_qform(self.affine, code=1)
             image.set_sform(self.affine, code=1)
         return gzip.compress(image.to_bytes(), compresslevel=6, mtime=0)
+
+
+# Class colours of the preview (tab10's first ten), class 1 first.
+_CLASS_COLOURS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40],
+                           [148, 103, 189], [140, 86, 75], [227, 119, 194], [127, 127, 127],
+                           [188, 189, 34], [23, 190, 207]], dtype=np.uint8)
 
 
 def _one_or_list(values: tuple[float, ...]) -> float | list[float]:

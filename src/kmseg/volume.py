@@ -31,7 +31,8 @@ from ._potts import potts_labels
 from ._volume_result import ClassStats, VolumeSegmentation
 from .io._volume import Volume, read_volume
 
-__all__ = ["ClassStats", "Volume", "VolumeSegmentation", "read_volume", "segment_volume"]
+__all__ = ["ClassStats", "Volume", "VolumeSegmentation", "read_volume", "segment_volume",
+           "stack_channels"]
 
 
 def segment_volume(
@@ -47,6 +48,8 @@ def segment_volume(
     tissue: bool = False,
     seed: int = 0,
     attempts: int = 10,
+    max_iter: int = 300,
+    eps: float = 0.0,
 ) -> VolumeSegmentation:
     """Cluster the voxels of a scan into ``k`` classes.
 
@@ -78,8 +81,9 @@ def segment_volume(
         and the k-means labels then get a Potts prior (mean field, voxel-spacing weighted), so
         that a voxel's class also depends on its neighbours'. Centres and compactness are the
         k-means'; labels and class statistics are after the prior.
-    seed, attempts
-        Several channels: the k-means seed and attempts (one channel gets the exact optimum).
+    seed, attempts, max_iter, eps
+        Several channels: the k-means seed, attempts and stopping rule (as
+        :func:`kmseg.segment`'s; one channel gets the exact optimum, where they do not apply).
 
     Returns
     -------
@@ -109,7 +113,8 @@ def segment_volume(
                         rng=np.random.default_rng(seed))
         voxel_clusters = result.labels[counted.inverse]
     else:
-        result = kmeans(clustered, k, attempts=attempts, rng=np.random.default_rng(seed))
+        result = kmeans(clustered, k, attempts=attempts, max_iter=max_iter, eps=eps,
+                        rng=np.random.default_rng(seed))
         voxel_clusters = result.labels
     order = np.argsort(result.feature_centers[:, 0], kind="stable")
     rank = np.empty(k, dtype=np.intp)
@@ -131,7 +136,7 @@ def segment_volume(
               "seed": seed, "attempts": attempts, "frame": frame}
     return VolumeSegmentation(labels, scan.affine, result.feature_centers[order], classes,
                               result.compactness, result.algorithm, source, params,
-                              time.perf_counter() - started, scan.header)
+                              time.perf_counter() - started, scan.header, scan.data)
 
 
 def _bias_corrected(scan: Volume, inside: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -148,6 +153,27 @@ def _bias_corrected(scan: Volume, inside: np.ndarray, values: np.ndarray) -> np.
         else:
             out[..., channel] = data[..., channel]
     return out
+
+
+def stack_channels(volumes: list[Volume]) -> Volume:
+    """One ``(I, J, K, C)`` volume of several scans on the same grid (e.g. FLAIR and T1c), the
+    first one's geometry and source.
+
+    Raises
+    ------
+    ParameterError
+        A scan whose shape or affine differs from the first's.
+    """
+    first = volumes[0]
+    for other in volumes[1:]:
+        if other.data.shape[:3] != first.data.shape[:3] or \
+                not np.allclose(other.affine, first.affine, atol=1e-3):
+            raise ParameterError(with_source(
+                f"is on another grid than {first.source} ({other.data.shape[:3]} voxels, "
+                "or another affine): channels must share one grid", other.source))
+    channels = [v.data if v.data.ndim == 4 else v.data[..., None] for v in volumes]
+    return Volume(np.concatenate([c.astype(np.float64) for c in channels], axis=3),
+                  first.affine, first.source, first.header)
 
 
 def _as_volume(
@@ -200,8 +226,8 @@ def _counted(data: np.ndarray, inside: np.ndarray, clustered: np.ndarray) -> His
     if data.ndim != 3 or data.dtype.kind not in "biu":
         return None
     integers = clustered[:, 0]
-    if not np.array_equal(integers, np.round(integers)):  # a window with fractional bounds
-        return None
+    if not np.array_equal(integers, np.round(integers)) or np.abs(integers).max() > 2.0**53:
+        return None  # a window with fractional bounds; 64-bit values beyond float precision
     return integer_histogram(integers.astype(np.int64))
 
 

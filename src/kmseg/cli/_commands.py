@@ -220,14 +220,14 @@ def demo(args: argparse.Namespace) -> int:
 def _segment_one(
     image: str, args: argparse.Namespace, init: object, palette: KMeansSegmenter | None
 ) -> None:
-    if is_volume_path(image):
+    if args.volume or is_volume_path(image):
         from ._volume import segment_scan
 
         segment_scan(image, args)
         return
-    if args.tissue or args.window or args.series:
-        raise ParameterError(with_source("--tissue, --window and --series apply to scans "
-                                         "(NIfTI, MGH, DICOM), not to an image", image))
+    if args.tissue or args.window or args.series or args.channels:
+        raise ParameterError(with_source("--tissue, --window, --series and --channels apply "
+                                         "to scans (NIfTI, MGH, DICOM), not to an image", image))
     if args.chunked or _too_large_for_memory(image):
         _segment_chunked(image, args, init, palette)
         return

@@ -274,11 +274,18 @@ def _add_scan_options(seg: argparse.ArgumentParser) -> None:
     scans.add_argument("--window", type=ct_window, default=None,
                        metavar="CENTRE,WIDTH|NAME",
                        help="clip intensities to CENTRE -/+ WIDTH/2 before clustering, or a "
-                            f"named CT window ({', '.join(CT_WINDOWS)})")
+                            f"named CT window ({', '.join(CT_WINDOWS)}); a negative centre "
+                            "takes '=': --window=-600,1500")
     scans.add_argument("--tissue", action="store_true",
                        help="the tissue preset: N4 bias-field correction of MR intensities "
                             "(the med extra: pip install '.[med]'), k-means, then a spatial "
                             "prior on the labels (neighbouring voxels tend to share a class)")
+    scans.add_argument("--volume", action="store_true",
+                       help="read each input as a scan: a multi-page TIFF as a z-stack (NIfTI, "
+                            "MGH and DICOM are scans anyway)")
+    scans.add_argument("--channels", nargs="+", metavar="SCAN",
+                       help="more scans on the same grid, clustered with each input as its "
+                            "channels (e.g. flair.nii.gz --channels t1c.nii.gz)")
     scans.add_argument("--series", metavar="UID",
                        help="the SeriesInstanceUID (or a unique prefix) to read from a DICOM "
                             "folder holding several series")

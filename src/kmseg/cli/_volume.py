@@ -6,16 +6,19 @@ import argparse
 from pathlib import Path
 
 from .._errors import ParameterError, with_source
-from ..volume import segment_volume
+from .._options import DEFAULT_ATTEMPTS
+from ..volume import read_volume, segment_volume, stack_channels
 from ._progress import working
 
 # Options of photos that have no meaning for a scan's voxels (attribute: option).
 _IMAGE_ONLY = {
-    "compare": "--compare", "chunked": "--chunked", "palette": "--palette",
+    "chunked": "--chunked", "palette": "--palette",
     "save_palette": "--save-palette", "regions": "--regions", "superpixels": "--superpixels",
     "position": "--position", "texture": "--texture", "smooth": "--smooth",
     "fix": "--fix", "bands": "--bands", "region_masks": "--region-masks",
     "normalize": "--normalize", "min_psnr": "--min-psnr", "max_error": "--max-error",
+    "min_region": "--min-region", "zarr": "--zarr", "scheduler": "--scheduler",
+    "workers": "--workers", "superpixel_method": "--superpixel-method",
 }
 
 
@@ -26,11 +29,17 @@ def segment_scan(scan: str, args: argparse.Namespace) -> None:
         raise ParameterError(with_source("-k auto applies to images: give k for a scan", scan))
     k = 3 if args.k is None else args.k
     with working(f"segmenting {scan}"):
-        seg = segment_volume(scan, k, mask=args.mask, window=args.window, frame=args.frame,
+        volume = scan
+        if args.channels:
+            volume = stack_channels([read_volume(path, frame=args.frame, series=args.series)
+                                     for path in [scan, *args.channels]])
+        seg = segment_volume(volume, k, mask=args.mask, window=args.window, frame=args.frame,
                              series=args.series, tissue=args.tissue, seed=args.seed,
-                             attempts=args.attempts)
+                             attempts=args.attempts or DEFAULT_ATTEMPTS, max_iter=args.max_iter,
+                             eps=args.eps)
     with working(f"writing the outputs of {scan}"):
-        written = seg.save(args.outdir, masks=args.masks)
+        written = seg.save(args.outdir, masks=args.masks, compare=args.compare,
+                           protect=[*args.images, args.mask, *(args.channels or [])])
     volumes = ", ".join(f"{c.label}: {c.volume_ml:.4g}" for c in seg.classes)
     print(f"{scan}: k={seg.k} voxels={sum(c.voxels for c in seg.classes)} "
           f"mL by class {{{volumes}}} ({seg.seconds:.2f} s) -> "

@@ -60,7 +60,7 @@ def _headers(path: Path, source: str) -> list[tuple[Path, object]]:
             continue
         try:
             headers.append((file, pydicom.dcmread(file)))
-        except (OSError, ValueError, pydicom.errors.InvalidDicomError) as exc:
+        except Exception as exc:  # a damaged file raises struct.error, NotImplementedError...
             raise ImageReadError(with_source(f"unreadable DICOM file ({exc})", str(file))) \
                 from exc
     if not headers:
@@ -73,7 +73,8 @@ def _one_series(headers: list, series: str | None, source: str) -> list:
     for file, ds in headers:
         groups[str(ds.get("SeriesInstanceUID", ""))].append((file, ds))
     if series is not None:
-        matches = [uid for uid in groups if uid.startswith(series)]
+        matches = [series] if series in groups else \
+            [uid for uid in groups if uid.startswith(series)]
         if len(matches) != 1:
             raise ParameterError(with_source(
                 f"series={series!r} matches {len(matches)} of the series here: "
@@ -96,9 +97,11 @@ def _listing(groups: dict[str, list]) -> str:
 
 
 def _ordered(members: list, source: str) -> list:
-    """Slices sorted along the normal; missing, duplicate or unevenly spaced slices refused."""
+    """Slices sorted along the normal; missing, duplicate or unevenly spaced slices refused,
+    and slices whose size, pixel spacing or orientation differ from the first's."""
     if len(members) == 1:
         return members
+    _check_alike(members, source)
     normal = _normal(members[0][1], source)
     positions = np.array([_position(ds, source) @ normal for _, ds in members])
     order = np.argsort(positions, kind="stable")
@@ -115,6 +118,22 @@ def _ordered(members: list, source: str) -> list:
                 f"uneven slice spacing: {gap:g} mm between {files} where the others are "
                 f"{median:g} mm apart (a missing slice?)", source))
     return members
+
+
+def _check_alike(members: list, source: str) -> None:
+    first_file, first = members[0]
+    for keyword in ("Rows", "Columns", "PixelSpacing", "ImageOrientationPatient"):
+        expected = first.get(keyword)
+        for file, ds in members[1:]:
+            value = ds.get(keyword)
+            same = value == expected if keyword in ("Rows", "Columns") else (
+                value is not None and expected is not None and len(value) == len(expected)
+                and np.allclose([float(v) for v in value], [float(v) for v in expected],
+                                atol=1e-4))
+            if not same:
+                raise ImageReadError(with_source(
+                    f"the slices differ: {keyword} is {value} in {file.name} but {expected} in "
+                    f"{first_file.name}", source))
 
 
 def _normal(ds, source: str) -> np.ndarray:
@@ -144,9 +163,10 @@ def _modality_values(ds, source: str) -> np.ndarray:
     except Exception as exc:  # pydicom raises many kinds for undecodable pixel data
         raise ImageReadError(with_source(f"cannot decode the pixel data ({exc})", source)) \
             from exc
-    if stored.ndim != 2:
+    if stored.ndim != 2 or stored.dtype.kind not in "biuf":
         raise ImageReadError(with_source(
-            f"expected gray slices, got pixel data of shape {stored.shape}", source))
+            f"expected gray slices, got pixel data of shape {stored.shape} ({stored.dtype})",
+            source))
     slope = float(ds.get("RescaleSlope", 1) or 1)
     intercept = float(ds.get("RescaleIntercept", 0) or 0)
     if slope == 1 and intercept == int(intercept):

@@ -8,6 +8,7 @@ are read by :mod:`._dicom` into the same :class:`Volume`.
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import ImageReadError, ParameterError, with_source
-from .._options import VOLUME_SUFFIXES
+from .._options import IMAGE_SUFFIXES, VOLUME_SUFFIXES
 
 # A folder, or a file with none of VOLUME_SUFFIXES that starts with the DICOM preamble, is
 # read as DICOM.
@@ -57,12 +58,14 @@ class Volume:
 
 
 def volume_stem(path: str | os.PathLike[str]) -> str:
-    """The file name without its volume suffix (``brain.nii.gz`` -> ``brain``)."""
-    name = Path(path).name
+    """The file name without its volume or image suffix (``brain.nii.gz`` -> ``brain``); a
+    folder's own name (``.`` too); a DICOM file named by its UID keeps its whole name."""
+    path = Path(path)
+    name = path.resolve().name if path.is_dir() else path.name
     for suffix in sorted(VOLUME_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]
-    return Path(name).stem if Path(path).suffix else name
+    return Path(name).stem if Path(name).suffix.lower() in IMAGE_SUFFIXES else name
 
 
 def is_volume_path(path: str | os.PathLike[str]) -> bool:
@@ -72,7 +75,11 @@ def is_volume_path(path: str | os.PathLike[str]) -> bool:
         from ._dicom import holds_dicom
 
         return holds_dicom(path)
-    return path.name.lower().endswith(VOLUME_SUFFIXES)
+    if path.name.lower().endswith(VOLUME_SUFFIXES):
+        return True
+    from ._dicom import is_dicom_file  # DICOM files named IM0001 or by their UID
+
+    return path.suffix.lower() not in IMAGE_SUFFIXES and is_dicom_file(path)
 
 
 def read_volume(
@@ -139,9 +146,13 @@ def _read_nibabel(source: str, frame: int | None) -> Volume:
     try:
         image = nibabel.load(source)
         data = np.asanyarray(image.dataobj)  # scl_slope / scl_inter applied
-    except (OSError, ValueError, EOFError, nibabel.filebasedimages.ImageFileError) as exc:
+    except (OSError, ValueError, EOFError, zlib.error, nibabel.filebasedimages.ImageFileError,
+            nibabel.spatialimages.HeaderDataError) as exc:
         raise ImageReadError(with_source(f"not a readable NIfTI/MGH file ({exc})", source)) \
             from exc
+    if data.dtype.kind not in "biuf":  # RGB24 records, complex
+        raise ImageReadError(with_source(
+            f"holds {data.dtype} voxels: kmseg clusters real intensities", source))
     data = _one_frame(data, frame, source)
     if data.ndim == 2:  # a single slice
         data = data[:, :, None]
@@ -164,7 +175,8 @@ def _one_frame(data: np.ndarray, frame: int | None, source: str) -> np.ndarray:
         if n_frames == 1:
             return data[..., 0]
         raise ImageReadError(with_source(
-            f"is 4-D with {n_frames} frames: choose one with --frame 0..{n_frames - 1}",
+            f"is 4-D with {n_frames} frames: choose one with frame= (--frame) "
+            f"0..{n_frames - 1}",
             source))
     if not 0 <= frame < n_frames:
         raise ParameterError(with_source(f"frame={frame} is out of range 0..{n_frames - 1}",
@@ -173,35 +185,52 @@ def _one_frame(data: np.ndarray, frame: int | None, source: str) -> np.ndarray:
 
 
 def _read_tiff_stack(source: str) -> Volume:
-    """Pages of a TIFF as slices ``k``; voxel size from ImageJ's metadata when it is there."""
+    """Pages of a TIFF as slices ``k``; voxel size in mm from ImageJ's metadata and the
+    resolution tags when they say their unit, else 1."""
     import tifffile
 
     try:
         with tifffile.TiffFile(source) as tiff:
+            axes = tiff.series[0].axes
             data = tiff.asarray()
             spacing = _tiff_spacing(tiff)
     except (OSError, ValueError, tifffile.TiffFileError) as exc:
         raise ImageReadError(with_source(f"not a readable TIFF ({exc})", source)) from exc
-    if data.ndim != 3:
+    if data.ndim != 3 or not axes.endswith("YX") or axes[0] not in "ZQITC":
         raise ImageReadError(with_source(
-            f"expected a stack of 2-D gray pages (slices, rows, columns), got shape "
-            f"{data.shape}", source))
+            f"expected a stack of 2-D gray pages (slices, rows, columns), got axes {axes!r} "
+            f"of shape {data.shape}", source))
     # (slices, rows, columns) -> (columns i, rows j, slices k), as NIfTI stores them.
     return Volume(np.ascontiguousarray(data.transpose(2, 1, 0)),
                   np.diag([*spacing, 1.0]), source)
 
 
-def _tiff_spacing(tiff) -> tuple[float, float, float]:
-    """Column, row and slice spacing: ImageJ's ``spacing`` and the resolution tags (pixels per
-    unit), else 1."""
-    page = tiff.pages[0]
-    x_res, y_res = (page.tags.get(name) for name in ("XResolution", "YResolution"))
+# Millimetres per unit: ImageJ's unit names, and TIFF's ResolutionUnit (2 inch, 3 cm).
+_MM_PER_UNIT = {"mm": 1.0, "millimeter": 1.0, "cm": 10.0, "centimeter": 10.0, "m": 1000.0,
+                "um": 1e-3, "µm": 1e-3, "\\u00B5m": 1e-3, "micron": 1e-3, "microns": 1e-3,
+                "micrometer": 1e-3, "nm": 1e-6, "nanometer": 1e-6, "inch": 25.4}
+_RESOLUTION_UNITS = {2: "inch", 3: "cm"}
 
-    def size(tag) -> float:
+
+def _tiff_spacing(tiff) -> tuple[float, float, float]:
+    """Column, row and slice spacing in mm; 1 for what the file does not give in a known
+    unit."""
+    page = tiff.pages[0]
+    imagej = tiff.imagej_metadata or {}
+    unit = imagej.get("unit")
+    if unit is None:
+        tag = page.tags.get("ResolutionUnit")
+        unit = _RESOLUTION_UNITS.get(int(tag.value)) if tag is not None else None
+    scale = _MM_PER_UNIT.get(str(unit).strip().lower()) if unit is not None else None
+    if scale is None:  # no unit: pixels
+        return 1.0, 1.0, 1.0
+
+    def size(name: str) -> float:
+        tag = page.tags.get(name)
         if tag is None:
             return 1.0
         numerator, denominator = tag.value
-        return float(denominator) / float(numerator) if numerator else 1.0
+        return scale * float(denominator) / float(numerator) if numerator else 1.0
 
-    z = float((tiff.imagej_metadata or {}).get("spacing", 1.0))
-    return size(x_res), size(y_res), z
+    z = float(imagej.get("spacing", 1.0)) * (scale if "spacing" in imagej else 1.0)
+    return size("XResolution"), size("YResolution"), z
