@@ -282,7 +282,8 @@ def test_tissue_without_simpleitk_names_the_extra(monkeypatch):
     scan[2:6] = 120.0
     with pytest.raises(ParameterError, match=r"pip install '\.\[med\]'"):
         segment_volume(scan, 2, tissue=True)
-    assert segment_volume(scan - 50.0, 2, tissue=True).k == 2  # zeros: no field, no SimpleITK
+    # negative values (CT, z-scores): no field to fit, no SimpleITK needed
+    assert not segment_volume(scan - 100.0, 2, tissue=True).params["bias_corrected"]
 
 
 # -- bad input -------------------------------------------------------------------------------

@@ -77,7 +77,8 @@ def segment_volume(
         holding several.
     tissue : bool, default False
         The tissue preset (:data:`kmseg._options.TISSUE_PRESET`): each channel whose voxels are
-        all positive (MR) is first divided by its N4 bias field (SimpleITK, the ``med`` extra),
+        all non-negative (MR) is first divided by its N4 bias field, fitted on the positive
+        voxels inside the mask (SimpleITK, the ``med`` extra),
         and the k-means labels then get a Potts prior (mean field, voxel-spacing weighted), so
         that a voxel's class also depends on its neighbours'. Centres and compactness are the
         k-means'; labels and class statistics are after the prior.
@@ -141,15 +142,16 @@ def segment_volume(
 
 def _bias_corrected(scan: Volume, inside: np.ndarray, values: np.ndarray) -> np.ndarray:
     """``(I, J, K, C)`` float64 values, each channel whose voxels inside the mask are all
-    positive (MR magnitudes) divided by its N4 bias field; the others (CT in HU, z-scored
-    images: no multiplicative field to fit) as they are."""
+    non-negative (MR magnitudes) divided by its N4 bias field, fitted on the positive ones (0 is
+    the background of a skull-stripped scan); the others (CT in HU, z-scored images: no
+    multiplicative field to fit) as they are."""
     data = scan.data if scan.data.ndim == 4 else scan.data[..., None]
     out = np.empty(data.shape, dtype=np.float64)
     for channel in range(data.shape[3]):
-        if (values[:, channel] > 0).all():
+        if (values[:, channel] >= 0).all() and (values[:, channel] > 0).any():
             out[..., channel] = bias_corrected(
-                data[..., channel], inside, scan.spacing, shrink=TISSUE_PRESET["bias_shrink"],
-                iterations=TISSUE_PRESET["bias_iterations"])
+                data[..., channel], inside & (data[..., channel] > 0), scan.spacing,
+                shrink=TISSUE_PRESET["bias_shrink"], iterations=TISSUE_PRESET["bias_iterations"])
         else:
             out[..., channel] = data[..., channel]
     return out
