@@ -569,3 +569,15 @@ def test_a_tiff_z_stack_from_the_command_line(tmp_path, capsys):
     np.testing.assert_array_equal(np.asanyarray(labels.dataobj),
                                   np.where(stack == 3000, 2, 1).transpose(2, 1, 0))
     np.testing.assert_allclose(labels.header.get_zooms(), (0.5, 0.5, 1.5))
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"k": 0}, r"k=0 is invalid"),
+    ({"k": "auto"}, r"choosing k applies to images"),
+    ({"attempts": 0}, r"attempts=0 is invalid"),
+    ({"eps": -1.0}, r"eps=-1\.0 is invalid"),
+])
+def test_parameters_follow_the_image_api_s_rules(params, message):
+    scan = np.arange(64.0).reshape(4, 4, 4)
+    with pytest.raises(ParameterError, match=message):
+        segment_volume(scan, **{"k": 2, **params})

@@ -169,9 +169,9 @@ class VolumeSegmentation:
         report = folder / f"{stem}.json"
         figure = folder / f"{stem}_compare.png"
         inputs = [self.source, *protect]
-        paths = [refuse_inputs(path, inputs) for path, _ in planned]
-        paths += [refuse_inputs(path, inputs) for path in [figure][:compare]]
-        paths.append(refuse_inputs(report, inputs))
+        paths = [refuse_inputs(path, inputs)
+                 for path in [*(path for path, _ in planned), *([figure] if compare else []),
+                              report]]
         for path, data in planned:
             atomic_write(path, lambda tmp, data=data: tmp.write_bytes(self._nifti_bytes(data)))
         if compare:

@@ -26,8 +26,9 @@ from ._bias import bias_corrected
 from ._compress import Histogram, integer_histogram
 from ._errors import ParameterError, with_source
 from ._kmeans import kmeans
-from ._options import CT_WINDOWS, MAX_K, TISSUE_PRESET, one_of
+from ._options import CT_WINDOWS, TISSUE_PRESET, one_of
 from ._potts import potts_labels
+from ._validation import check_param
 from ._volume_result import ClassStats, VolumeSegmentation
 from .io._volume import Volume, read_volume
 
@@ -101,13 +102,14 @@ def segment_volume(
         A file that cannot be read as a volume.
     """
     started = time.perf_counter()
+    _check_params(k=k, attempts=attempts, max_iter=max_iter, eps=eps, seed=seed)
+    bounds = _window_bounds(window)
     scan = _as_volume(volume, spacing, affine, frame, series)
     source = scan.source
     inside = _mask_of(mask, scan, frame)
     values = _voxel_values(scan.data, inside, source)
-    k = _checked_k(k, source)
-    corrected = _bias_corrected(scan, inside, values) if tissue else None
-    clustered = _windowed(values if corrected is None else corrected[inside], window, source)
+    corrected, bias_corrected = _bias_corrected(scan, inside, values) if tissue else (None, False)
+    clustered = _windowed(values if corrected is None else corrected[inside], bounds)
     counted = _counted(scan.data, inside, clustered) if corrected is None else None
     if counted is not None:  # one integer channel: its distinct values and their counts
         result = kmeans(counted.values.astype(np.float64), k, sample_weight=counted.counts,
@@ -131,30 +133,33 @@ def segment_volume(
     voxel_labels = labels[inside]
     classes = tuple(_stats(values[voxel_labels == label], label, scan.voxel_ml)
                     for label in range(1, k + 1))
-    params = {"k": k, "window": _window_bounds(window, source), "mask": _described(mask),
-              "tissue": tissue, "bias_corrected": corrected is not None and
-              not np.array_equal(corrected[inside], values),
+    params = {"k": k, "window": bounds, "mask": _described(mask),
+              "tissue": tissue, "bias_corrected": bias_corrected,
               "seed": seed, "attempts": attempts, "frame": frame}
     return VolumeSegmentation(labels, scan.affine, result.feature_centers[order], classes,
                               result.compactness, result.algorithm, source, params,
                               time.perf_counter() - started, scan.header, scan.data)
 
 
-def _bias_corrected(scan: Volume, inside: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """``(I, J, K, C)`` float64 values, each channel whose voxels inside the mask are all
-    non-negative (MR magnitudes) divided by its N4 bias field, fitted on the positive ones (0 is
-    the background of a skull-stripped scan); the others (CT in HU, z-scored images: no
-    multiplicative field to fit) as they are."""
+def _bias_corrected(
+    scan: Volume, inside: np.ndarray, values: np.ndarray
+) -> tuple[np.ndarray, bool]:
+    """``(I, J, K, C)`` float64 values, and whether any channel was corrected: each channel
+    whose voxels inside the mask are all non-negative (MR magnitudes) divided by its N4 bias
+    field, fitted on the positive ones (0 is the background of a skull-stripped scan); the
+    others (CT in HU, z-scored images: no multiplicative field to fit) as they are."""
     data = scan.data if scan.data.ndim == 4 else scan.data[..., None]
     out = np.empty(data.shape, dtype=np.float64)
+    fitted = False
     for channel in range(data.shape[3]):
         if (values[:, channel] >= 0).all() and (values[:, channel] > 0).any():
             out[..., channel] = bias_corrected(
                 data[..., channel], inside & (data[..., channel] > 0), scan.spacing,
                 shrink=TISSUE_PRESET["bias_shrink"], iterations=TISSUE_PRESET["bias_iterations"])
+            fitted = True
         else:
             out[..., channel] = data[..., channel]
-    return out
+    return out, fitted
 
 
 def stack_channels(volumes: list[Volume]) -> Volume:
@@ -242,13 +247,16 @@ def _voxel_values(data: np.ndarray, inside: np.ndarray, source: str | None) -> n
     return values
 
 
-def _checked_k(k: Any, source: str | None) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= MAX_K:
-        raise ParameterError(with_source(f"k={k!r}: expected an integer in 1..{MAX_K}", source))
-    return int(k)
+def _check_params(**params: Any) -> None:
+    """The image API's rules (:mod:`kmseg._validation`); ``k="auto"`` is for images only."""
+    if isinstance(params["k"], str):
+        raise ParameterError(f"k={params['k']!r}: choosing k applies to images; give k for a "
+                             "scan")
+    for name, value in params.items():
+        check_param(name, value)
 
 
-def _window_bounds(window: Any, source: str | None) -> list[float] | None:
+def _window_bounds(window: Any) -> list[float] | None:
     """``[low, high]`` of a window (centre, width) or named window, or None."""
     if window is None:
         return None
@@ -262,13 +270,11 @@ def _window_bounds(window: Any, source: str | None) -> list[float] | None:
     except (TypeError, ValueError):
         raise ParameterError(f"window={window!r}: expected (centre, width) or a name") from None
     if not (np.isfinite(centre) and np.isfinite(width) and width > 0):
-        raise ParameterError(with_source(
-            f"window={window!r}: the width must be positive and both finite", source))
+        raise ParameterError(f"window={window!r}: the width must be positive and both finite")
     return [centre - width / 2, centre + width / 2]
 
 
-def _windowed(values: np.ndarray, window: Any, source: str | None) -> np.ndarray:
-    bounds = _window_bounds(window, source)
+def _windowed(values: np.ndarray, bounds: list[float] | None) -> np.ndarray:
     if bounds is None:
         return values
     clipped = values.copy()

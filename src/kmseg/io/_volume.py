@@ -145,7 +145,8 @@ def _read_nibabel(source: str, frame: int | None) -> Volume:
 
     try:
         image = nibabel.load(source)
-        data = np.asanyarray(image.dataobj)  # scl_slope / scl_inter applied
+        # One frame of a 4-D file read from disk, not all; scl_slope / scl_inter applied.
+        data = np.asanyarray(_one_frame(image.dataobj, frame, source))
     except (OSError, ValueError, EOFError, zlib.error, nibabel.filebasedimages.ImageFileError,
             nibabel.spatialimages.HeaderDataError) as exc:
         raise ImageReadError(with_source(f"not a readable NIfTI/MGH file ({exc})", source)) \
@@ -153,7 +154,6 @@ def _read_nibabel(source: str, frame: int | None) -> Volume:
     if data.dtype.kind not in "biuf":  # RGB24 records, complex
         raise ImageReadError(with_source(
             f"holds {data.dtype} voxels: kmseg clusters real intensities", source))
-    data = _one_frame(data, frame, source)
     if data.ndim == 2:  # a single slice
         data = data[:, :, None]
     if data.ndim != 3 or 0 in data.shape:
@@ -163,8 +163,9 @@ def _read_nibabel(source: str, frame: int | None) -> Volume:
     return Volume(data, np.asarray(image.affine, dtype=np.float64), source, header)
 
 
-def _one_frame(data: np.ndarray, frame: int | None, source: str) -> np.ndarray:
-    """The 3-D frame ``frame`` of a 4-D array (a 4-D array of one frame is that frame)."""
+def _one_frame(data: Any, frame: int | None, source: str) -> Any:
+    """The 3-D frame ``frame`` of a 4-D array or nibabel array proxy (a 4-D one of one frame
+    is that frame)."""
     if data.ndim != 4:
         if frame not in (None, 0):
             raise ParameterError(with_source(f"frame={frame}: the volume has one frame",
