@@ -4,6 +4,7 @@ and the files written back (kmseg.volume, kmseg.io._volume, kmseg.io._dicom)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import nibabel
@@ -581,3 +582,52 @@ def test_parameters_follow_the_image_api_s_rules(params, message):
     scan = np.arange(64.0).reshape(4, 4, 4)
     with pytest.raises(ParameterError, match=message):
         segment_volume(scan, **{"k": 2, **params})
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_view_slices_match_nibabel_closest_canonical(seed):
+    """Any axis order and flips: slice ``i`` of a plane is nibabel's RAS+ array's slice,
+    upright (rows from the high end of the plane's second axis), with the geometry to draw it."""
+    from kmseg._volume_result import slice_view, view_slice
+
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(n) for n in rng.integers(3, 9, 3))
+    order, signs = rng.permutation(3), rng.choice([-1.0, 1.0], 3)
+    sizes = rng.uniform(0.5, 3, 3)
+    affine = np.eye(4)
+    affine[:3, :3] = 0
+    for axis in range(3):
+        affine[order[axis], axis] = signs[axis] * sizes[axis]
+    data = rng.integers(0, 1000, shape).astype(np.int32)
+    canonical = nibabel.as_closest_canonical(nibabel.Nifti1Image(data, affine))
+    ras, ras_mm = np.asarray(canonical.dataobj), canonical.header.get_zooms()
+    for view, across in (("axial", 2), ("coronal", 1), ("sagittal", 0)):
+        geometry = slice_view(shape, affine, view)
+        column, row = (axis for axis in range(3) if axis != across)
+        assert geometry.slices == ras.shape[across]
+        assert (geometry.width, geometry.height) == (ras.shape[column], ras.shape[row])
+        assert (geometry.column_mm, geometry.row_mm) == pytest.approx(
+            (ras_mm[column], ras_mm[row]))
+        for index in (0, geometry.slices - 1):
+            np.testing.assert_array_equal(view_slice(data, affine, view, index),
+                                          np.take(ras, index, axis=across).T[::-1])
+
+
+def test_view_slice_refuses_a_missing_slice_or_plane():
+    from kmseg._volume_result import view_slice
+
+    data = np.zeros((4, 5, 6))
+    with pytest.raises(ParameterError, match=re.escape(
+            "slice 6 does not exist: the axial view has slices 0..5")):
+        view_slice(data, np.eye(4), "axial", 6)
+    with pytest.raises(ParameterError, match=re.escape(
+            "view='oblique': use 'axial', 'coronal' or 'sagittal'")):
+        view_slice(data, np.eye(4), "oblique", 0)
+
+
+def test_window_as_text_is_the_same_window():
+    from kmseg.volume import window_bounds
+
+    assert window_bounds("40, 80") == window_bounds((40, 80)) == window_bounds("brain")
+    with pytest.raises(ParameterError, match="window='40,x'"):
+        window_bounds("40,x")

@@ -32,6 +32,7 @@ __all__ = [
     "TISSUE_PRESET",
     "VIDEO_SUFFIXES",
     "VOLUME_SUFFIXES",
+    "VOLUME_VIEWS",
     "one_of",
     "resolve_preset",
 ]
@@ -91,6 +92,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".g
 VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 #: Scans read as volumes (:mod:`kmseg.io._volume`); a folder of DICOM files is one too.
 VOLUME_SUFFIXES = (".nii", ".nii.gz", ".mgz", ".mgh", ".dcm", ".dicom")
+#: Slice planes of a scan (each across one RAS axis: S, A, R).
+VOLUME_VIEWS = ("axial", "coronal", "sagittal")
 
 # The tissue preset for scans (``--tissue``): N4 bias-field correction of positive (MR)
 # intensities, then k-means, then a Potts prior on the labels (mean field over the 6 face

@@ -1,5 +1,6 @@
-"""Stage 6 — result, for volumes: the label volume, per-class statistics, and the files medical
-tools open (a NIfTI label map on the scan's grid, a JSON report, optional per-class masks).
+"""Stage 6 — result, for volumes: the label volume, per-class statistics, the files medical
+tools open (a NIfTI label map on the scan's grid, a JSON report, optional per-class masks), and
+slices in the three anatomical planes for display.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from ._errors import ParameterError
+from ._options import VOLUME_VIEWS, one_of
 from ._write import atomic_write, output_folder, refuse_inputs
 
-__all__ = ["ClassStats", "VolumeSegmentation"]
+__all__ = ["ClassStats", "SliceView", "VolumeSegmentation", "slice_view", "view_slice"]
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class VolumeSegmentation:
     @property
     def spacing(self) -> tuple[float, float, float]:
         """Voxel size along ``i``, ``j``, ``k`` in millimetres."""
-        return tuple(float(s) for s in np.linalg.norm(self.affine[:3, :3], axis=0))
+        return tuple(float(s) for s in _voxel_mm(self.affine))
 
     @property
     def volumes_ml(self) -> dict[int, float]:
@@ -86,8 +89,6 @@ class VolumeSegmentation:
     def mask(self, label: int) -> np.ndarray:
         """Boolean volume of one class (``1..k``)."""
         if not 1 <= label <= self.k:
-            from ._errors import ParameterError
-
             raise ParameterError(f"label={label} is not a class: use 1..{self.k}")
         return self.labels == label
 
@@ -106,7 +107,7 @@ class VolumeSegmentation:
         scan_rgb = np.repeat((gray * 255).round().astype(np.uint8)[..., None], 3, axis=-1)
         overlay = scan_rgb.copy()
         inside = labels > 0
-        overlay[inside] = _CLASS_COLOURS[(labels[inside] - 1) % len(_CLASS_COLOURS)]
+        overlay[inside] = CLASS_COLOURS[(labels[inside] - 1) % len(CLASS_COLOURS)]
         upright = [panel.transpose(1, 0, 2)[::-1] for panel in (scan_rgb, overlay)]
         return np.ascontiguousarray(np.concatenate(upright, axis=1))
 
@@ -173,36 +174,109 @@ class VolumeSegmentation:
                  for path in [*(path for path, _ in planned), *([figure] if compare else []),
                               report]]
         for path, data in planned:
-            atomic_write(path, lambda tmp, data=data: tmp.write_bytes(self._nifti_bytes(data)))
+            atomic_write(path, lambda tmp, data=data: tmp.write_bytes(_nifti_bytes(self, data)))
         if compare:
             atomic_write(figure, lambda tmp: tmp.write_bytes(self._repr_png_()))
         text = json.dumps(self.to_dict(), indent=2)
         atomic_write(report, lambda tmp: tmp.write_text(text + "\n"))
         return paths
 
-    def _nifti_bytes(self, data: np.ndarray) -> bytes:
-        """A gzipped NIfTI-1 file of ``data`` on the scan's grid (the input's header kept when
-        it was NIfTI); gzip's time stamp is 0, so the same labels give the same bytes."""
-        import nibabel
+    def to_nifti(self, label: int | None = None) -> bytes:
+        """The label volume, or with ``label`` that class's mask (0/1), as the bytes of a
+        gzipped NIfTI-1 file on the scan's grid (what :meth:`save` writes)."""
+        data = self.labels if label is None else self.mask(label).astype(np.uint8)
+        return _nifti_bytes(self, data)
 
-        header = None
-        if type(self.header) is nibabel.Nifti1Header:  # not NIfTI-2's, a subclass
-            header = self.header.copy()
-            header.set_data_dtype(data.dtype)
-        image = nibabel.Nifti1Image(data, self.affine, header)
-        image.header.set_slope_inter(1.0, 0.0)
-        image.header["cal_min"], image.header["cal_max"] = 0, int(data.max(initial=0))
-        if header is None:  # scanner coordinates, as the input's affine gives them
-            image.set_qform(self.affine, code=1)
-            image.set_sform(self.affine, code=1)
-        return gzip.compress(image.to_bytes(), compresslevel=6, mtime=0)
-
-
-# Class colours of the preview (tab10's first ten), class 1 first.
-_CLASS_COLOURS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40],
+# Class colours of the preview and the web app (tab10's first ten), class 1 first.
+CLASS_COLOURS = np.array([[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40],
                            [148, 103, 189], [140, 86, 75], [227, 119, 194], [127, 127, 127],
                            [188, 189, 34], [23, 190, 207]], dtype=np.uint8)
 
 
 def _one_or_list(values: tuple[float, ...]) -> float | list[float]:
     return values[0] if len(values) == 1 else list(values)
+
+
+def _nifti_bytes(seg: VolumeSegmentation, data: np.ndarray) -> bytes:
+    """A gzipped NIfTI-1 file of ``data`` on the scan's grid (the input's header kept when
+    it was NIfTI); gzip's time stamp is 0, so the same labels give the same bytes."""
+    import nibabel
+
+    header = None
+    if type(seg.header) is nibabel.Nifti1Header:  # not NIfTI-2's, a subclass
+        header = seg.header.copy()
+        header.set_data_dtype(data.dtype)
+    image = nibabel.Nifti1Image(data, seg.affine, header)
+    image.header.set_slope_inter(1.0, 0.0)
+    image.header["cal_min"], image.header["cal_max"] = 0, int(data.max(initial=0))
+    if header is None:  # scanner coordinates, as the input's affine gives them
+        image.set_qform(seg.affine, code=1)
+        image.set_sform(seg.affine, code=1)
+    return gzip.compress(image.to_bytes(), compresslevel=6, mtime=0)
+
+
+@dataclass(frozen=True)
+class SliceView:
+    """How the slices of one anatomical plane of a scan are shown (after reorienting the scan
+    to the closest RAS+ voxel order): patient's left on the left, anterior or superior up."""
+
+    view: str  # one of VOLUME_VIEWS
+    slices: int  # slices across the plane, 0..slices-1
+    width: int  # pixels of a slice, left to right
+    height: int
+    column_mm: float  # a pixel's size on screen, in millimetres
+    row_mm: float
+    edges: tuple[str, str, str, str]  # the patient's side at the left, right, top and bottom
+
+
+# The RAS+ axis each view (VOLUME_VIEWS) runs across, and the patient's sides at each axis's
+# low and high end.
+_ACROSS = {"axial": 2, "coronal": 1, "sagittal": 0}
+_SIDES = (("L", "R"), ("P", "A"), ("I", "S"))
+
+
+def slice_view(shape: tuple[int, ...], affine: np.ndarray, view: str) -> SliceView:
+    """The geometry of ``view`` for a scan of ``shape`` (3 or 4 axes) and ``affine``.
+
+    Examples
+    --------
+    >>> slice_view((10, 20, 30), np.diag([1.0, 2.0, 3.0, 1.0]), "coronal")
+    SliceView(view='coronal', slices=20, width=10, height=30, column_mm=1.0, row_mm=3.0, \
+edges=('L', 'R', 'S', 'I'))
+    """
+    if view not in _ACROSS:
+        raise ParameterError(f"view={view!r}: use {one_of(VOLUME_VIEWS)}")
+    across = _ACROSS[view]
+    column, row = (axis for axis in range(3) if axis != across)
+    sizes, spacing = _ras_order(affine, shape[:3]), _ras_order(affine, _voxel_mm(affine))
+    return SliceView(view, int(sizes[across]), int(sizes[column]), int(sizes[row]),
+                     float(spacing[column]), float(spacing[row]),
+                     (_SIDES[column][0], _SIDES[column][1], _SIDES[row][1], _SIDES[row][0]))
+
+
+def view_slice(data: np.ndarray, affine: np.ndarray, view: str, index: int) -> np.ndarray:
+    """Slice ``index`` of ``view`` (:func:`slice_view`), upright: ``(height, width)``, or
+    ``(height, width, C)`` for a scan of several channels. A view of the array, not a copy."""
+    from nibabel.orientations import apply_orientation, io_orientation
+
+    geometry = slice_view(data.shape, affine, view)
+    if not 0 <= index < geometry.slices:
+        raise ParameterError(f"slice {index} does not exist: the {view} view has slices "
+                             f"0..{geometry.slices - 1}")
+    canonical = apply_orientation(data, io_orientation(affine))
+    plane = np.take(canonical, index, axis=_ACROSS[view])
+    return plane.swapaxes(0, 1)[::-1]  # rows: the higher axis, its high end at the top
+
+
+def _ras_order(affine: np.ndarray, values) -> list:
+    """Per-voxel-axis values listed by the RAS+ axis each voxel axis is closest to."""
+    from nibabel.orientations import io_orientation
+
+    ordered = [0] * 3
+    for axis, (ras_axis, _) in enumerate(io_orientation(affine)):
+        ordered[int(ras_axis)] = values[axis]
+    return ordered
+
+
+def _voxel_mm(affine: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(np.asarray(affine)[:3, :3], axis=0)

@@ -33,7 +33,7 @@ from ._volume_result import ClassStats, VolumeSegmentation
 from .io._volume import Volume, read_volume
 
 __all__ = ["ClassStats", "Volume", "VolumeSegmentation", "read_volume", "segment_volume",
-           "stack_channels"]
+           "stack_channels", "window_bounds"]
 
 
 def segment_volume(
@@ -66,8 +66,8 @@ def segment_volume(
         affine. Default: every voxel.
     window : (centre, width) or str, optional
         Clip the (first channel's) values to ``centre -/+ width / 2`` before clustering, as a CT
-        window; or a named window (``"brain"``, ``"soft-tissue"``, ``"lung"``, ``"bone"``...,
-        :data:`kmseg._options.CT_WINDOWS`).
+        window (also as a ``"centre,width"`` string); or a named window (``"brain"``,
+        ``"soft-tissue"``, ``"lung"``, ``"bone"``..., :data:`kmseg._options.CT_WINDOWS`).
     spacing, affine
         Geometry of an array (millimetres): voxel sizes, or the full voxel-to-RAS affine.
         Default: 1 mm voxels. A Volume or a file brings its own.
@@ -103,7 +103,7 @@ def segment_volume(
     """
     started = time.perf_counter()
     _check_params(k=k, attempts=attempts, max_iter=max_iter, eps=eps, seed=seed)
-    bounds = _window_bounds(window)
+    bounds = window_bounds(window)
     scan = _as_volume(volume, spacing, affine, frame, series)
     source = scan.source
     inside = _mask_of(mask, scan, frame)
@@ -256,21 +256,32 @@ def _check_params(**params: Any) -> None:
         check_param(name, value)
 
 
-def _window_bounds(window: Any) -> list[float] | None:
-    """``[low, high]`` of a window (centre, width) or named window, or None."""
+def window_bounds(window: tuple[float, float] | str | None) -> list[float] | None:
+    """``[low, high]`` of a window: ``(centre, width)``, the same as a ``"centre,width"``
+    string, or a named CT window; None for None.
+
+    Examples
+    --------
+    >>> window_bounds("40,80"), window_bounds("brain"), window_bounds((-600, 1500))
+    ([0.0, 80.0], [0.0, 80.0], [-1350.0, 150.0])
+    """
     if window is None:
         return None
+    given = window
     if isinstance(window, str):
-        if window not in CT_WINDOWS:
+        if "," in window:
+            window = tuple(part.strip() for part in window.split(","))
+        elif window not in CT_WINDOWS:
             raise ParameterError(f"window={window!r}: expected (centre, width) or one of "
                                  f"{one_of(tuple(CT_WINDOWS))}")
-        window = CT_WINDOWS[window]
+        else:
+            window = CT_WINDOWS[window]
     try:
         centre, width = (float(v) for v in window)
     except (TypeError, ValueError):
-        raise ParameterError(f"window={window!r}: expected (centre, width) or a name") from None
+        raise ParameterError(f"window={given!r}: expected (centre, width) or a name") from None
     if not (np.isfinite(centre) and np.isfinite(width) and width > 0):
-        raise ParameterError(f"window={window!r}: the width must be positive and both finite")
+        raise ParameterError(f"window={given!r}: the width must be positive and both finite")
     return [centre - width / 2, centre + width / 2]
 
 

@@ -159,3 +159,85 @@ def _post_json(url: str, body: dict) -> dict:
         urllib.request.urlopen(request, timeout=30)
     assert answer.value.code == 422
     return json.loads(answer.value.read())["detail"][0]
+
+
+def _scan(tmp_path):
+    """A 3-D test scan: three intensity slabs along the second voxel axis, 2 x 1 x 3 mm
+    voxels, stored LAS (its first axis runs to the patient's left)."""
+    import nibabel
+
+    data = np.zeros((20, 30, 12), np.int16)
+    data[:, 10:20], data[:, 20:] = 100, 200
+    data += np.random.default_rng(0).integers(0, 5, data.shape, dtype=np.int16)
+    path = tmp_path / "slabs.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(data, np.diag([-2.0, 1.0, 3.0, 1.0])), path)
+    return path
+
+
+def test_a_scan_slice_by_slice_with_class_volumes_and_export(server, browser, tmp_path):
+    """Open a NIfTI: the classes in mL, a slider through the slices of each plane (drawn at
+    their size in mm), a class isolated, the label volume exported as NIfTI."""
+    import nibabel
+
+    from kmseg.volume import segment_volume
+
+    path = _scan(tmp_path)
+    page = browser.new_page(viewport={"width": 1400, "height": 820}, accept_downloads=True)
+    page.goto(server + "/")
+    page.set_input_files("#file", str(path))
+    page.wait_for_selector("body[data-shown-slice='axial:6']", timeout=60_000)
+    assert page.locator("body").get_attribute("data-mode") == "scan"
+    assert not page.locator("#space").is_visible() and page.locator("#slice").is_visible()
+    reference = segment_volume(path, 3)
+    swatches = page.locator(".swatch")
+    assert swatches.count() == 3
+    for swatch, stats in zip(swatches.all(), reference.classes, strict=True):
+        assert swatch.inner_text() == f"{stats.label}: {stats.volume_ml:.1f} mL"
+    # The axial slice, upright: anterior (the second axis's high end: class 3) at the top.
+    labels = np.array(page.evaluate("Array.from(window.kmseg.state.labels)")).reshape(30, 20)
+    expected = reference.labels[::-1, :, 6].T[::-1]  # LAS -> RAS, then rows from A to P
+    np.testing.assert_array_equal(labels, expected)
+    assert labels[0, 0] == 3 and labels[-1, 0] == 1
+    page.check("input[name=plane][value=coronal]")
+    page.wait_for_selector("body[data-shown-slice='coronal:15']", timeout=60_000)
+    ratio = page.evaluate("document.getElementById('result').style.aspectRatio")
+    assert ratio.replace(" ", "") == "40/36"  # 20 voxels x 2 mm across, 12 x 3 mm up
+    slider = page.locator("#slice")
+    slider.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector("body[data-shown-slice='coronal:16']", timeout=60_000)
+    assert page.locator("#slice-value").inner_text() == "17 / 30"
+    swatches.nth(1).click()
+    assert page.locator("#scan-downloads [data-what=mask]").is_enabled()
+    with page.expect_download(timeout=60_000) as download_info:
+        page.click("#scan-downloads [data-what=labels]")
+    download = download_info.value
+    assert download.suggested_filename == "slabs_labels.nii.gz"
+    saved = tmp_path / "downloaded.nii.gz"
+    download.save_as(saved)
+    image = nibabel.load(saved)
+    np.testing.assert_array_equal(np.asarray(image.dataobj), reference.labels)
+    np.testing.assert_allclose(image.affine, np.diag([-2.0, 1.0, 3.0, 1.0]))
+    page.close()
+
+
+def test_the_readme_scan_screenshot(server, browser, tmp_path):
+    """The shared brain T1, skull-stripped: voxels = 0 skipped, three classes, axial middle
+    slice (replaces docs/serve_scan.png with KMSEG_UPDATE_SCREENSHOT=1)."""
+    from conftest import shared_dir
+
+    brain = shared_dir("med", "brain_fast") / "bet.nii.gz"
+    page = browser.new_page(viewport={"width": 1400, "height": 820})
+    page.goto(server + "/")
+    page.wait_for_function("document.querySelectorAll('input[name=plane]').length === 3",
+                           timeout=60_000)
+    page.evaluate("document.getElementById('nonzero').checked = true")  # shown with a scan
+    page.set_input_files("#file", str(brain))
+    page.wait_for_selector("body[data-shown-slice='axial:71']", timeout=60_000)
+    assert [s.inner_text().split(":")[0] for s in page.locator(".swatch").all()] == \
+        ["1", "2", "3"]
+    shot = tmp_path / "serve_scan.png"
+    page.screenshot(path=str(shot))
+    if os.environ.get("KMSEG_UPDATE_SCREENSHOT") == "1":
+        shutil.copy(shot, DOCS / "serve_scan.png")
+    page.close()

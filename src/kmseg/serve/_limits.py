@@ -19,7 +19,7 @@ def body_limits(max_upload_bytes: int) -> Callable[[str], tuple[int, str]]:
     """A path -> (largest body in bytes, the 413's message) for :class:`BodyLimit`."""
 
     def limit_of(path: str) -> tuple[int, str]:
-        if path == "/api/images":
+        if path in ("/api/images", "/api/volumes"):
             return (max_upload_bytes + _MULTIPART_SLACK,
                     f"upload larger than {max_upload_bytes:,} bytes")
         return _PARAMS_BYTES, f"request body larger than {_PARAMS_BYTES:,} bytes"

@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import HTTPException, Request
 
 from .._errors import ImageReadError, ImageTooLargeError, KmsegError
-from ._store import ImageStore, StoredImage
+from ._store import ImageStore, StoredImage, StoredVolume
 
 
 class Busy(Exception):
@@ -85,6 +85,12 @@ class Runtime:
             raise HTTPException(404, "no such image (unknown id, or forgotten: upload it again)")
         return stored
 
+    def volume_or_404(self, volume_id: str) -> StoredVolume:
+        stored = self.store.get(volume_id, StoredVolume)
+        if stored is None:
+            raise HTTPException(404, "no such scan (unknown id, or forgotten: upload it again)")
+        return stored
+
     async def compute(self, function: Callable[[], Any]) -> Any:
         try:
             return await self.pool.run(function)
@@ -96,14 +102,21 @@ class Runtime:
             raise invalid(str(error)) from None
 
     async def add_image(self, data: bytes, name: str) -> StoredImage:
+        return await self._add(lambda store: store.add(data, name), name, "pixels")
+
+    async def add_volume(self, files: list[tuple[str, bytes]]) -> StoredVolume:
+        name = files[0][0] if len(files) == 1 else f"a series of {len(files)} files"
+        return await self._add(lambda store: store.add_volume(files), name, "voxels")
+
+    async def _add(self, add: Callable[[ImageStore], Any], name: str, unit: str) -> Any:
         store = self.store
         try:
-            return await self.uploads.run(lambda: store.add(data, name))
+            return await self.uploads.run(lambda: add(store))
         except Busy:
             raise HTTPException(503, "busy: too many requests waiting, try again") from None
         except ImageTooLargeError as error:  # kmseg's message names CLI flags: not here
             raise HTTPException(413, f"{name}: {error.what} is more than this "
-                                     f"server accepts ({store.max_pixels:,} pixels)") from None
+                                     f"server accepts ({store.max_pixels:,} {unit})") from None
         except ImageReadError as error:
             message = str(error).split(": ", 1)[-1]  # the temporary path means nothing here
             raise HTTPException(415, f"{name}: {message}") from None

@@ -7,12 +7,13 @@ attempts): those limits are named here once, used by the schemas and sent to the
 
 from __future__ import annotations
 
+import importlib.util
 import typing
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from .._options import DEFAULT_ATTEMPTS, DEFAULT_K, DEFAULT_SPACE, SPACES
+from .._options import CT_WINDOWS, DEFAULT_ATTEMPTS, DEFAULT_K, DEFAULT_SPACE, SPACES, VOLUME_VIEWS
 
 #: The web app's k: from the slider's left end to its right end.
 WEB_MIN_K = 2
@@ -27,6 +28,10 @@ WEB_CHOOSE_K_MAX = 12
 # Literal[SPACES] is Literal["rgb", "gray", ...]: subscripting with a tuple spreads it.
 Space = Literal[SPACES]  # type: ignore[valid-type]
 Export = Literal["labels", "segmented", "cutout", "report"]
+View = Literal[VOLUME_VIEWS]  # type: ignore[valid-type]
+VolumeExport = Literal["labels", "mask", "report"]
+#: The k of a scan by default (gray matter, white matter and fluid of a brain).
+WEB_VOLUME_K = 3
 
 
 class SegmentParams(BaseModel):
@@ -55,6 +60,68 @@ class ChooseParams(BaseModel):
     space: Space = DEFAULT_SPACE
     seed: int = Field(0, ge=0, le=WEB_MAX_SEED)
     k_max: int = Field(WEB_CHOOSE_K_MAX, ge=3, le=WEB_MAX_K)
+
+
+class VolumeParams(BaseModel):
+    """Parameters of a scan's segmentation (:func:`kmseg.volume.segment_volume`)."""
+
+    k: int = Field(WEB_VOLUME_K, ge=WEB_MIN_K, le=WEB_MAX_K, description="classes")
+    window: str | None = Field(None, max_length=40, pattern=r"^[A-Za-z0-9 ,.+-]*$",
+                               description="'centre,width' or a named CT window")
+    nonzero: bool = Field(False, description="cluster only the voxels that are not 0 (the "
+                                             "background of a skull-stripped scan)")
+    tissue: bool = Field(False, description="the tissue preset: N4 bias correction and a "
+                                            "spatial prior (needs the 'med' extra)")
+    seed: int = Field(0, ge=0, le=WEB_MAX_SEED)
+
+
+class VolumeExportParams(VolumeParams):
+    """A scan segmentation's parameters and what to export (``label``: for a mask)."""
+
+    what: VolumeExport = "labels"
+    label: int = Field(1, ge=1, le=WEB_MAX_K)
+
+
+class ViewInfo(BaseModel):
+    """One anatomical plane: slices across it and how one is shown (patient's sides at the
+    left, right, top and bottom edges)."""
+
+    view: str
+    slices: int
+    width: int
+    height: int
+    column_mm: float
+    row_mm: float
+    edges: list[str]
+
+
+class VolumeInfo(BaseModel):
+    """A stored scan: its id (for the other endpoints), geometry and a one-line description."""
+
+    id: str
+    name: str
+    description: str
+    shape: list[int]
+    spacing: list[float] = Field(description="voxel size along each voxel axis, mm")
+    views: list[ViewInfo]
+
+
+class VolumeClass(BaseModel):
+    label: int = Field(description="1..k, by increasing mean intensity")
+    hex: str = Field(pattern=r"^#[0-9a-f]{6}$", description="display colour")
+    voxels: int
+    volume_ml: float
+    mean: list[float] = Field(description="per channel, in the scan's units")
+    std: list[float]
+
+
+class VolumeResult(BaseModel):
+    k: int
+    algorithm: str
+    classes: list[VolumeClass]
+    compactness: float
+    bias_corrected: bool
+    seconds: float
 
 
 class ImageInfo(BaseModel):
@@ -129,6 +196,10 @@ class Options(BaseModel):
     seed: IntRange = Field(description="random seed")
     k_max: IntRange = Field(description="largest k of the choose-k scores")
     what: Choice = Field(description="what an export is")
+    volume_k: IntRange = Field(description="classes of a scan")
+    views: list[str] = Field(description="anatomical planes of a scan")
+    windows: list[str] = Field(description="named CT windows")
+    tissue: bool = Field(description="whether the tissue preset is installed (the med extra)")
 
 
 def options() -> dict[str, Any]:
@@ -142,6 +213,10 @@ def options() -> dict[str, Any]:
         "k_max": {"min": 3, "max": WEB_MAX_K, "default": choose["k_max"].default},
         "what": {"choices": list(typing.get_args(Export)),
                  "default": ExportParams.model_fields["what"].default},
+        "volume_k": {"min": WEB_MIN_K, "max": WEB_MAX_K, "default": WEB_VOLUME_K},
+        "views": list(VOLUME_VIEWS),
+        "windows": list(CT_WINDOWS),
+        "tissue": importlib.util.find_spec("SimpleITK") is not None,
     }
 
 
@@ -153,7 +228,7 @@ class ErrorMessage(BaseModel):
 
 _WHY = {
     400: "The body cannot be parsed",
-    404: "No such image (unknown id, or forgotten: upload it again)",
+    404: "No such image or scan (unknown id, or forgotten: upload it again)",
     409: "Superseded by a newer request of the same client",
     413: "The body, or the image's pixel count, is over the server's limit",
     415: "Not an image kmseg reads",
@@ -167,6 +242,9 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 PNG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}}
+VOLUME_EXPORTS: dict[int | str, dict[str, Any]] = {200: {
+    "description": "gzipped NIfTI (labels, mask) or the JSON report",
+    "content": {"application/gzip": {}, "application/json": {}}}}
 EXPORTS: dict[int | str, dict[str, Any]] = {200: {
     "description": "PNG, TIFF (images beyond PNG's reach) or the JSON report",
     "content": {"image/png": {}, "image/tiff": {}, "application/json": {}}}}

@@ -1,4 +1,5 @@
-"""Uploaded images: a private temporary folder, random ids, a least-recently-used bound.
+"""Uploaded images and scans: a private temporary folder, random ids, a least-recently-used
+bound.
 
 Nothing a client sends becomes a path: an upload is written under a fresh random id (128 bits,
 ``secrets.token_urlsafe``), ids are checked against their pattern before any lookup, and the
@@ -16,8 +17,13 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
+from .._errors import ImageReadError, ImageTooLargeError
+from .._options import VOLUME_SUFFIXES
 from .._spatial import shrink
 from ..io import LoadedImage, load_image
+from ..io._volume import NIFTI_SUFFIXES, Volume
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
@@ -37,9 +43,24 @@ class StoredImage:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+@dataclass
+class StoredVolume:
+    """One uploaded scan (a file, or the files of a DICOM series), read once, and its cached
+    segmentations."""
+
+    id: str
+    path: Path  # the file, or the folder of the series' files
+    name: str
+    volume: Volume
+    description: str
+    display: tuple[float, float]  # the values shown black and white (1st, 99th percentile)
+    fits: OrderedDict = field(default_factory=OrderedDict)  # params -> segmentation
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class ImageStore:
-    """At most ``capacity`` images; adding one more forgets (and deletes) the least recently
-    used."""
+    """At most ``capacity`` images and scans; adding one more forgets (and deletes) the least
+    recently used."""
 
     def __init__(self, capacity: int, preview_pixels: int, max_pixels: int) -> None:
         self.capacity = capacity
@@ -64,20 +85,67 @@ class ImageStore:
             image_id, path, _display_name(name), loaded.pixels.shape[1], loaded.pixels.shape[0],
             loaded.description, shrink(loaded, self.preview_pixels),
         )
-        with self._lock:
-            self._images[image_id] = stored
-            while len(self._images) > self.capacity:
-                _, old = self._images.popitem(last=False)
-                old.path.unlink(missing_ok=True)
+        self._keep(stored)
         return stored
 
-    def get(self, image_id: str) -> StoredImage | None:
+    def add_volume(self, files: list[tuple[str, bytes]]) -> StoredVolume:
+        """Store an uploaded scan: one NIfTI / MGH / DICOM / TIFF z-stack file, or the files of
+        a DICOM series; raises ImageReadError (naming the upload, not the temporary folder) if
+        kmseg cannot read it as a volume, ImageTooLargeError past ``max_pixels`` voxels."""
+        from ..io._volume import read_volume
+
+        volume_id = secrets.token_urlsafe(16)
+        folder = self.folder / volume_id
+        folder.mkdir()
+        # Each file under its own (cleaned) name, numbered: a series may repeat names, and a
+        # file's suffix (.nii.gz, .dcm) tells the reader what it is.
+        paths = [folder / f"{i:05d}-{_file_name(name)}" for i, (name, _) in enumerate(files)]
+        for path, (_, data) in zip(paths, files, strict=True):
+            path.write_bytes(data)
+        target = paths[0] if len(paths) == 1 else folder
+        name = _scan_name(files[0][0]) if len(files) == 1 else _series_name(files[0][0])
+        try:
+            # A NIfTI / MGH is checked by its header, before its data is read.
+            shape = _header_shape(target) or ()
+            self._check_voxels(int(np.prod(shape)), target)
+            frames = shape[3] if len(shape) == 4 else 1
+            volume = read_volume(target, frame=0 if frames > 1 else None)
+            self._check_voxels(volume.data.size, target)
+        except ImageTooLargeError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        except ImageReadError as error:  # said of the upload's files, not the temporary ones
+            shutil.rmtree(folder, ignore_errors=True)
+            message = str(error).replace(f"{folder}/", "").replace(str(folder), name)
+            raise ImageReadError(re.sub(r"(?<![\w.-])\d{5}-", "", message)) from None
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        stored = StoredVolume(volume_id, folder, name, volume,
+                              _describe(volume, target, frames), _display_range(volume.data))
+        self._keep(stored)
+        return stored
+
+    def _check_voxels(self, voxels: int, target: Path) -> None:
+        if voxels > self.max_pixels:
+            raise ImageTooLargeError(f"{target}: {voxels:,} voxels", f"{voxels:,} voxels")
+
+    def _keep(self, stored: StoredImage | StoredVolume) -> None:
+        with self._lock:
+            self._images[stored.id] = stored
+            while len(self._images) > self.capacity:
+                _, old = self._images.popitem(last=False)
+                _remove(old.path)
+
+    def get(self, image_id: str, kind: type = StoredImage):
+        """The stored image (or, with ``kind=StoredVolume``, scan) of that id, or None."""
         if not _ID.match(image_id):
             return None
         with self._lock:
             stored = self._images.get(image_id)
-            if stored is not None:
-                self._images.move_to_end(image_id)
+            if not isinstance(stored, kind):
+                return None
+            self._images.move_to_end(image_id)
             return stored
 
     def full(self, stored: StoredImage) -> LoadedImage:
@@ -93,8 +161,76 @@ class ImageStore:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _file_name(name: str) -> str:
+    """A client's file name (of a folder upload: its last part) cleaned to safe characters,
+    its suffix kept."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name or "file").name).strip("._")
+    return cleaned[-80:] or "file"
+
+
+def _header_shape(target: Path) -> tuple[int, ...] | None:
+    """The shape a NIfTI / MGH file's header gives (without reading its data), else None."""
+    if not (target.is_file() and target.name.endswith(NIFTI_SUFFIXES)):
+        return None
+    import nibabel
+
+    try:
+        return tuple(int(n) for n in nibabel.load(target).shape)
+    except Exception:  # read_volume says what is wrong with it
+        return None
+
+
+def _describe(volume: Volume, target: Path, frames: int) -> str:
+    kind = (f"DICOM series of {len(list(target.iterdir()))} files" if target.is_dir() else
+            "NIfTI / MGH" if target.name.endswith(NIFTI_SUFFIXES) else
+            "TIFF z-stack" if target.name.endswith((".tif", ".tiff")) else "DICOM")
+    size = " x ".join(str(n) for n in volume.data.shape[:3])
+    spacing = " x ".join(f"{s:g}" for s in volume.spacing)
+    channels = f", {volume.data.shape[3]} channels" if volume.data.ndim == 4 else ""
+    frame = f", the first of {frames} frames" if frames > 1 else ""
+    return f"{kind} {volume.data.dtype}, {size} voxels of {spacing} mm{channels}{frame}"
+
+
+def _display_range(data: np.ndarray) -> tuple[float, float]:
+    """The 1st and 99th percentiles of the first channel's nonzero voxels (of every voxel when
+    all are zero), on at most ~1 M of them: what a slice shows from black to white."""
+    values = (data if data.ndim == 3 else data[..., 0]).ravel()
+    values = values[:: max(1, values.size // 1_000_000)]
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    shown = finite[finite != 0] if (finite != 0).any() else finite
+    if shown.size == 0:
+        return 0.0, 1.0
+    low, high = (float(v) for v in np.percentile(shown, [1, 99]))
+    return low, max(high, low + 1e-12)
+
+
 def _display_name(name: str) -> str:
     """A file name safe to show and to suggest for downloads (never used as a path)."""
-    stem = Path(name or "image").stem
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:60]
-    return cleaned or "image"
+    return _cleaned(Path(name or "image").stem) or "image"
+
+
+def _scan_name(name: str) -> str:
+    """:func:`_display_name` of a scan: ``brain.nii.gz`` -> ``brain``; a DICOM file named by
+    its UID keeps its dots."""
+    base = Path(name or "scan").name
+    suffix = next((s for s in (*VOLUME_SUFFIXES, ".tif", ".tiff") if base.lower().endswith(s)
+                   and len(s) < len(base)), "")
+    return _cleaned(base[: len(base) - len(suffix)]) or "scan"
+
+
+def _series_name(name: str) -> str:
+    """The folder of a series' files (a browser sends ``folder/file`` for a folder upload),
+    else ``dicom_series``."""
+    parts = Path(name).parts
+    return (_cleaned(parts[-2]) if len(parts) > 1 else "") or "dicom_series"
+
+
+def _cleaned(stem: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:60]

@@ -30,7 +30,7 @@ def segment(stored: StoredImage, params, full=None):
 
     k = params.k
     if k == "auto":
-        k = _fitted(stored, ("auto", params.space, params.seed), lambda: _auto_k(stored, params))
+        k = fitted(stored, ("auto", params.space, params.seed), lambda: _auto_k(stored, params))
     if params.regions:  # spatial features: recomputed on whatever image is asked for
         return segment_image(stored.preview if full is None else full, k=k, space=params.space,
                              attempts=params.attempts, seed=params.seed, regions=True)
@@ -38,11 +38,11 @@ def segment(stored: StoredImage, params, full=None):
     def fit():
         model = KMeansSegmenter(k=k, space=params.space, attempts=params.attempts,
                                 seed=params.seed)
-        values, counts = _fitted(stored, ("histogram",),
+        values, counts = fitted(stored, ("histogram",),
                                  lambda: model.image_histogram(stored.preview))
         return model.fit_histogram(values, counts, like=stored.preview)
 
-    model = _fitted(stored, (k, params.space, params.attempts, params.seed), fit)
+    model = fitted(stored, (k, params.space, params.attempts, params.seed), fit)
     return model.segment(stored.preview if full is None else full)
 
 
@@ -52,15 +52,16 @@ def _auto_k(stored: StoredImage, params) -> int:
     return choose_k(stored.preview, space=params.space, seed=params.seed).k
 
 
-def _fitted(stored: StoredImage, key: tuple, make: Callable[[], Any]) -> Any:
-    """A cached per-image value (the colour histogram, fitted palettes, the auto k); a value
-    another request is computing is waited for, not computed twice."""
+def fitted(stored, key: tuple, make: Callable[[], Any], keep: int = _FITS_PER_IMAGE) -> Any:
+    """A cached value of a stored image or scan (the colour histogram, fitted palettes, the
+    auto k, a scan's segmentations), at most ``keep`` of them; a value another request is
+    computing is waited for, not computed twice."""
     with stored.lock:
         entry = stored.fits.get(key)
         owner = entry is None
         if owner:
             entry = stored.fits[key] = Future()
-            _forget_oldest(stored)
+            _forget_oldest(stored, keep)
         else:
             stored.fits.move_to_end(key)
     if owner:
@@ -74,8 +75,8 @@ def _fitted(stored: StoredImage, key: tuple, make: Callable[[], Any]) -> Any:
     return entry.result()
 
 
-def _forget_oldest(stored: StoredImage) -> None:
-    while len(stored.fits) > _FITS_PER_IMAGE:
+def _forget_oldest(stored, keep: int) -> None:
+    while len(stored.fits) > keep:
         oldest = next(key for key in stored.fits if key != ("histogram",))
         del stored.fits[oldest]
 

@@ -81,6 +81,7 @@ async function openImage(request) {
   showError("");
   try {
     const meta = await (await request()).json();
+    setMode("image");
     state.image = meta;
     state.result = null;
     state.selected = null;
@@ -166,7 +167,8 @@ function render() {
   if (!result || !original) return;
   const view = document.querySelector("input[name=view]:checked").value;
   const { width, height } = result;
-  const palette = result.palette.map((entry) => rgbOf(entry.hex));
+  const palette = [];                    // by label: 0..k-1 for images, 1..k for scans
+  for (const entry of result.palette) palette[entry.label] = rgbOf(entry.hex);
   const masked = result.masked_label;
   const source = original.data;
   const out = new ImageData(width, height);
@@ -215,16 +217,17 @@ function renderPalette() {
     swatch.title = `cluster ${entry.label}: ${entry.hex}`;
     const colour = document.createElement("span");
     colour.style.background = entry.hex;
-    swatch.append(colour, `${(100 * entry.share).toFixed(1)} %`);
+    swatch.append(colour, entry.text || `${(100 * entry.share).toFixed(1)} %`);
     swatch.addEventListener("click", () => {
       state.selected = state.selected === entry.label ? null : entry.label;
-      document.querySelector("[data-what=cutout]").disabled = state.selected === null;
       render();
       renderPalette();
     });
     box.append(swatch);
   }
-  document.querySelector("[data-what=cutout]").disabled = state.selected === null;
+  for (const button of document.querySelectorAll("[data-what=cutout], [data-what=mask]")) {
+    button.disabled = state.selected === null;
+  }
 }
 
 async function drawColours() {
@@ -274,12 +277,18 @@ async function chooseK() {
   }
 }
 
-async function download(what) {
+function download(what) {
   if (!state.image) return;
+  return downloadExport(`/api/images/${state.image.id}/export`,
+                        { ...params(), what, cluster: state.selected ?? 0 }, what);
+}
+
+// POST an export request and save the answer under the name the server gives it.
+async function downloadExport(url, body, what) {
   try {
-    const response = await api(`/api/images/${state.image.id}/export`, {
+    const response = await api(url, {
       method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ ...params(), what, cluster: state.selected ?? 0 }),
+      body: JSON.stringify(body),
     });
     const name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
     const link = document.createElement("a");
@@ -294,18 +303,28 @@ async function download(what) {
   }
 }
 
+// An image, or a scan (scan.js): a volume's file name, or several files (a DICOM series).
+function open(files) {
+  if (!files.length) return;
+  if (isScan(files)) openScan(files); else upload(files[0]);
+}
+
+// Segment again with the controls' values: the image, or the scan.
+function refresh() {
+  return document.body.dataset.mode === "scan" ? segmentScan() : segment();
+}
+
 const optionsLoaded = loadOptions();
-$("file").addEventListener("change", (event) => {
-  if (event.target.files.length) upload(event.target.files[0]);
-});
+$("file").addEventListener("change", (event) => open([...event.target.files]));
+$("folder").addEventListener("change", (event) => open([...event.target.files]));
 $("sample").addEventListener("click", () => openImage(() => api("/api/sample", { method: "POST" })));
 $("k").addEventListener("input", () => {
   $("k-value").textContent = $("k").value;
   $("auto").checked = false;
-  segment();
+  refresh();
 });
 for (const id of ["auto", "space", "attempts", "seed", "regions"]) {
-  $(id).addEventListener("change", segment);
+  $(id).addEventListener("change", refresh);
 }
 for (const radio of document.querySelectorAll("input[name=view]")) {
   radio.addEventListener("change", render);
@@ -323,5 +342,5 @@ document.body.addEventListener("dragleave", () => document.body.classList.remove
 document.body.addEventListener("drop", (event) => {
   event.preventDefault();
   document.body.classList.remove("dragging");
-  if (event.dataTransfer.files.length) upload(event.dataTransfer.files[0]);
+  open([...event.dataTransfer.files]);
 });
