@@ -245,10 +245,11 @@ def test_the_potts_prior_cleans_noise_and_is_the_likelihood_alone_at_weight_zero
     values = (np.where(truth == 2, 2.0, 0.0) + rng.normal(0, 0.9, truth.shape))[..., None]
     inside = np.ones(truth.shape, bool)
     plain = segment_volume(values[..., 0], 2).labels
-    smoothed = potts_labels(values, plain, inside, (1, 1, 1), weight=1.0, iterations=10)
+    smoothed = potts_labels(values[inside], plain, inside, (1, 1, 1), weight=1.0,
+                            iterations=10)
     assert (smoothed != truth).mean() < 0.2 * (plain != truth).mean()
     # weight 0: each voxel's most likely Gaussian (mean, variance, share from the labels)
-    alone = potts_labels(values, plain, inside, (1, 1, 1), weight=0.0, iterations=3)
+    alone = potts_labels(values[inside], plain, inside, (1, 1, 1), weight=0.0, iterations=3)
     x = values[..., 0]
     scores = []
     for c in (1, 2):

@@ -108,33 +108,32 @@ def segment_volume(
     source = scan.source
     inside = _mask_of(mask, scan, frame)
     values = _voxel_values(scan.data, inside, source)
-    corrected, bias_corrected = _bias_corrected(scan, inside, values) if tissue else (None, False)
-    clustered = _windowed(values if corrected is None else corrected[inside], bounds)
+    corrected, was_corrected = _bias_corrected(scan, inside, values) if tissue else (None, False)
+    clustered = _windowed(values if corrected is None else corrected, bounds)
     counted = _counted(scan.data, inside, clustered) if corrected is None else None
     if counted is not None:  # one integer channel: its distinct values and their counts
         result = kmeans(counted.values.astype(np.float64), k, sample_weight=counted.counts,
                         rng=np.random.default_rng(seed))
-        voxel_clusters = result.labels[counted.inverse]
     else:
         result = kmeans(clustered, k, attempts=attempts, max_iter=max_iter, eps=eps,
                         rng=np.random.default_rng(seed))
-        voxel_clusters = result.labels
     order = np.argsort(result.feature_centers[:, 0], kind="stable")
-    rank = np.empty(k, dtype=np.intp)
-    rank[order] = np.arange(k)
-    labels = np.zeros(scan.data.shape[:3], dtype=np.uint8 if k < 256 else np.uint16)
-    labels[inside] = rank[voxel_clusters] + 1
+    label_type = np.uint8 if k < 256 else np.uint16
+    rank = np.empty(k, dtype=label_type)
+    rank[order] = np.arange(1, k + 1)
+    labels = np.zeros(scan.data.shape[:3], dtype=label_type)
+    # Ranked per distinct value first: one small array per voxel rather than two of intp.
+    labels[inside] = rank[result.labels] if counted is None else \
+        rank[result.labels][counted.inverse]
     if tissue and k > 1:
-        features = np.zeros((*labels.shape, clustered.shape[1]))
-        features[inside] = clustered
-        labels = potts_labels(features, labels, inside, scan.spacing,
+        labels = potts_labels(clustered, labels, inside, scan.spacing,
                               weight=TISSUE_PRESET["prior_weight"],
                               iterations=TISSUE_PRESET["prior_iterations"])
     voxel_labels = labels[inside]
     classes = tuple(_stats(values[voxel_labels == label], label, scan.voxel_ml)
                     for label in range(1, k + 1))
     params = {"k": k, "window": bounds, "mask": _described(mask),
-              "tissue": tissue, "bias_corrected": bias_corrected,
+              "tissue": tissue, "bias_corrected": was_corrected,
               "seed": seed, "attempts": attempts, "frame": frame}
     return VolumeSegmentation(labels, scan.affine, result.feature_centers[order], classes,
                               result.compactness, result.algorithm, source, params,
@@ -144,21 +143,20 @@ def segment_volume(
 def _bias_corrected(
     scan: Volume, inside: np.ndarray, values: np.ndarray
 ) -> tuple[np.ndarray, bool]:
-    """``(I, J, K, C)`` float64 values, and whether any channel was corrected: each channel
-    whose voxels inside the mask are all non-negative (MR magnitudes) divided by its N4 bias
-    field, fitted on the positive ones (0 is the background of a skull-stripped scan); the
-    others (CT in HU, z-scored images: no multiplicative field to fit) as they are."""
+    """``values`` (``(n, C)``, the voxels inside the mask) with each channel whose voxels are
+    all non-negative (MR magnitudes) divided by its N4 bias field, fitted on the positive ones
+    (0 is the background of a skull-stripped scan), and whether any was; the others (CT in
+    HU, z-scored images: no multiplicative field to fit) as they are."""
     data = scan.data if scan.data.ndim == 4 else scan.data[..., None]
-    out = np.empty(data.shape, dtype=np.float64)
+    out = values.copy()
     fitted = False
     for channel in range(data.shape[3]):
         if (values[:, channel] >= 0).all() and (values[:, channel] > 0).any():
-            out[..., channel] = bias_corrected(
+            out[:, channel] = bias_corrected(
                 data[..., channel], inside & (data[..., channel] > 0), scan.spacing,
-                shrink=TISSUE_PRESET["bias_shrink"], iterations=TISSUE_PRESET["bias_iterations"])
+                shrink=TISSUE_PRESET["bias_shrink"],
+                iterations=TISSUE_PRESET["bias_iterations"])[inside]
             fitted = True
-        else:
-            out[..., channel] = data[..., channel]
     return out, fitted
 
 
