@@ -15,8 +15,10 @@ ct
 
 Methods: ``kmseg.volume.segment_volume`` (the exact 1-D optimum of one channel), the same with
 ``tissue=True`` (``--tissue``: N4 of positive MR intensities, then the Potts prior), and ANTs
-Atropos (k-means initialisation + MRF, ``antspyx``) when it is installed (n/a otherwise). Times
-are wall seconds of one run after an untimed warm-up of kmseg, including reading the files.
+Atropos (k-means initialisation + MRF, ``antspyx``), alone and after ANTs' N4, when it is
+installed (n/a otherwise). Times are wall seconds of one run after an untimed warm-up of kmseg,
+including reading the files. antspyx pins an older NumPy than kmseg's: run it from a venv of
+its own (``pip install antspyx SimpleITK`` then ``pip install .`` there).
 
 Usage, from the repository root::
 
@@ -61,6 +63,7 @@ def brain_case(med: Path) -> tuple[str, dict, list[str]]:
         "kmseg": lambda: score(segment_volume(scan, 3, mask=brain).labels),
         "kmseg --tissue": lambda: score(segment_volume(scan, 3, mask=brain, tissue=True).labels),
         "Atropos": lambda: score(atropos(scan, brain, 3)),
+        "Atropos + N4": lambda: score(atropos(scan, brain, 3, n4=True)),
     }, ["CSF", "GM", "WM"]
 
 
@@ -76,6 +79,7 @@ def brats_case(med: Path, name: str) -> tuple[str, dict, list[str]]:
         "kmseg": lambda: score(segment_volume(scan, 4, mask=mask).labels),
         "kmseg --tissue": lambda: score(segment_volume(scan, 4, mask=mask, tissue=True).labels),
         "Atropos": lambda: score(atropos(scan, voxels(mask) > 0, 4)),
+        "Atropos + N4": lambda: score(atropos(scan, voxels(mask) > 0, 4, n4=True)),
     }, ["tumour"]
 
 
@@ -101,15 +105,17 @@ def ct_case(med: Path) -> tuple[str, dict, list[str]]:
     }, ["fat"]
 
 
-def atropos(scan: Path, mask: np.ndarray, k: int) -> np.ndarray:
-    """ANTs Atropos with k-means initialisation (antspyx), labels 1..k by intensity."""
+def atropos(scan: Path, mask: np.ndarray, k: int, n4: bool = False) -> np.ndarray:
+    """ANTs Atropos with k-means initialisation (antspyx), labels 1..k by intensity; with
+    ``n4``, after ANTs' N4 bias-field correction inside the mask (as ANTs' own pipelines)."""
     import ants
 
     image = ants.image_read(str(scan))
-    result = ants.atropos(a=image, x=ants.from_numpy(mask.astype(np.float32), origin=image.origin,
-                                                     spacing=image.spacing,
-                                                     direction=image.direction),
-                          i=f"kmeans[{k}]", m="[0.2,1x1x1]", c="[5,0]")
+    mask_image = ants.from_numpy(mask.astype(np.float32), origin=image.origin,
+                                 spacing=image.spacing, direction=image.direction)
+    if n4:
+        image = ants.n4_bias_correction(image, mask=mask_image)
+    result = ants.atropos(a=image, x=mask_image, i=f"kmeans[{k}]", m="[0.2,1x1x1]", c="[5,0]")
     return result["segmentation"].numpy().astype(np.int64)
 
 

@@ -30,7 +30,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("cluster", ("kmseg._kmeans",)),
     ("labels", ("kmseg._labels", "kmseg.regions", "kmseg._potts")),
     ("result", ("kmseg._display", "kmseg._panels", "kmseg._write", "kmseg._save", "kmseg._result",
-                "kmseg._labelling", "kmseg._volume_result")),
+                "kmseg._labelling", "kmseg._volume_result", "kmseg._dicom_seg")),
     ("api", ("kmseg._estimator", "kmseg._palette", "kmseg._segment", "kmseg._choose_k",
              "kmseg.volume")),
     ("applications", ("kmseg.plot", "kmseg.metrics", "kmseg._tasks", "kmseg._video",

@@ -3,6 +3,7 @@ and the files written back (kmseg.volume, kmseg.io._volume, kmseg.io._dicom)."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -632,3 +633,65 @@ def test_window_as_text_is_the_same_window():
     assert window_bounds("40, 80") == window_bounds((40, 80)) == window_bounds("brain")
     with pytest.raises(ParameterError, match="window='40,x'"):
         window_bounds("40,x")
+
+
+# -- DICOM SEG -------------------------------------------------------------------------------
+
+@pytest.fixture
+def full_series(tmp_path):
+    """A 4-slice CT series with every UID (pydicom's CT_small, moved 5 mm per slice and given
+    its own SOP instance UIDs), its files named out of slice order."""
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import generate_uid
+
+    folder = tmp_path / "full"
+    folder.mkdir()
+    for i in range(4):
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid(
+            entropy_srcs=["kmseg test", str(i)])
+        x, y, z = (float(v) for v in ds.ImagePositionPatient)
+        ds.ImagePositionPatient = [x, y, z + 5 * i]
+        ds.InstanceNumber = i + 1
+        ds.save_as(folder / f"im{3 - i}.dcm")
+    return folder
+
+
+def test_a_dicom_seg_holds_each_class_on_its_source_slices(full_series, tmp_path, capsys):
+    """Written by the CLI, read back by highdicom: one segment per class, and each source
+    slice's frame equal to that slice of the NIfTI labels (rows = the volume's j)."""
+    highdicom = pytest.importorskip("highdicom", reason="a DICOM SEG needs the 'med' extra")
+    from kmseg.cli import main
+
+    code = main(["segment", str(full_series), "-k", "3", "--dicom-seg", "-o", str(tmp_path)])
+    assert code == 0, capsys.readouterr().err
+    labels = np.asarray(nibabel.load(tmp_path / "full_labels.nii.gz").dataobj)
+    seg = highdicom.seg.segread(tmp_path / "full_seg.dcm")
+    assert seg.get_segment_numbers() == [1, 2, 3]
+    assert [seg.get_segment_description(n).segment_label for n in (1, 2, 3)] == \
+        ["class 1", "class 2", "class 3"]
+    sources = [pydicom.dcmread(full_series / f"im{3 - i}.dcm") for i in range(4)]
+    frames = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=[ds.SOPInstanceUID for ds in sources], combine_segments=True)
+    np.testing.assert_array_equal(frames, labels.transpose(2, 1, 0))
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == sources[0].SeriesInstanceUID
+    again = segment_volume(full_series, 3).to_dicom_seg()
+    assert pydicom.dcmread(io.BytesIO(again)).SOPInstanceUID == seg.SOPInstanceUID
+
+
+def test_a_dicom_seg_is_refused_in_one_line_and_nothing_written(ct_series, tmp_path, capsys):
+    """The shared series is anonymised without study / series UIDs: a SEG could not reference
+    it. And a NIfTI has no DICOM series to lay a SEG over."""
+    pytest.importorskip("highdicom", reason="a DICOM SEG needs the 'med' extra")
+    from kmseg.cli import main
+
+    code = main(["segment", str(ct_series), "-k", "3", "--dicom-seg", "-o", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "has no StudyInstanceUID or SeriesInstanceUID" in err and str(ct_series) in err
+    assert list(tmp_path.glob("series*")) == [ct_series]
+    scan = tmp_path / "scan.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(np.arange(64, dtype=np.int16).reshape(4, 4, 4),
+                                      np.eye(4)), scan)
+    with pytest.raises(ParameterError, match="is not one"):
+        segment_volume(scan, 2).to_dicom_seg()

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import ParameterError
+from ._errors import ParameterError, with_source
 from ._options import VOLUME_VIEWS, one_of
 from ._write import atomic_write, output_folder, refuse_inputs
 
@@ -147,13 +147,38 @@ class VolumeSegmentation:
             ],
         }
 
+    def to_dicom_seg(self) -> bytes:
+        """The label volume as the bytes of a DICOM SEG file over the source series (one
+        segment per class), for a scan read from DICOM; needs highdicom (the ``med`` extra).
+
+        Raises
+        ------
+        ParameterError
+            The scan was not read from DICOM, or highdicom is not installed.
+        """
+        from ._dicom_seg import dicom_seg_bytes
+        from .io._dicom import series_datasets
+        from .io._volume import is_dicom_path
+
+        if self.source is None or not is_dicom_path(self.source):
+            raise ParameterError(f"a DICOM SEG is made over a DICOM series: "
+                                 f"{self.source or 'this array'} is not one")
+        datasets = series_datasets(Path(self.source), series=self.params.get("series"))
+        names = [f"class {c.label}" for c in self.classes]
+        try:
+            return dicom_seg_bytes(self.labels, datasets, names)
+        except ParameterError as error:
+            raise ParameterError(with_source(str(error), self.source)) from None
+
     def save(
         self, folder: str | os.PathLike[str], *, stem: str | None = None, masks: bool = False,
-        compare: bool = False, protect: Iterable[str | os.PathLike[str] | None] = (),
+        compare: bool = False, dicom_seg: bool = False,
+        protect: Iterable[str | os.PathLike[str] | None] = (),
     ) -> list[Path]:
         """Write ``<stem>_labels.nii.gz`` and ``<stem>.json`` (and ``<stem>_mask<i>.nii.gz``
         per class with ``masks``, ``<stem>_compare.png``, the :meth:`preview`, with
-        ``compare``) into ``folder``, each atomically; the paths written.
+        ``compare``, ``<stem>_seg.dcm``, :meth:`to_dicom_seg`, with ``dicom_seg``) into
+        ``folder``, each atomically; the paths written.
 
         ``stem`` defaults to the source's name without its volume suffix. No file is written
         when any path would replace the scan itself or one of ``protect`` (other inputs: the
@@ -169,14 +194,18 @@ class VolumeSegmentation:
                          (self.labels == c.label).astype(np.uint8)) for c in self.classes]
         report = folder / f"{stem}.json"
         figure = folder / f"{stem}_compare.png"
+        seg_file = folder / f"{stem}_seg.dcm"
         inputs = [self.source, *protect]
         paths = [refuse_inputs(path, inputs)
                  for path in [*(path for path, _ in planned), *([figure] if compare else []),
-                              report]]
+                              *([seg_file] if dicom_seg else []), report]]
+        seg_bytes = self.to_dicom_seg() if dicom_seg else None  # its errors before any write
         for path, data in planned:
             atomic_write(path, lambda tmp, data=data: tmp.write_bytes(_nifti_bytes(self, data)))
         if compare:
             atomic_write(figure, lambda tmp: tmp.write_bytes(self._repr_png_()))
+        if seg_bytes is not None:
+            atomic_write(seg_file, lambda tmp: tmp.write_bytes(seg_bytes))
         text = json.dumps(self.to_dict(), indent=2)
         atomic_write(report, lambda tmp: tmp.write_text(text + "\n"))
         return paths

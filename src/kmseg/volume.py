@@ -134,7 +134,7 @@ def segment_volume(
                     for label in range(1, k + 1))
     params = {"k": k, "window": bounds, "mask": _described(mask),
               "tissue": tissue, "bias_corrected": was_corrected,
-              "seed": seed, "attempts": attempts, "frame": frame}
+              "seed": seed, "attempts": attempts, "frame": frame, "series": series}
     return VolumeSegmentation(labels, scan.affine, result.feature_centers[order], classes,
                               result.compactness, result.algorithm, source, params,
                               time.perf_counter() - started, scan.header, scan.data)

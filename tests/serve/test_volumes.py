@@ -201,3 +201,32 @@ def test_the_tissue_preset_is_the_library_one(client, scan_file):
                          json={"k": 2, "nonzero": True, "tissue": True})
     image = nibabel.Nifti1Image.from_bytes(gzip.decompress(labels.content))
     np.testing.assert_array_equal(np.asarray(image.dataobj), expected.labels)
+
+
+def test_a_dicom_upload_exports_a_dicom_seg(client, scan_file, tmp_path):
+    highdicom = pytest.importorskip("highdicom", reason="a DICOM SEG needs the 'med' extra")
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import generate_uid
+
+    paths = []
+    for i in range(3):  # pydicom's CT_small as a 3-slice series, every UID present
+        ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.ImagePositionPatient = [*ds.ImagePositionPatient[:2], 5.0 * i]
+        paths.append(tmp_path / f"slice{i}.dcm")
+        ds.save_as(paths[-1])
+    info = _upload(client, *paths, names=[f"study/{path.name}" for path in paths]).json()
+    assert info["dicom"] is True
+    answer = client.post(f"/api/volumes/{info['id']}/export", json={"k": 3, "what": "dicom-seg"})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/dicom"
+    assert 'filename="study_seg.dcm"' in answer.headers["content-disposition"]
+    seg = highdicom.seg.Segmentation.from_dataset(pydicom.dcmread(io.BytesIO(answer.content)))
+    assert seg.get_segment_numbers() == [1, 2, 3]
+    nifti = _upload(client, scan_file).json()
+    assert nifti["dicom"] is False
+    refused = client.post(f"/api/volumes/{nifti['id']}/export",
+                          json={"k": 3, "what": "dicom-seg"})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["msg"] == "head: a DICOM SEG is made over a DICOM upload"

@@ -225,9 +225,10 @@ def _segment_one(
 
         segment_scan(image, args)
         return
-    if args.tissue or args.window or args.series or args.channels:
-        raise ParameterError(with_source("--tissue, --window, --series and --channels apply "
-                                         "to scans (NIfTI, MGH, DICOM), not to an image", image))
+    if args.tissue or args.window or args.series or args.channels or args.dicom_seg:
+        raise ParameterError(with_source("--tissue, --window, --series, --channels and "
+                                         "--dicom-seg apply to scans (NIfTI, MGH, DICOM), not "
+                                         "to an image", image))
     if args.chunked or _too_large_for_memory(image):
         _segment_chunked(image, args, init, palette)
         return

@@ -289,6 +289,9 @@ def _add_scan_options(seg: argparse.ArgumentParser) -> None:
     scans.add_argument("--series", metavar="UID",
                        help="the SeriesInstanceUID (or a unique prefix) to read from a DICOM "
                             "folder holding several series")
+    scans.add_argument("--dicom-seg", action="store_true",
+                       help="for a DICOM input, also write <stem>_seg.dcm: the classes as a "
+                            "DICOM SEG over the source series (highdicom, the med extra)")
 
 
 def _add_chunked_options(seg: argparse.ArgumentParser) -> None:

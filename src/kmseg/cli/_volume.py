@@ -39,6 +39,7 @@ def segment_scan(scan: str, args: argparse.Namespace) -> None:
                              eps=args.eps)
     with working(f"writing the outputs of {scan}"):
         written = seg.save(args.outdir, masks=args.masks, compare=args.compare,
+                           dicom_seg=args.dicom_seg,
                            protect=[*args.images, args.mask, *(args.channels or [])])
     volumes = ", ".join(f"{c.label}: {c.volume_ml:.4g}" for c in seg.classes)
     print(f"{scan}: k={seg.k} voxels={sum(c.voxels for c in seg.classes)} "

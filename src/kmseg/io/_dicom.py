@@ -43,11 +43,19 @@ def read_dicom(path: Path, *, series: str | None = None) -> tuple[np.ndarray, np
     """A DICOM file (one slice) or the one series in a folder: ``(I, J, K)`` modality values
     and the ``(4, 4)`` voxel-to-RAS affine."""
     source = os.fspath(path)
-    headers = _headers(path, source)
-    chosen = _one_series(headers, series, source)
-    slices = _ordered(chosen, source)
+    slices = _series_slices(path, series, source)
     data = np.stack([_modality_values(ds, source) for _, ds in slices], axis=-1)
     return data, _affine([ds for _, ds in slices], source)
+
+
+def series_datasets(path: Path, *, series: str | None = None) -> list:
+    """The pydicom datasets of the series :func:`read_dicom` reads, in its slice order (the
+    source images of a DICOM SEG)."""
+    return [ds for _, ds in _series_slices(path, series, os.fspath(path))]
+
+
+def _series_slices(path: Path, series: str | None, source: str) -> list[tuple[Path, object]]:
+    return _ordered(_one_series(_headers(path, source), series, source), source)
 
 
 def _headers(path: Path, source: str) -> list[tuple[Path, object]]:

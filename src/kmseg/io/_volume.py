@@ -68,6 +68,14 @@ def volume_stem(path: str | os.PathLike[str]) -> str:
     return Path(name).stem if Path(name).suffix.lower() in IMAGE_SUFFIXES else name
 
 
+def is_dicom_path(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is read as DICOM: a folder holding DICOM files, or a DICOM file."""
+    from ._dicom import holds_dicom, is_dicom_file
+
+    path = Path(path)
+    return holds_dicom(path) if path.is_dir() else path.is_file() and is_dicom_file(path)
+
+
 def is_volume_path(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is read as a volume: a NIfTI/MGH/DICOM file or a folder of DICOM."""
     path = Path(path)

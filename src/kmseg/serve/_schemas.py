@@ -29,7 +29,7 @@ WEB_CHOOSE_K_MAX = 12
 Space = Literal[SPACES]  # type: ignore[valid-type]
 Export = Literal["labels", "segmented", "cutout", "report"]
 View = Literal[VOLUME_VIEWS]  # type: ignore[valid-type]
-VolumeExport = Literal["labels", "mask", "report"]
+VolumeExport = Literal["labels", "mask", "report", "dicom-seg"]
 #: The k of a scan by default (gray matter, white matter and fluid of a brain).
 WEB_VOLUME_K = 3
 
@@ -101,6 +101,7 @@ class VolumeInfo(BaseModel):
     id: str
     name: str
     description: str
+    dicom: bool = Field(description="read from DICOM: a DICOM SEG can be exported")
     shape: list[int]
     spacing: list[float] = Field(description="voxel size along each voxel axis, mm")
     views: list[ViewInfo]
@@ -243,8 +244,8 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 PNG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}}}
 VOLUME_EXPORTS: dict[int | str, dict[str, Any]] = {200: {
-    "description": "gzipped NIfTI (labels, mask) or the JSON report",
-    "content": {"application/gzip": {}, "application/json": {}}}}
+    "description": "gzipped NIfTI (labels, mask), the JSON report or a DICOM SEG",
+    "content": {"application/gzip": {}, "application/json": {}, "application/dicom": {}}}}
 EXPORTS: dict[int | str, dict[str, Any]] = {200: {
     "description": "PNG, TIFF (images beyond PNG's reach) or the JSON report",
     "content": {"image/png": {}, "image/tiff": {}, "application/json": {}}}}

@@ -23,7 +23,7 @@ from .._errors import ImageReadError, ImageTooLargeError
 from .._options import VOLUME_SUFFIXES
 from .._spatial import shrink
 from ..io import LoadedImage, load_image
-from ..io._volume import NIFTI_SUFFIXES, Volume
+from ..io._volume import NIFTI_SUFFIXES, Volume, is_dicom_path
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 
@@ -54,6 +54,7 @@ class StoredVolume:
     volume: Volume
     description: str
     display: tuple[float, float]  # the values shown black and white (1st, 99th percentile)
+    dicom: bool  # read from DICOM: a DICOM SEG can be exported
     fits: OrderedDict = field(default_factory=OrderedDict)  # params -> segmentation
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -114,15 +115,15 @@ class ImageStore:
         except ImageTooLargeError:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        except ImageReadError as error:  # said of the upload's files, not the temporary ones
+        except ImageReadError as error:
             shutil.rmtree(folder, ignore_errors=True)
-            message = str(error).replace(f"{folder}/", "").replace(str(folder), name)
-            raise ImageReadError(re.sub(r"(?<![\w.-])\d{5}-", "", message)) from None
+            raise ImageReadError(said_of_upload(str(error), folder, name)) from None
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
         stored = StoredVolume(volume_id, folder, name, volume,
-                              _describe(volume, target, frames), _display_range(volume.data))
+                              _describe(volume, target, frames), _display_range(volume.data),
+                              is_dicom_path(target))
         self._keep(stored)
         return stored
 
@@ -159,6 +160,12 @@ class ImageStore:
         with self._lock:
             self._images.clear()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def said_of_upload(message: str, folder: Path, name: str) -> str:
+    """A message about a scan's temporary files, said of the upload's own file names."""
+    message = message.replace(f"{folder}/", "").replace(str(folder), name)
+    return re.sub(r"(?<![\w.-])\d{5}-", "", message)
 
 
 def _remove(path: Path) -> None:

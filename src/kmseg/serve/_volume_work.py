@@ -7,9 +7,10 @@ import json
 
 import numpy as np
 
+from .._errors import ParameterError
 from .._options import VOLUME_VIEWS
 from ._schemas import VolumeExportParams, VolumeParams
-from ._store import StoredVolume
+from ._store import StoredVolume, said_of_upload
 from ._work import fitted, png
 
 # Segmentations kept per scan: each holds a label volume (16 MB for 256^3 voxels).
@@ -22,6 +23,7 @@ def describe(stored: StoredVolume) -> dict:
     volume = stored.volume
     views = [slice_view(volume.data.shape, volume.affine, view) for view in VOLUME_VIEWS]
     return {"id": stored.id, "name": stored.name, "description": stored.description,
+            "dicom": stored.dicom,
             "shape": list(volume.data.shape), "spacing": list(volume.spacing),
             "views": [{**vars(view), "edges": list(view.edges)} for view in views]}
 
@@ -82,11 +84,19 @@ def labels_slice_png(stored: StoredVolume, params: VolumeParams, view: str, inde
 
 def export(stored: StoredVolume, params: VolumeExportParams) -> tuple[bytes, str, str]:
     """An export's bytes, media type and file name: the label volume or one class's mask as
-    gzipped NIfTI on the scan's grid, or the JSON report."""
+    gzipped NIfTI on the scan's grid, the JSON report, or a DICOM SEG (a DICOM upload)."""
     seg = segmentation(stored, params)
     if params.what == "report":
         body = json.dumps(seg.to_dict() | {"source": stored.name}, indent=2)
         return body.encode(), "application/json", f"{stored.name}.json"
+    if params.what == "dicom-seg":
+        if not stored.dicom:
+            raise ParameterError(f"{stored.name}: a DICOM SEG is made over a DICOM upload")
+        try:
+            return seg.to_dicom_seg(), "application/dicom", f"{stored.name}_seg.dcm"
+        except ParameterError as error:
+            raise ParameterError(said_of_upload(str(error), stored.path, stored.name)) \
+                from None
     if params.what == "mask":
         return (seg.to_nifti(params.label), "application/gzip",
                 f"{stored.name}_mask{params.label}.nii.gz")

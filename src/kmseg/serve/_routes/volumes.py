@@ -88,7 +88,8 @@ async def segment_volume(volume_id: str, params: VolumeParams, app: App):
              response_class=Response, responses=VOLUME_EXPORTS | errors(400, 404, 503))
 async def export_volume(volume_id: str, params: VolumeExportParams, app: App):
     """``labels`` (the label volume) or ``mask`` (class ``label``) as gzipped NIfTI on the
-    scan's grid, or ``report`` (JSON)."""
+    scan's grid, ``report`` (JSON), or ``dicom-seg`` (a DICOM upload's classes as a DICOM SEG
+    over its series; needs highdicom, the med extra)."""
     stored = app.volume_or_404(volume_id)
     data, media, name = await app.compute(lambda: _volume_work.export(stored, params))
     return Response(data, media_type=media,

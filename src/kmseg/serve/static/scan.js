@@ -67,6 +67,7 @@ async function openScan(files) {
     scan.result = null;
     setMode("scan");
     $("image-info").textContent = `${meta.name}: ${meta.description}`;
+    document.querySelector("#scan-downloads [data-what=dicom-seg]").hidden = !meta.dicom;
     choosePlane(false);
     await segmentScan();
   } catch (error) {
