@@ -248,6 +248,36 @@ def test_nearest_two_kernel_matches_its_numpy_reference(rng, d):
     np.testing.assert_allclose(results[0][2], results[1][2], rtol=1e-12)
 
 
+@pytest.mark.parametrize("n", [1, 3, 4, 6, 2001])
+@pytest.mark.parametrize("values", ["integers", "reals"])
+def test_avx2_kernels_give_the_scalar_results_bit_for_bit(rng, n, values):
+    from kmseg._kernels import _lloyd, lloyd_bounded, lloyd_step, nearest_two
+
+    # Small integers tie often: equal distances to several centres, duplicate centres.
+    X = (rng.integers(0, 6, size=(n, 3)) if values == "integers"
+         else rng.normal(100, 40, size=(n, 3))).astype(float)
+    weights = rng.uniform(0.5, 2.0, n)
+    centers = X[rng.integers(0, n, 6)]
+    centers = np.vstack([centers, centers[:1]])
+    runs = []
+    try:
+        for simd in (True, False):
+            if _lloyd.use_simd(simd) != simd:
+                pytest.skip("the CPU has no AVX2")
+            step = (np.empty(n, np.intp), np.empty(n))
+            two = (np.empty(n, np.intp), np.empty(n), np.empty(n))
+            moved = centers.copy()
+            bounded_labels = np.empty(n, np.intp)
+            runs.append([*lloyd_step(X, weights, centers, *step), *step,
+                         nearest_two(X, centers, *two), *two,
+                         *lloyd_bounded(X, weights, moved, 100, 0.0, bounded_labels), moved,
+                         bounded_labels])
+    finally:
+        _lloyd.use_simd(True)
+    for simd_result, scalar_result in zip(*runs, strict=True):
+        assert np.asarray(simd_result).tobytes() == np.asarray(scalar_result).tobytes()
+
+
 @pytest.mark.parametrize(("d", "per_axis"), [(1, 7), (3, 32), (3, 45), (4, 8)])
 def test_grid_kernels_match_their_numpy_references(rng, d, per_axis):
     from kmseg._kernels import _reference, cell_means, grid_keys
