@@ -328,8 +328,8 @@ def test_saved_labels_overlay_the_scan(brain_dir, tmp_path):
     data = np.asanyarray(nibabel.load(brain_dir / "bet.nii.gz").dataobj)
     seg = segment_volume(brain_dir / "bet.nii.gz", 3, mask=data > 0)
     paths = seg.save(tmp_path, masks=True)
-    assert [p.name for p in paths] == ["bet_labels.nii.gz", "bet_mask1.nii.gz",
-                                       "bet_mask2.nii.gz", "bet_mask3.nii.gz", "bet.json"]
+    assert [p.name for p in paths] == ["bet_labels.nii.gz", "bet_mask_1.nii.gz",
+                                       "bet_mask_2.nii.gz", "bet_mask_3.nii.gz", "bet.json"]
     labels = nibabel.load(tmp_path / "bet_labels.nii.gz")
     np.testing.assert_allclose(labels.affine, nibabel.load(brain_dir / "bet.nii.gz").affine)
     np.testing.assert_array_equal(np.asanyarray(labels.dataobj), seg.labels)
@@ -381,7 +381,7 @@ def test_kmseg_segment_of_a_dicom_series_keeps_every_slice(ct_series, tmp_path, 
     labels = nibabel.load(tmp_path / "series_labels.nii.gz")
     assert labels.shape == (512, 512, 20)
     assert sorted(np.unique(np.asanyarray(labels.dataobj)).tolist()) == [1, 2, 3, 4]
-    assert (tmp_path / "series_mask4.nii.gz").exists()
+    assert (tmp_path / "series_mask_4.nii.gz").exists()
     from PIL import Image
 
     with Image.open(tmp_path / "series_compare.png") as figure:
@@ -443,7 +443,7 @@ def test_no_input_of_the_run_is_overwritten(tmp_path, capsys):
     scan = tmp_path / "a.nii.gz"
     nibabel.save(nibabel.Nifti1Image(np.arange(64, dtype=np.int16).reshape(4, 4, 4),
                                       np.eye(4)), scan)
-    mask = tmp_path / "a_mask1.nii.gz"  # what --masks would write
+    mask = tmp_path / "a_mask_1.nii.gz"  # what --masks would write
     nibabel.save(nibabel.Nifti1Image(np.ones((4, 4, 4), np.uint8), np.eye(4)), mask)
     other = tmp_path / "a_labels.nii.gz"  # another input, named as scan a's labels
     shutil.copy(scan, other)

@@ -175,7 +175,7 @@ class VolumeSegmentation:
         compare: bool = False, dicom_seg: bool = False,
         protect: Iterable[str | os.PathLike[str] | None] = (),
     ) -> list[Path]:
-        """Write ``<stem>_labels.nii.gz`` and ``<stem>.json`` (and ``<stem>_mask<i>.nii.gz``
+        """Write ``<stem>_labels.nii.gz`` and ``<stem>.json`` (and ``<stem>_mask_<i>.nii.gz``
         per class with ``masks``, ``<stem>_compare.png``, the :meth:`preview`, with
         ``compare``, ``<stem>_seg.dcm``, :meth:`to_dicom_seg`, with ``dicom_seg``) into
         ``folder``, each atomically; the paths written.
@@ -190,7 +190,7 @@ class VolumeSegmentation:
         stem = stem or (volume_stem(self.source) if self.source else "volume")
         planned = [(folder / f"{stem}_labels.nii.gz", self.labels)]
         if masks:
-            planned += [(folder / f"{stem}_mask{c.label}.nii.gz",
+            planned += [(folder / f"{stem}_mask_{c.label}.nii.gz",
                          (self.labels == c.label).astype(np.uint8)) for c in self.classes]
         report = folder / f"{stem}.json"
         figure = folder / f"{stem}_compare.png"

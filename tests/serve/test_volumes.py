@@ -124,7 +124,7 @@ def test_exports_open_in_nibabel_on_the_scan_grid(client, scan_file):
     np.testing.assert_allclose(image.affine, AFFINE)
     mask = client.post(f"/api/volumes/{info['id']}/export",
                        json={"k": 3, "what": "mask", "label": 2})
-    assert 'filename="head_mask2.nii.gz"' in mask.headers["content-disposition"]
+    assert 'filename="head_mask_2.nii.gz"' in mask.headers["content-disposition"]
     mask_image = nibabel.Nifti1Image.from_bytes(gzip.decompress(mask.content))
     np.testing.assert_array_equal(np.asarray(mask_image.dataobj), expected.labels == 2)
     report = client.post(f"/api/volumes/{info['id']}/export", json={"k": 3, "what": "report"})

@@ -99,5 +99,5 @@ def export(stored: StoredVolume, params: VolumeExportParams) -> tuple[bytes, str
                 from None
     if params.what == "mask":
         return (seg.to_nifti(params.label), "application/gzip",
-                f"{stored.name}_mask{params.label}.nii.gz")
+                f"{stored.name}_mask_{params.label}.nii.gz")
     return seg.to_nifti(), "application/gzip", f"{stored.name}_labels.nii.gz"
