@@ -230,3 +230,11 @@ def test_a_dicom_upload_exports_a_dicom_seg(client, scan_file, tmp_path):
                           json={"k": 3, "what": "dicom-seg"})
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["msg"] == "head: a DICOM SEG is made over a DICOM upload"
+
+
+def test_only_the_most_recent_scans_are_kept(client, scan_file):
+    from kmseg.serve._store import SCANS_KEPT
+
+    ids = [_upload(client, scan_file).json()["id"] for _ in range(SCANS_KEPT + 1)]
+    assert client.get(f"/api/volumes/{ids[0]}").status_code == 404
+    assert all(client.get(f"/api/volumes/{i}").status_code == 200 for i in ids[1:])

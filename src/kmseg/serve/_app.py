@@ -58,7 +58,8 @@ def create_app(
     preview_pixels : int
         Live segmentation runs on a copy of at most this many pixels; exports are full size.
     capacity : int
-        Images kept; the least recently used is deleted past that.
+        Images and scans kept; the least recently used is deleted past that (and past
+        :data:`kmseg.serve._store.SCANS_KEPT` scans, which stay in memory).
     workers, max_pending : int
         Threads computing at once; requests waiting beyond ``max_pending`` get a 503.
     """

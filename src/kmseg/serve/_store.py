@@ -26,6 +26,8 @@ from ..io import LoadedImage, load_image
 from ..io._volume import NIFTI_SUFFIXES, Volume, is_dicom_path
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
+#: Scans kept at most (the least recently used forgotten first), within ``capacity``.
+SCANS_KEPT = 4
 
 
 @dataclass
@@ -137,6 +139,10 @@ class ImageStore:
             while len(self._images) > self.capacity:
                 _, old = self._images.popitem(last=False)
                 _remove(old.path)
+            # Scans stay in memory (a CT series: hundreds of MB with its segmentations).
+            scans = [key for key, kept in self._images.items() if isinstance(kept, StoredVolume)]
+            for key in scans[: max(0, len(scans) - SCANS_KEPT)]:
+                _remove(self._images.pop(key).path)
 
     def get(self, image_id: str, kind: type = StoredImage):
         """The stored image (or, with ``kind=StoredVolume``, scan) of that id, or None."""

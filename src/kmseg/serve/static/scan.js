@@ -8,6 +8,7 @@ const SCAN_SUFFIXES = [".nii", ".nii.gz", ".mgz", ".mgh", ".dcm", ".dicom"];
 const scan = {
   meta: null,      // the stored scan (GET /api/volumes/{id})
   result: null,    // the last segmentation (classes and their volumes)
+  params: null,    // the parameters it was made with (its slices are asked with them)
   seq: 0,          // number of the latest segment request
   sliceSeq: 0,     // number of the latest slice shown
 };
@@ -94,15 +95,17 @@ function choosePlane(show = true) {
 async function segmentScan() {
   if (!scan.meta) return;
   const seq = ++scan.seq;
-  $("status").textContent = $("tissue").checked ? "segmenting (tissue preset)…" : "segmenting…";
+  const params = scanParams();
+  $("status").textContent = params.tissue ? "segmenting (tissue preset)…" : "segmenting…";
   try {
     const response = await api(`/api/volumes/${scan.meta.id}/segment`, {
       method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(scanParams()),
+      body: JSON.stringify(params),
     });
     const result = await response.json();
     if (seq !== scan.seq) return;
     scan.result = result;
+    scan.params = params;
     if (state.selected !== null && state.selected > result.k) state.selected = null;
     const total = result.classes.reduce((sum, c) => sum + c.volume_ml, 0);
     $("scan-total").textContent =
@@ -115,7 +118,9 @@ async function segmentScan() {
   }
 }
 
-// The slider's slice of the scan and of the last segmentation's labels; the latest wins.
+// The slider's slice of the scan and of the last segmentation's labels (asked with its own
+// parameters: cached on the server, never waiting for a segmentation still running); the
+// latest wins.
 async function showSlice() {
   if (!scan.meta || !scan.result) return;
   const seq = ++scan.sliceSeq;
@@ -123,8 +128,9 @@ async function showSlice() {
   const index = Number($("slice").value);
   $("slice-value").textContent = `${index + 1} / ${view.slices}`;
   const base = `/api/volumes/${scan.meta.id}/${view.view}/${index}`;
-  const windowQuery = $("window").value ? `?window=${encodeURIComponent($("window").value)}` : "";
-  const labelsQuery = new URLSearchParams(scanParams()).toString();
+  const params = scan.params;
+  const windowQuery = params.window ? `?window=${encodeURIComponent(params.window)}` : "";
+  const labelsQuery = new URLSearchParams(params).toString();
   let gray, labelled;
   try {
     [gray, labelled] = await Promise.all([loadBitmap(`${base}/scan.png${windowQuery}`),
@@ -160,9 +166,9 @@ async function showSlice() {
 }
 
 function downloadScan(what) {
-  if (!scan.meta) return;
+  if (!scan.meta || !scan.params) return;
   return downloadExport(`/api/volumes/${scan.meta.id}/export`,
-                        { ...scanParams(), what, label: state.selected ?? 1 }, what);
+                        { ...scan.params, what, label: state.selected ?? 1 }, what);
 }
 
 optionsLoaded.then((loaded) => { if (loaded) fillScanControls(state.options); });
