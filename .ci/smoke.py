@@ -103,6 +103,8 @@ def main() -> int:
     if series.is_dir():  # JPEG 2000 slices, decoded by the plain install's Pillow
         run("segment", str(series), "-k", "4", "--window", "soft-tissue", "-o", "ct",
             files=("ct/dicom_labels.nii.gz",))
+        run("segment", str(series), "-k", "4", "--dicom-seg", "-o", "ct_seg", expect=2,
+            says="pip install '.[med]'")
 
     for number, code in enumerate(blocks("python"), 1):
         result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

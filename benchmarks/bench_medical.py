@@ -16,7 +16,8 @@ ct
 Methods: ``kmseg.volume.segment_volume`` (the exact 1-D optimum of one channel), the same with
 ``tissue=True`` (``--tissue``: N4 of positive MR intensities, then the Potts prior), and ANTs
 Atropos (k-means initialisation + MRF, ``antspyx``), alone and after ANTs' N4, when it is
-installed (n/a otherwise). Times are wall seconds of one run after an untimed warm-up of kmseg,
+installed (n/a otherwise; N4 on the brain only: the BraTS FLAIR are z-scored, with no
+multiplicative field to fit). Times are wall seconds of one run after an untimed warm-up of kmseg,
 including reading the files. antspyx pins an older NumPy than kmseg's: run it from a venv of
 its own (``pip install antspyx SimpleITK`` then ``pip install .`` there).
 
@@ -79,7 +80,6 @@ def brats_case(med: Path, name: str) -> tuple[str, dict, list[str]]:
         "kmseg": lambda: score(segment_volume(scan, 4, mask=mask).labels),
         "kmseg --tissue": lambda: score(segment_volume(scan, 4, mask=mask, tissue=True).labels),
         "Atropos": lambda: score(atropos(scan, voxels(mask) > 0, 4)),
-        "Atropos + N4": lambda: score(atropos(scan, voxels(mask) > 0, 4, n4=True)),
     }, ["tumour"]
 
 
@@ -114,7 +114,7 @@ def atropos(scan: Path, mask: np.ndarray, k: int, n4: bool = False) -> np.ndarra
     mask_image = ants.from_numpy(mask.astype(np.float32), origin=image.origin,
                                  spacing=image.spacing, direction=image.direction)
     if n4:
-        image = ants.n4_bias_correction(image, mask=mask_image)
+        image = ants.n4_bias_field_correction(image, mask=mask_image)
     result = ants.atropos(a=image, x=mask_image, i=f"kmeans[{k}]", m="[0.2,1x1x1]", c="[5,0]")
     return result["segmentation"].numpy().astype(np.int64)
 
