@@ -170,28 +170,69 @@ def test_lloyd_step_matches_its_numpy_reference(rng, d):
     np.testing.assert_allclose(totals, expected[3], rtol=1e-12)
 
 
-@pytest.mark.parametrize("d", [3, 2])
-def test_bounded_lloyd_has_the_plain_iterates(rng, d):
-    """Hamerly's bounds skip work, never change a label: same iterates as plain Lloyd."""
-    from kmseg._kernels import lloyd_bounded
-
-    X = np.concatenate([m + rng.normal(0, 20, size=(400, d)) for m in rng.uniform(0, 255, (5, d))])
-    weights = rng.integers(1, 4, size=len(X)).astype(float)
-    start = X[rng.choice(len(X), 5, replace=False)]
+def _plain_lloyd(X, weights, start):
+    """Lloyd to exact convergence through the NumPy step: final centres, labels, updates."""
     centers, labels, n_iter = start.copy(), np.empty(len(X), np.intp), 0
-    for n_iter in range(1, 100):  # noqa: B007 - n_iter is read after the loop
+    for n_iter in range(1, 300):  # noqa: B007 - n_iter is read after the loop
         lab, dist2 = np.empty(len(X), np.intp), np.empty(len(X))
         sums, totals = _reference.lloyd_step(X, weights, centers, lab, dist2)
         new = sums / totals[:, None]
         labels, shift, centers = lab, np.sqrt(((new - centers) ** 2).sum(1)).max(), new
         if shift == 0:
             break
+    return centers, labels, n_iter
+
+
+@pytest.mark.parametrize(("d", "near"), [(3, False), (2, False), (3, True), (2, True)])
+def test_bounded_lloyd_has_the_plain_iterates(rng, d, near):
+    """Hamerly's bounds skip work, never change a label: same iterates as plain Lloyd. Started
+    ``near`` a solution (from a subsample's, as a refine is), 10 000 points: some are set
+    aside for iterations on end."""
+    from kmseg._kernels import lloyd_bounded, lloyd_step
+
+    if near:
+        X = rng.normal(0, 50, size=(10_000, d))
+    else:
+        X = np.concatenate([m + rng.normal(0, 20, size=(400, d))
+                            for m in rng.uniform(0, 255, (5, d))])
+    weights = rng.integers(1, 4, size=len(X)).astype(float)
+    start = X[rng.choice(len(X), 8 if near else 5, replace=False)].copy()
+    if near:
+        lloyd_bounded(X[::7].copy(), weights[::7].copy(), start, 300, 0.0,
+                      np.empty(len(X[::7]), np.intp), np.empty(len(X[::7])))
+    centers, labels, n_iter = _plain_lloyd(X, weights, start)
     bounded_centers, bounded_labels = start.copy(), np.empty(len(X), np.intp)
-    bounded_iter, shift, _, emptied = lloyd_bounded(X, weights, bounded_centers, 100, 0.0,
-                                                    bounded_labels)
+    bounded_dist2 = np.empty(len(X))
+    bounded_iter, shift, totals, emptied = lloyd_bounded(X, weights, bounded_centers, 300, 0.0,
+                                                         bounded_labels, bounded_dist2)
     assert not emptied and shift == 0 and bounded_iter == n_iter
     np.testing.assert_array_equal(bounded_labels, labels)
     np.testing.assert_allclose(bounded_centers, centers, rtol=1e-12)
+    # The final assignment is the plain step's on the final centres, bit for bit.
+    step_labels, step_dist2 = np.empty(len(X), np.intp), np.empty(len(X))
+    step_totals = lloyd_step(X, weights, bounded_centers, step_labels, step_dist2)[1]
+    for got, expected in [(bounded_labels, step_labels), (bounded_dist2, step_dist2),
+                          (totals, step_totals)]:
+        assert got.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("eps", [0.5, 3.0])
+@pytest.mark.parametrize("max_iter", [0, 1, 2, 50])
+def test_bounded_lloyd_labels_the_final_centres(rng, eps, max_iter):
+    """Stopped on eps (the last update moved the centres) or on max_iter, the labels,
+    distances and cluster weights are those of the final centres, as the plain step gives."""
+    from kmseg._kernels import lloyd_bounded, lloyd_step
+
+    X = np.concatenate([m + rng.normal(0, 30, size=(300, 3)) for m in rng.uniform(0, 255, (4, 3))])
+    weights = rng.integers(1, 4, size=len(X)).astype(float)
+    centers = X[rng.choice(len(X), 6, replace=False)].copy()
+    labels, dist2 = np.empty(len(X), np.intp), np.empty(len(X))
+    *_, totals, emptied = lloyd_bounded(X, weights, centers, max_iter, eps, labels, dist2)
+    assert not emptied
+    step_labels, step_dist2 = np.empty(len(X), np.intp), np.empty(len(X))
+    step_totals = lloyd_step(X, weights, centers, step_labels, step_dist2)[1]
+    for got, expected in [(labels, step_labels), (dist2, step_dist2), (totals, step_totals)]:
+        assert got.tobytes() == expected.tobytes()
 
 
 @pytest.mark.parametrize("d", [3, 5])

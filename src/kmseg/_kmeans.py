@@ -256,29 +256,32 @@ def _breathe(
     the 16 MP cat photo (k = 8, eight seeds) this lifted the best of ten k-means++ attempts from
     1.013 (up to 1.056) x scikit-learn's n_init=10 inertia to 1.000 (at most 1.0009).
     """
-    best = _lloyd(points, run.feature_centers, max_iter, eps)  # the run may come from other points
+    # The run may come from other points. Its distances go to the first breath in (no step).
+    best = _lloyd_distances(points, run.feature_centers, max_iter, eps)
     k = len(run.feature_centers)
     m = min(first, k, len(points.X) - k)
     while m > 0:
         try:
-            grown = _lloyd(points, _breathe_in(points, best.feature_centers, m, rng), max_iter, eps)
+            grown = _lloyd(points, _breathe_in(points, *best, m, rng), max_iter, eps)
         except ParameterError:  # fewer than k + m distinct points: no room to breathe
             break
-        shrunk = _lloyd(points, _breathe_out(points, grown.feature_centers, m), max_iter, eps)
-        if shrunk.compactness < best.compactness * (1 - _BREATH_GAIN):
+        shrunk = _lloyd_distances(points, _breathe_out(points, grown.feature_centers, m),
+                                  max_iter, eps)
+        if shrunk[0].compactness < best[0].compactness * (1 - _BREATH_GAIN):
             best = shrunk
         else:
             m -= 1
-    return best
+    return best[0]
 
 
 def _breathe_in(
-    points: _Points, centers: np.ndarray, m: int, rng: np.random.Generator
+    points: _Points, run: KMeansResult, dist2: np.ndarray, m: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """``centers`` and a copy of the ``m`` with the largest error, each nudged at random by
-    1 % of the root-mean-square error."""
-    labels, dist2, _, _ = points.step(centers)
-    error = np.bincount(labels, weights=points.weights * dist2, minlength=len(centers))
+    """The run's centres and a copy of the ``m`` with the largest error (``dist2``: each
+    point's squared distance to its centre), each nudged at random by 1 % of the
+    root-mean-square error."""
+    centers = run.feature_centers
+    error = np.bincount(run.labels, weights=points.weights * dist2, minlength=len(centers))
     worst = np.argsort(-error, kind="stable")[:m]
     rms = np.sqrt(error.sum() / points.weights.sum())
     nudge = rng.standard_normal((m, centers.shape[1])) * (0.01 * rms)
@@ -455,24 +458,32 @@ class _Points:
 
 def _lloyd(points: _Points, centers: np.ndarray, max_iter: int, eps: float) -> KMeansResult:
     """Lloyd iterations from ``centers``; the result's labels are nearest final centres."""
+    return _lloyd_distances(points, centers, max_iter, eps)[0]
+
+
+def _lloyd_distances(
+    points: _Points, centers: np.ndarray, max_iter: int, eps: float
+) -> tuple[KMeansResult, np.ndarray]:
+    """:func:`_lloyd`, and each point's squared distance to its centre."""
     from ._kernels import lloyd_bounded
 
     centers = np.array(centers, dtype=np.float64, order="C")
-    labels = np.empty(len(points.X), dtype=np.intp)
+    labels, dist2 = np.empty(len(points.X), dtype=np.intp), np.empty(len(points.X))
     # Bounded (Hamerly) iterations while no cluster empties, then plain ones that reseed.
-    n_iter, shift, _, emptied = lloyd_bounded(
-        points.X, points.weights, centers, max_iter, eps, labels
+    n_iter, shift, totals, emptied = lloyd_bounded(
+        points.X, points.weights, centers, max_iter, eps, labels, dist2
     )
-    while emptied and n_iter < max_iter:
-        labels, dist2, new_centers, totals = points.step(centers)
-        _reseed_empty(points.X, dist2, new_centers, totals == 0)
-        shift = float(np.sqrt(((new_centers - centers) ** 2).sum(axis=1)).max())
-        centers = new_centers
-        n_iter += 1
-        if shift <= eps:
-            break
+    if emptied:
+        while n_iter < max_iter:
+            labels, dist2, new_centers, totals = points.step(centers)
+            _reseed_empty(points.X, dist2, new_centers, totals == 0)
+            shift = float(np.sqrt(((new_centers - centers) ** 2).sum(axis=1)).max())
+            centers = new_centers
+            n_iter += 1
+            if shift <= eps:
+                break
+        labels, dist2, _, totals = points.step(centers)
     converged = shift <= eps
-    labels, dist2, _, totals = points.step(centers)
     # A last assignment can empty a cluster when the run stopped before convergence. Each
     # reseed puts a centre on a point; if k rounds cannot fill every cluster, the points'
     # differences are below what squared distances resolve (ties go to the lowest index).
@@ -483,7 +494,9 @@ def _lloyd(points: _Points, centers: np.ndarray, max_iter: int, eps: float) -> K
         labels, dist2, _, totals = points.step(centers)
     else:
         raise _unresolved(points.X, len(centers))
-    return KMeansResult(centers, labels, float(points.weights @ dist2), n_iter, converged, totals)
+    result = KMeansResult(centers, labels, float(points.weights @ dist2), n_iter, converged,
+                          totals)
+    return result, dist2
 
 
 def _reseed_empty(X: np.ndarray, dist2: np.ndarray, centers: np.ndarray, empty: np.ndarray) -> None:
