@@ -6,6 +6,9 @@ per method, scored with kmseg.metrics (PRI, VoI in bits, GCE) against every huma
     python benchmarks/bsds.py --search 1 --n 50    # grid search of the regions preset on
                                                    # train + val (how REGIONS_PRESET was chosen)
     python benchmarks/bsds.py --timing             # the preset on the >= 8 MP corpus photos
+    python benchmarks/bsds.py --hierarchy --split train   # the merge hierarchy at every level:
+                                                   # ODS / OIS, and the level to fix (train)
+    python benchmarks/bsds.py --hierarchy --split val --level 0.53   # that level, on val
 
 Photos are read from ../shared/data/bsds500 next to the repository. Work is spread over a
 process pool (--workers, default 2). Markdown goes to stdout, progress to stderr.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import sys
 import time
@@ -194,6 +198,73 @@ def timing(repeat: int = 3) -> str:
     return "\n".join(lines)
 
 
+# Levels the hierarchy is cut at (its UCM's values lie in [0, 1)).
+LEVELS = np.round(np.arange(0.30, 0.801, 0.01), 2)
+MEASURES = ("PRI", "VoI", "GCE", "covering")
+_BETTER_HIGH = (True, False, False, True)
+
+
+def _hierarchy_photo(job: tuple[Path, Path, dict]) -> tuple[np.ndarray, np.ndarray, float]:
+    """One photo: (levels, 5) scores of the hierarchy's cuts (PRI, VoI, GCE, covering,
+    segments), (2, 5) of the regions preset and Felzenszwalb, and the hierarchy's seconds."""
+    image_path, truth_path, params = job
+    image = kmseg.read_image(image_path)
+    truths = metrics.read_ground_truth(truth_path)
+    start = time.perf_counter()
+    ucm = kmseg.regions.hierarchy(image, **params)
+    seconds = time.perf_counter() - start
+
+    def scored(segmentation: np.ndarray) -> list[float]:
+        s = metrics.evaluate(segmentation, truths)
+        return [s.pri, s.voi, s.gce, s.covering, s.n_segments]
+
+    cuts = np.array([scored(kmseg.regions.cut(ucm, level)) for level in LEVELS])
+    references = np.array([scored(METHODS[name][1](image)) for name in ("regions",
+                                                                          "felzenszwalb")])
+    return cuts, references, seconds
+
+
+def hierarchy_table(split: str, n: int | None, workers: int, level: float | None,
+                    params: dict) -> str:
+    """ODS (one level for the split, per measure, as the BSDS benchmark), OIS (the best level
+    per photo, for comparison only), and one level for all measures: ``level``, or the one
+    with the best PRI - 0.1 x VoI on this split (how the preset's level is chosen on train)."""
+    chosen = photos(split, n)
+    with ProcessPoolExecutor(workers) as pool:
+        results = list(pool.map(_hierarchy_photo, [(*photo, params) for photo in chosen]))
+    cuts = np.array([r[0] for r in results])  # (photos, levels, 5)
+    references = np.array([r[1] for r in results]).mean(axis=0)
+    mean = cuts.mean(axis=0)
+    if level is None:
+        at = int(np.argmax(mean[:, 0] - 0.1 * mean[:, 1]))
+    else:
+        at = int(np.argmin(np.abs(LEVELS - level)))
+    best = [np.argmax if high else np.argmin for high in _BETTER_HIGH]
+    ods = [mean[pick(mean[:, m]), m] for m, pick in enumerate(best)]
+    ois = [np.mean([photo[pick(photo[:, m]), m] for photo in cuts])
+           for m, pick in enumerate(best)]
+    lines = [f"BSDS500 {split}, {len(chosen)} photos, hierarchy {params or 'defaults'}; means "
+             "over photos of the mean over each photo's human segmentations.", "",
+             "| method | PRI | VoI (bits) | GCE | covering | segments (mean) |",
+             "|---|---|---|---|---|---|",
+             f"| hierarchy cut at level {LEVELS[at]:.2f} (one level, every measure) | "
+             + " | ".join(f"{v:.3f}" for v in mean[at, :4]) + f" | {mean[at, 4]:.1f} |",
+             "| hierarchy, ODS (the best level of the split, per measure) | "
+             + " | ".join(f"{v:.3f}" for v in ods) + " | |",
+             "| hierarchy, OIS (the best level per photo, per measure) | "
+             + " | ".join(f"{v:.3f}" for v in ois) + " | |"]
+    for row, name in zip(references, ("regions", "felzenszwalb"), strict=True):
+        lines.append(f"| {METHODS[name][0]} | " + " | ".join(f"{v:.3f}" for v in row[:4])
+                     + f" | {row[4]:.1f} |")
+    seconds = [r[2] for r in results]
+    lines += ["", f"Hierarchy: median {np.median(seconds):.2f} s, max {np.max(seconds):.2f} s "
+              "per photo (2 photos at once on the 2 cores).", "",
+              "| level | PRI | VoI | GCE | covering | segments |", "|---|---|---|---|---|---|"]
+    lines += [f"| {lv:.2f} | " + " | ".join(f"{v:.4f}" for v in row[:4]) + f" | {row[4]:.1f} |"
+              for lv, row in zip(LEVELS, mean, strict=True) if abs(lv - LEVELS[at]) <= 0.1]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", default="val", choices=("train", "val"))
@@ -203,6 +274,13 @@ def main() -> None:
                         help="grid search of the regions preset on train + val (stage 1 or 2)")
     parser.add_argument("--timing", action="store_true",
                         help="time the regions preset on the large corpus photos")
+    parser.add_argument("--hierarchy", action="store_true",
+                        help="score kmseg.regions.hierarchy cut at every level (ODS / OIS)")
+    parser.add_argument("--level", type=float, default=None,
+                        help="with --hierarchy: the one level to report (default: the best "
+                             "PRI - 0.1 x VoI of the split)")
+    parser.add_argument("--params", default="{}",
+                        help="with --hierarchy: JSON keyword arguments of hierarchy()")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args()
     if not BSDS.is_dir():
@@ -210,6 +288,9 @@ def main() -> None:
     start = time.perf_counter()
     if args.timing:
         print(timing())
+    elif args.hierarchy:
+        print(hierarchy_table(args.split, args.n, args.workers, args.level,
+                              json.loads(args.params)))
     elif args.search:
         print(search(args.search, args.workers, args.n))
     else:

@@ -28,7 +28,7 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("features", ("kmseg._features", "kmseg._spatial", "kmseg._bias")),
     ("compress", ("kmseg._compress", "kmseg._samples", "kmseg._coreset")),
     ("cluster", ("kmseg._kmeans",)),
-    ("labels", ("kmseg._labels", "kmseg.regions", "kmseg._potts")),
+    ("labels", ("kmseg._labels", "kmseg.regions", "kmseg._potts", "kmseg._hierarchy")),
     ("result", ("kmseg._display", "kmseg._panels", "kmseg._write", "kmseg._save", "kmseg._result",
                 "kmseg._labelling", "kmseg._volume_result", "kmseg._dicom_seg")),
     ("api", ("kmseg._estimator", "kmseg._palette", "kmseg._segment", "kmseg._choose_k",

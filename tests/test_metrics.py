@@ -164,3 +164,20 @@ def test_unreadable_ground_truth(tmp_path):
     Image.fromarray(np.zeros((2, 2, 3), np.uint8)).save(rgb)
     with pytest.raises(ImageReadError, match="one channel"):
         metrics.read_ground_truth(rgb)
+
+
+def test_covering_against_a_brute_force_count(rng):
+    """Each ground-truth segment's best intersection over union with a segment, weighted by its
+    size, by sets of pixel indices."""
+    for _ in range(5):
+        seg = rng.integers(0, 4, (9, 11))
+        truth = rng.integers(0, 3, (9, 11))
+        total = 0.0
+        for r in np.unique(truth):
+            region = set(np.flatnonzero(truth == r))
+            total += len(region) * max(
+                len(region & set(np.flatnonzero(seg == s))) /
+                len(region | set(np.flatnonzero(seg == s))) for s in np.unique(seg))
+        assert metrics.segmentation_covering(seg, [truth]) == pytest.approx(total / truth.size)
+        assert metrics.evaluate(seg, [truth, truth]).covering == pytest.approx(total / truth.size)
+    assert metrics.segmentation_covering(truth, [truth]) == 1.0

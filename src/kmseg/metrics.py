@@ -47,6 +47,7 @@ __all__ = [
     "probabilistic_rand_index",
     "rand_index",
     "read_ground_truth",
+    "segmentation_covering",
     "variation_of_information",
 ]
 
@@ -118,6 +119,15 @@ def _gce(t: _Table) -> float:
     return float(min(missed_a, missed_b) / t.rows.sum())
 
 
+def _covering(t: _Table) -> float:
+    """How well ``a`` covers ``b``: each segment of ``b`` weighted by its size, with its best
+    overlap (intersection over union) with a segment of ``a`` (Arbelaez et al., 2011)."""
+    overlap = t.cells / (t.rows[t.row_of_cell] + t.cols[t.col_of_cell] - t.cells)
+    best = np.zeros(len(t.cols))
+    np.maximum.at(best, t.col_of_cell, overlap)
+    return float(t.cols @ best / t.rows.sum())
+
+
 def rand_index(segmentation: np.ndarray, ground_truth: np.ndarray) -> float:
     """Rand index of two label maps: the share of pixel pairs they agree on.
 
@@ -175,6 +185,23 @@ def variation_of_information(segmentation: np.ndarray, ground_truths: LabelMaps)
     return _mean_over(_voi, segmentation, ground_truths)
 
 
+def segmentation_covering(segmentation: np.ndarray, ground_truths: LabelMaps) -> float:
+    """Covering of each ground truth by the segmentation, mean over the ground truths (higher
+    is better): the size-weighted mean, over a ground truth's segments, of the best overlap
+    (intersection over union) with a segment of the segmentation.
+
+    Parameters and Raises as :func:`probabilistic_rand_index`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmseg import metrics
+    >>> metrics.segmentation_covering(np.array([[1, 1, 1, 2]]), [np.array([[1, 1, 2, 2]])])
+    0.5833333333333333
+    """
+    return _mean_over(_covering, segmentation, ground_truths)
+
+
 def global_consistency_error(segmentation: np.ndarray, ground_truths: LabelMaps) -> float:
     """Global Consistency Error, mean over the ground truths (lower is better).
 
@@ -190,6 +217,7 @@ class Scores:
     pri: float
     voi: float
     gce: float
+    covering: float
     n_segments: int  # segments (distinct ids) of the segmentation
     n_truth_segments: float  # mean segments of the ground truths
 
@@ -211,6 +239,7 @@ def evaluate(segmentation: np.ndarray, ground_truths: LabelMaps) -> Scores:
         pri=float(np.mean([_rand(t) for t in tables])),
         voi=float(np.mean([_voi(t) for t in tables])),
         gce=float(np.mean([_gce(t) for t in tables])),
+        covering=float(np.mean([_covering(t) for t in tables])),
         n_segments=len(tables[0].rows),
         n_truth_segments=float(np.mean([len(t.cols) for t in tables])),
     )

@@ -27,12 +27,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._errors import ParameterError
+from ._hierarchy import cut, hierarchy
 
 __all__ = [
     "RegionTable",
     "boundaries",
     "clean_labels",
     "connected_regions",
+    "cut",
+    "hierarchy",
     "majority_labels",
     "merge_small_regions",
     "region_table",

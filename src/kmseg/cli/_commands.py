@@ -17,7 +17,7 @@ from .._options import DEFAULT_SPACE, INIT_METHODS, resolve_preset
 from .._segment import KMeansSegmenter
 from .._segment import segment as segment_image
 from .._validation import check_params
-from .._write import output_folder, refuse_inputs, save_figure
+from .._write import atomic_write, output_folder, refuse_inputs, save_figure, write_image
 from ..data import sample_path
 from ..io import DEFAULT_MAX_PIXELS, load_image
 from ..io._volume import is_volume_path
@@ -260,6 +260,10 @@ def _segment_one(
         written = seg.save(args.outdir, compare=args.compare, masks=args.masks,
                            region_masks=args.region_masks, protect=args.images,
                            figure_width=args.width, figure_dpi=args.dpi)
+    if args.hierarchy:
+        with working(f"building the merge hierarchy of {image}"):
+            _write_hierarchy(seg.image, written["json"].with_name(
+                f"{written['json'].stem}_ucm2.png"), args.images)
     seconds = sum(seg.timings.values())
     regions = f" regions={seg.n_regions}" if seg.regions is not None else ""
     print(f"{image}: k={seg.k}{regions} compactness={seg.compactness:.6g} "
@@ -268,6 +272,15 @@ def _segment_one(
     if args.debug:  # otherwise only in the report, away from the results
         for message in seg.decoder_messages:
             print(f"kmseg: {image}: the decoder said: {message}", file=sys.stderr)
+
+
+def _write_hierarchy(image: np.ndarray, path: Path, inputs: list[str]) -> None:
+    """The image's ultrametric contour map as a 16-bit PNG (levels x 65535), atomically."""
+    from ..regions import hierarchy
+
+    ucm = np.rint(hierarchy(image) * 65535).astype(np.uint16)
+    refuse_inputs(path, inputs)
+    atomic_write(path, lambda tmp: write_image(tmp, ucm, alpha=False))
 
 
 def _too_large_for_memory(image: str) -> bool:
@@ -292,6 +305,7 @@ def _segment_chunked(
     unsupported = [flag for flag, value in (
         ("--mask", args.mask), ("--compare", args.compare), ("--masks", args.masks),
         ("--region-masks", args.region_masks), ("--save-palette", args.save_palette),
+        ("--hierarchy", args.hierarchy),
         ("-k auto", args.k == "auto"), ("--init FILE", not isinstance(init, str)),
     ) if value]
     if unsupported:

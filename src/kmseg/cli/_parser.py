@@ -256,6 +256,10 @@ def _add_segment(commands: _Commands) -> None:
     _add_chunked_options(seg)
     seg.add_argument("--region-masks", action="store_true",
                      help="with regions, also write <stem>_region_<id>.png per region")
+    seg.add_argument("--hierarchy", action="store_true",
+                     help="also write <stem>_ucm2.png: the photo's merge hierarchy as a 16-bit "
+                          "ultrametric contour map at twice its size plus one (BSDS's ucm2: "
+                          "kmseg.regions.cut(ucm / 65535, level) gives the regions of a level)")
     _add_quality_targets(seg)
     _add_figure_options(seg)
     palette = seg.add_mutually_exclusive_group()

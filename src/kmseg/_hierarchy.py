@@ -1,0 +1,232 @@
+"""Stage 5 — labels: a merge hierarchy of regions, as an ultrametric contour map (UCM).
+
+The image is over-segmented into superpixels whose borders follow its edges (a watershed of the
+Lab colour gradient), then the two adjacent regions that differ least are merged, again and
+again, until one is left. How much two regions differ: the mean gradient along their shared
+border plus the chi-squared distance between their Lab histograms, scaled down while the smaller
+of the two is small (fragments merge first). Each merge happens at a level no lower than the
+one before, so the levels form an ultrametric: the UCM gives every boundary between two pixels
+the level at which its two sides became one region, and cutting the UCM at any level gives
+regions nested in those of every higher level.
+
+The UCM is stored as the BSDS benchmark stores it (``ucm2``): ``(2H + 1, 2W + 1)``, pixel
+``(r, c)`` at ``(2r + 1, 2c + 1)``, the boundary between two neighbouring pixels between them,
+levels in ``[0, 1)``.
+
+Private module: :mod:`kmseg.regions` exposes :func:`hierarchy` and :func:`cut`.
+"""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from ._errors import ParameterError
+
+#: The parameters of :func:`hierarchy`, chosen on BSDS500 train (benchmarks/bsds.py --ucm).
+HIERARCHY_DEFAULTS = {"superpixels": 600, "histogram_weight": 200.0, "small_region": 0.0065}
+# Lab histogram bins (L, a, b) of a region, and the a / b range they cover.
+_BINS = (4, 8, 8)
+_AB_RANGE = 80.0
+# The gradient is scaled so that its 90th percentile over the image is this: levels then mean
+# the same contrast relative to the image's own on every photo (one threshold fits them all).
+_GRADIENT_SCALE = 50.0
+# A merge level h is stored as h / (h + _HALF_LEVEL): in [0, 1), monotone, 0.5 at h = 100.
+_HALF_LEVEL = 100.0
+
+
+def hierarchy(
+    image: np.ndarray, *, superpixels: int = 600, histogram_weight: float = 200.0,
+    small_region: float = 0.0065,
+) -> np.ndarray:
+    """The ultrametric contour map of an RGB or gray image, ``(2H + 1, 2W + 1)`` float64.
+
+    Parameters
+    ----------
+    image : (H, W, 3) or (H, W) ndarray
+        RGB or gray, any real dtype (integers over their range, floats in [0, 1]).
+    superpixels : int
+        Watershed regions the merging starts from.
+    histogram_weight : float
+        Weight of the Lab histograms' chi-squared distance against the border's gradient.
+    small_region : float
+        Share of the image under which a region's dissimilarity is scaled down (by
+        ``1 - exp(-size / (small_region * pixels))``).
+    """
+    lab = _lab(image)
+    gradient = _gradient(lab)
+    from skimage.segmentation import watershed
+
+    start = watershed(gradient, markers=_seeds(gradient, superpixels), compactness=1e-3) - 1
+    edges, edge_of_pair = _adjacency(start, gradient)
+    heights = _merge(edges, _histograms(lab, start), histogram_weight,
+                     small_region * start.size)
+    return _ucm2(start, edge_of_pair, heights / (heights + _HALF_LEVEL))
+
+
+def cut(ucm: np.ndarray, level: float) -> np.ndarray:
+    """Regions of a UCM at ``level``: ``(H, W)`` uint32 ids ``1..R`` of the pixels that stay
+    connected through boundaries at or below ``level`` (4-connectivity)."""
+    from scipy import ndimage
+
+    ucm = np.asarray(ucm)
+    if ucm.ndim != 2 or ucm.shape[0] % 2 == 0 or ucm.shape[1] % 2 == 0:
+        raise ParameterError(f"ucm: expected a (2H + 1, 2W + 1) map, got shape {ucm.shape}")
+    # The frame (0) is left out: it would join the pixels along the image's edge.
+    joined = ucm[1:-1, 1:-1] <= level
+    joined[::2, ::2] = True  # the pixels themselves, whatever the level
+    ids, _ = ndimage.label(joined)
+    return ids[::2, ::2].astype(np.uint32)
+
+
+def _lab(image: np.ndarray) -> np.ndarray:
+    from skimage.color import rgb2lab
+
+    from ._features import value_range
+
+    values = np.asarray(image)
+    if values.ndim == 3 and values.shape[2] == 1:
+        values = values[..., 0]
+    if values.ndim == 2:
+        values = np.repeat(values[..., None], 3, axis=2)
+    if values.ndim != 3 or values.shape[2] != 3 or values.dtype.kind not in "biuf":
+        raise ParameterError(f"image: expected an RGB or gray image, got {values.dtype} of "
+                             f"shape {values.shape}")
+    scale = 1.0 if values.dtype.kind == "f" else value_range(values.dtype)
+    return rgb2lab(np.clip(values / scale, 0, 1), channel_axis=-1)
+
+
+def _gradient(lab: np.ndarray) -> np.ndarray:
+    """Colour gradient magnitude, the mean of two scales (sigma 1 and 2, each weighted by its
+    sigma), scaled to the image's 90th percentile."""
+    from scipy import ndimage
+
+    total = np.zeros(lab.shape[:2])
+    for sigma in (1.0, 2.0):
+        squared = np.zeros(lab.shape[:2])
+        for channel in range(3):
+            smooth = ndimage.gaussian_filter(lab[..., channel], sigma)
+            squared += ndimage.sobel(smooth, 0) ** 2 + ndimage.sobel(smooth, 1) ** 2
+        total += sigma * np.sqrt(squared)
+    reference = np.percentile(total, 90)
+    return total * (_GRADIENT_SCALE / reference) if reference > 0 else total
+
+
+def _seeds(gradient: np.ndarray, n: int) -> np.ndarray:
+    """Watershed markers 1..m: a regular grid of about ``n`` points, each moved to the lowest
+    gradient within a third of the grid step (a seed on an edge would grow on both sides)."""
+    h, w = gradient.shape
+    step = max(1.0, np.sqrt(h * w / max(2, n)))
+    reach = max(1, int(step / 3))
+    markers = np.zeros((h, w), dtype=np.int32)
+    rows = np.arange(step / 2, h, step).astype(int)
+    cols = np.arange(step / 2, w, step).astype(int)
+    for number, (r, c) in enumerate(((r, c) for r in rows for c in cols), start=1):
+        top, left = max(0, r - reach), max(0, c - reach)
+        window = gradient[top:r + reach + 1, left:c + reach + 1]
+        dr, dc = np.unravel_index(np.argmin(window), window.shape)
+        markers[top + dr, left + dc] = number
+    return markers
+
+
+def _histograms(lab: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """``(n, bins)`` Lab histogram (counts) of each region."""
+    low = np.array([0.0, -_AB_RANGE, -_AB_RANGE])
+    span = np.array([100.0, 2 * _AB_RANGE, 2 * _AB_RANGE])
+    bins = np.array(_BINS)
+    index = np.clip(((lab - low) / span * bins).astype(np.int64), 0, bins - 1)
+    code = (index[..., 0] * bins[1] + index[..., 1]) * bins[2] + index[..., 2]
+    n, n_bins = int(regions.max()) + 1, int(np.prod(bins))
+    counts = np.bincount((regions * n_bins + code).ravel(), minlength=n * n_bins)
+    return counts.reshape(n, n_bins).astype(np.float64)
+
+
+def _adjacency(regions: np.ndarray, gradient: np.ndarray):
+    """The region adjacency graph: ``(m, 4)`` rows ``(i, j, gradient sum, pixel pairs)``
+    (``i < j``) of each pair of touching regions, and for each pair of 4-neighbour pixels
+    on two sides (horizontal ones first, then vertical) the row of their two regions."""
+    a = np.concatenate([regions[:, :-1].ravel(), regions[:-1, :].ravel()])
+    b = np.concatenate([regions[:, 1:].ravel(), regions[1:, :].ravel()])
+    strength = np.concatenate([np.maximum(gradient[:, :-1], gradient[:, 1:]).ravel(),
+                               np.maximum(gradient[:-1, :], gradient[1:, :]).ravel()])
+    n = int(regions.max()) + 1
+    key = np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b)
+    across = a != b
+    pairs, row = np.unique(key[across], return_inverse=True)
+    edges = np.stack([pairs // n, pairs % n,
+                      np.bincount(row, weights=strength[across], minlength=len(pairs)),
+                      np.bincount(row, minlength=len(pairs))], axis=1).astype(np.float64)
+    edge_of_pair = np.full(len(key), -1, dtype=np.int64)
+    edge_of_pair[across] = row
+    return edges, edge_of_pair
+
+
+def _merge(edges: np.ndarray, histograms: np.ndarray, histogram_weight: float,
+           small_size: float) -> np.ndarray:
+    """Greedy merging; the level (non-decreasing) at which each edge's two regions joined."""
+    n = len(histograms)
+    sizes = histograms.sum(axis=1)
+    # neighbours[i][j] = [gradient sum, pixel pairs, edge rows along the border]
+    neighbours: list[dict[int, list]] = [{} for _ in range(n)]
+    for row, (i, j, total, count) in enumerate(edges.tolist()):
+        neighbours[int(i)][int(j)] = neighbours[int(j)][int(i)] = [total, count, [row]]
+    version = [0] * n
+
+    def dissimilarity(i: int, j: int) -> float:
+        total, count, _ = neighbours[i][j]
+        p, q = histograms[i] / sizes[i], histograms[j] / sizes[j]
+        chi2 = 0.5 * float(np.sum((p - q) ** 2 / (p + q + 1e-12)))
+        smaller = min(sizes[i], sizes[j])
+        return (total / count + histogram_weight * chi2) * -np.expm1(-smaller / small_size)
+
+    heap = [(dissimilarity(i, j), i, j, 0, 0) for i in range(n) for j in neighbours[i] if i < j]
+    heapq.heapify(heap)
+    heights = np.zeros(len(edges))
+    level = 0.0
+    while heap:
+        d, i, j, seen_i, seen_j = heapq.heappop(heap)
+        if seen_i != version[i] or seen_j != version[j] or j not in neighbours[i]:
+            continue  # a pair changed (or gone) since it was queued
+        level = max(level, d)
+        heights[neighbours[i][j][2]] = level
+        _absorb(neighbours, i, j)
+        histograms[i] += histograms[j]
+        sizes[i] += sizes[j]
+        version[i] += 1
+        version[j] = -1
+        for k in neighbours[i]:
+            heapq.heappush(heap, (dissimilarity(i, k), i, k, version[i], version[k]))
+    return heights
+
+
+def _absorb(neighbours: list[dict[int, list]], i: int, j: int) -> None:
+    """Region ``j``'s borders become region ``i``'s (sums added where both touch a region)."""
+    del neighbours[i][j]
+    for k, border in neighbours[j].items():
+        if k == i:
+            continue
+        del neighbours[k][j]
+        if k in neighbours[i]:
+            mine = neighbours[i][k]
+            mine[0] += border[0]
+            mine[1] += border[1]
+            mine[2] += border[2]
+        else:
+            neighbours[i][k] = neighbours[k][i] = border
+    neighbours[j] = {}
+
+
+def _ucm2(regions: np.ndarray, edge_of_pair: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """The double-resolution map: each pixel pair's boundary at its edge's level, each corner
+    at the highest of the four boundaries that meet there."""
+    h, w = regions.shape
+    ucm = np.zeros((2 * h + 1, 2 * w + 1))
+    value = np.where(edge_of_pair >= 0, levels[np.maximum(edge_of_pair, 0)], 0.0)
+    n_horizontal = h * (w - 1)
+    ucm[1::2, 2:-1:2] = value[:n_horizontal].reshape(h, w - 1)
+    ucm[2:-1:2, 1::2] = value[n_horizontal:].reshape(h - 1, w)
+    corners = np.maximum(np.maximum(ucm[1:-1:2, 2:-1:2][:-1], ucm[1:-1:2, 2:-1:2][1:]),
+                         np.maximum(ucm[2:-1:2, 1:-1:2][:, :-1], ucm[2:-1:2, 1:-1:2][:, 1:]))
+    ucm[2:-1:2, 2:-1:2] = corners
+    return ucm

@@ -1,0 +1,121 @@
+"""The merge hierarchy (kmseg.regions.hierarchy / cut): an ultrametric, nested regions, cut as a
+brute-force flood fill over the double-resolution map would."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kmseg import ParameterError, regions
+
+
+@pytest.fixture
+def four_squares(rng):
+    """Four flat colour quadrants (two close greens, a red, a blue) with a little noise."""
+    image = np.zeros((48, 64, 3))
+    image[:24, :32] = (0.1, 0.6, 0.1)
+    image[:24, 32:] = (0.15, 0.65, 0.12)
+    image[24:, :32] = (0.8, 0.1, 0.1)
+    image[24:, 32:] = (0.1, 0.1, 0.8)
+    return np.clip(image + rng.normal(0, 0.01, image.shape), 0, 1)
+
+
+def _flood(ucm: np.ndarray, level: float) -> np.ndarray:
+    """Pixels joined when the boundary element between two 4-neighbours is <= level."""
+    h, w = (ucm.shape[0] - 1) // 2, (ucm.shape[1] - 1) // 2
+    ids = np.zeros((h, w), int)
+    for start in np.ndindex(h, w):
+        if ids[start]:
+            continue
+        ids[start] = ids.max() + 1
+        stack = [start]
+        while stack:
+            r, c = stack.pop()
+            for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+                rr, cc = r + dr, c + dc
+                if 0 <= rr < h and 0 <= cc < w and not ids[rr, cc] and \
+                        ucm[2 * r + 1 + dr, 2 * c + 1 + dc] <= level:
+                    ids[rr, cc] = ids[r, c]
+                    stack.append((rr, cc))
+    return ids
+
+
+def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
+    pairs = set(zip(a.ravel().tolist(), b.ravel().tolist(), strict=True))
+    return len(pairs) == len(np.unique(a)) == len(np.unique(b))
+
+
+def test_cut_is_a_flood_fill_of_the_map(four_squares):
+    ucm = regions.hierarchy(four_squares, superpixels=40)
+    assert ucm.shape == (97, 129) and 0 <= ucm.min() and ucm.max() < 1
+    for level in np.unique(ucm)[::7]:
+        assert _same_partition(regions.cut(ucm, level), _flood(ucm, level))
+
+
+def test_levels_nest_and_end_in_one_region(four_squares):
+    ucm = regions.hierarchy(four_squares, superpixels=40)
+    levels = np.unique(ucm)
+    previous = regions.cut(ucm, -1.0)
+    assert previous.max() == previous.size  # below every level: each pixel alone
+    for level in levels:
+        current = regions.cut(ucm, level)
+        # each region of the lower level lies inside one region of the higher level
+        pairs = np.unique(np.stack([previous.ravel(), current.ravel()]), axis=1)
+        assert len(np.unique(pairs[0])) == pairs.shape[1]
+        previous = current
+    assert previous.max() == 1
+
+
+def test_the_quadrants_part_last_where_they_differ_most(four_squares):
+    """The two greens join before the red and the blue: at the level where three regions are
+    left, they are the top half, the red and the blue quadrant (away from the quadrants'
+    borders: a watershed line on the smoothed gradient's two-pixel ridge may fall on either
+    side)."""
+    ucm = regions.hierarchy(four_squares, superpixels=40)
+    counts = {level: regions.cut(ucm, level).max() for level in np.unique(ucm)}
+    three = min(level for level, count in counts.items() if count <= 3)
+    cut = regions.cut(ucm, three)
+    assert cut.max() == 3
+    truth = np.zeros((48, 64), int)
+    truth[24:, :32], truth[24:, 32:] = 1, 2
+    away = np.ones(truth.shape, bool)
+    away[22:26], away[:, 30:34] = False, False
+    assert _same_partition(cut[away], truth[away])
+
+
+def test_gray_and_integer_images_and_determinism(four_squares):
+    rgb8 = np.rint(four_squares * 255).astype(np.uint8)
+    first = regions.hierarchy(rgb8, superpixels=40)
+    np.testing.assert_array_equal(first, regions.hierarchy(rgb8, superpixels=40))
+    gray = regions.hierarchy(rgb8.mean(axis=2).astype(np.uint8), superpixels=40)
+    assert gray.shape == first.shape
+
+
+def test_bad_inputs_are_one_sentence():
+    with pytest.raises(ParameterError, match="expected an RGB or gray image"):
+        regions.hierarchy(np.zeros((8, 8, 4)))
+    with pytest.raises(ParameterError, match=r"expected a \(2H \+ 1, 2W \+ 1\) map"):
+        regions.cut(np.zeros((8, 9)), 0.5)
+
+
+def test_kmseg_segment_hierarchy_writes_the_ucm_as_16_bit_png(tmp_path, capsys):
+    from PIL import Image
+
+    import kmseg
+    from kmseg.cli import main
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.rint(np.kron(np.eye(3), np.ones((20, 20)))[:48, :60, None]
+                            * [200, 40, 90]).astype(np.uint8)).save(photo)
+    assert main(["segment", str(photo), "-k", "2", "--hierarchy", "-o", str(tmp_path / "out")]) == 0
+    with Image.open(tmp_path / "out" / "photo_ucm2.png") as written:
+        ucm = np.asarray(written)
+    expected = regions.hierarchy(kmseg.read_image(photo))
+    assert ucm.dtype == np.uint16 and ucm.shape == (97, 121)
+    np.testing.assert_array_equal(ucm, np.rint(expected * 65535))
+    scan = tmp_path / "scan.nii.gz"
+    import nibabel
+
+    nibabel.save(nibabel.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4)), scan)
+    assert main(["segment", str(scan), "--hierarchy", "-o", str(tmp_path / "s")]) == 2
+    assert "--hierarchy applies to images" in capsys.readouterr().err
