@@ -243,6 +243,8 @@ def hierarchy_table(split: str, n: int | None, workers: int, level: float | None
     ods = [mean[pick(mean[:, m]), m] for m, pick in enumerate(best)]
     ois = [np.mean([photo[pick(photo[:, m]), m] for photo in cuts])
            for m, pick in enumerate(best)]
+    # GCE is lowest for the finest cut (every pixel its own region): no ODS / OIS of it.
+    ods[2] = ois[2] = float("nan")
     lines = [f"BSDS500 {split}, {len(chosen)} photos, hierarchy {params or 'defaults'}; means "
              "over photos of the mean over each photo's human segmentations.", "",
              "| method | PRI | VoI (bits) | GCE | covering | segments (mean) |",
@@ -250,9 +252,9 @@ def hierarchy_table(split: str, n: int | None, workers: int, level: float | None
              f"| hierarchy cut at level {LEVELS[at]:.2f} (one level, every measure) | "
              + " | ".join(f"{v:.3f}" for v in mean[at, :4]) + f" | {mean[at, 4]:.1f} |",
              "| hierarchy, ODS (the best level of the split, per measure) | "
-             + " | ".join(f"{v:.3f}" for v in ods) + " | |",
+             + " | ".join(_cell(v) for v in ods) + " | |",
              "| hierarchy, OIS (the best level per photo, per measure) | "
-             + " | ".join(f"{v:.3f}" for v in ois) + " | |"]
+             + " | ".join(_cell(v) for v in ois) + " | |"]
     for row, name in zip(references, ("regions", "felzenszwalb"), strict=True):
         lines.append(f"| {METHODS[name][0]} | " + " | ".join(f"{v:.3f}" for v in row[:4])
                      + f" | {row[4]:.1f} |")
@@ -263,6 +265,10 @@ def hierarchy_table(split: str, n: int | None, workers: int, level: float | None
     lines += [f"| {lv:.2f} | " + " | ".join(f"{v:.4f}" for v in row[:4]) + f" | {row[4]:.1f} |"
               for lv, row in zip(LEVELS, mean, strict=True) if abs(lv - LEVELS[at]) <= 0.1]
     return "\n".join(lines)
+
+
+def _cell(value: float) -> str:
+    return "-" if np.isnan(value) else f"{value:.3f}"
 
 
 def main() -> None:

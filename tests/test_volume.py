@@ -3,6 +3,7 @@ and the files written back (kmseg.volume, kmseg.io._volume, kmseg.io._dicom)."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import re
@@ -695,3 +696,75 @@ def test_a_dicom_seg_is_refused_in_one_line_and_nothing_written(ct_series, tmp_p
                                       np.eye(4)), scan)
     with pytest.raises(ParameterError, match="is not one"):
         segment_volume(scan, 2).to_dicom_seg()
+
+
+def test_a_scan_over_max_voxels_is_refused_before_its_data_is_decoded(tmp_path, ct_series):
+    """From the headers: a compressed TIFF stack, a DICOM series, a NIfTI (a 4-D one by its
+    frame's voxels)."""
+    import tifffile
+
+    from kmseg import ImageTooLargeError
+
+    stack = tmp_path / "stack.tif"
+    tifffile.imwrite(stack, np.zeros((30, 64, 64), np.uint16), compression="zlib")
+    with pytest.raises(ImageTooLargeError, match="30 x 64 x 64 = 122,880 voxels"):
+        read_volume(stack, max_voxels=100_000)
+    with pytest.raises(ImageTooLargeError, match="512 x 512 x 20 = 5,242,880 voxels"):
+        read_volume(ct_series, max_voxels=1_000_000)
+    four_d = tmp_path / "fmri.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(np.zeros((5, 5, 5, 10), np.int16), np.eye(4)), four_d)
+    assert read_volume(four_d, frame=0, max_voxels=125).data.shape == (5, 5, 5)
+    with pytest.raises(ImageTooLargeError):
+        read_volume(four_d, frame=0, max_voxels=124)
+
+
+def test_odd_files_are_one_line_errors_or_left_out(tmp_path, full_series):
+    from kmseg import ImageReadError
+
+    flat = tmp_path / "flat.nii.gz"  # a zero direction: voxels of no size
+    image = nibabel.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4))
+    header = image.header
+    header["qform_code"], header["sform_code"], header["srow_x"] = 0, 1, [0, 0, 0, 0]
+    flat.write_bytes(gzip.compress(header.binaryblock + b"\0" * 4 + image.dataobj.tobytes()))
+    with pytest.raises(ImageReadError, match="affine is degenerate"):
+        read_volume(flat)
+    # kmseg's own DICOM SEG beside its series: still one series of 4 slices
+    pytest.importorskip("highdicom", reason="a DICOM SEG needs the 'med' extra")
+    (full_series / "seg.dcm").write_bytes(segment_volume(full_series, 2).to_dicom_seg())
+    assert read_volume(full_series).data.shape[2] == 4
+    for path in full_series.glob("im*.dcm"):  # no PixelSpacing in any slice: 1 mm
+        ds = pydicom.dcmread(path)
+        del ds.PixelSpacing
+        ds.save_as(path)
+    assert read_volume(full_series).spacing[:2] == (1.0, 1.0)
+
+
+# nibabel leaves the file of a damaged MGH open when it raises (its own handle).
+@pytest.mark.filterwarnings("ignore::ResourceWarning",
+                            "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_damaged_mgh_is_a_one_line_error(tmp_path):
+    from kmseg import ImageReadError
+
+    mgh = tmp_path / "broken.mgh"
+    mgh.write_bytes(b"\0" * 400)
+    with pytest.raises(ImageReadError, match=r"broken\.mgh: not a readable NIfTI/MGH"):
+        read_volume(mgh)
+
+
+@pytest.mark.parametrize("dropped", ["PatientID", "StudyDate", "FrameOfReferenceUID"])
+def test_a_dicom_seg_of_a_sparse_series_is_made_or_refused_in_one_line(full_series, dropped):
+    """Attributes anonymisers drop: an empty one is allowed (made), a missing frame of
+    reference is not (refused, naming it)."""
+    highdicom = pytest.importorskip("highdicom", reason="a DICOM SEG needs the 'med' extra")
+    for path in full_series.glob("im*.dcm"):
+        ds = pydicom.dcmread(path)
+        delattr(ds, dropped)
+        ds.save_as(path)
+    seg = segment_volume(full_series, 2)
+    if dropped == "FrameOfReferenceUID":
+        with pytest.raises(ParameterError, match="has no FrameOfReferenceUID"):
+            seg.to_dicom_seg()
+        return
+    made = highdicom.seg.Segmentation.from_dataset(pydicom.dcmread(io.BytesIO(
+        seg.to_dicom_seg())))
+    assert made.get_segment_numbers() == [1, 2]

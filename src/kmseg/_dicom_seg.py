@@ -13,6 +13,10 @@ import numpy as np
 from ._errors import ParameterError
 from ._version import __version__
 
+# Patient and study attributes a SEG copies from its source (DICOM type 2: may be empty).
+_EMPTY_ALLOWED = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyDate",
+                  "StudyTime", "AccessionNumber", "StudyID", "ReferringPhysicianName")
+
 
 def dicom_seg_bytes(labels: np.ndarray, datasets: list, class_names: list[str]) -> bytes:
     """The bytes of a DICOM SEG file of ``labels`` (``(I, J, K)``: 0 = none, class ``c`` =
@@ -25,7 +29,6 @@ def dicom_seg_bytes(labels: np.ndarray, datasets: list, class_names: list[str]) 
     try:
         import highdicom
         from pydicom.sr.codedict import codes
-        from pydicom.uid import generate_uid
     except ImportError:
         raise ParameterError("a DICOM SEG needs highdicom: pip install '.[med]'") from None
     _check_references(datasets)
@@ -42,7 +45,22 @@ def dicom_seg_bytes(labels: np.ndarray, datasets: list, class_names: list[str]) 
         algorithm_identification=algorithm) for number, name in enumerate(class_names, start=1)]
     entropy = [str(datasets[0].SeriesInstanceUID),
                hashlib.sha256(np.ascontiguousarray(labels).tobytes()).hexdigest()]
-    segmentation = highdicom.seg.Segmentation(
+    try:
+        segmentation = _segmentation(highdicom, datasets, labels, segments, entropy)
+    except (ValueError, AttributeError, TypeError) as error:  # what else highdicom needs
+        raise ParameterError(f"highdicom could not make a DICOM SEG of this series "
+                             f"({error})") from None
+    buffer = io.BytesIO()
+    segmentation.save_as(buffer)
+    return buffer.getvalue()
+
+
+def _segmentation(highdicom, datasets: list, labels: np.ndarray, segments: list,
+                  entropy: list[str]):
+    """highdicom's Segmentation object of the labels, one segment per class."""
+    from pydicom.uid import generate_uid
+
+    return highdicom.seg.Segmentation(
         source_images=datasets,
         pixel_array=np.ascontiguousarray(labels.transpose(2, 1, 0)),  # frames of rows
         segmentation_type=highdicom.seg.SegmentationTypeValues.BINARY,
@@ -53,21 +71,21 @@ def dicom_seg_bytes(labels: np.ndarray, datasets: list, class_names: list[str]) 
         instance_number=1, manufacturer="kmseg", manufacturer_model_name="kmseg",
         software_versions=__version__, device_serial_number="none",
         series_description="kmseg classes")
-    buffer = io.BytesIO()
-    segmentation.save_as(buffer)
-    return buffer.getvalue()
 
 
 def _check_references(datasets: list) -> None:
     """A SEG names its source images by their study, series and SOP instance UIDs: the SOP
     class and instance UIDs are taken from the file meta where an anonymiser blanked them (the
     standard has both hold the same), a missing study or series UID is an error."""
-    missing = [key for key in ("StudyInstanceUID", "SeriesInstanceUID")
+    missing = [key for key in ("StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID")
                if not datasets[0].get(key)]
     if missing:
         raise ParameterError(f"the series has no {' or '.join(missing)} (anonymised?): a "
                              "DICOM SEG could not reference it; the NIfTI labels can be written")
     for ds in datasets:
+        for key in _EMPTY_ALLOWED:  # type 2: present, empty allowed; anonymisers drop them
+            if key not in ds:
+                setattr(ds, key, "")
         meta = getattr(ds, "file_meta", {})
         for key, meta_key in (("SOPClassUID", "MediaStorageSOPClassUID"),
                               ("SOPInstanceUID", "MediaStorageSOPInstanceUID")):

@@ -241,3 +241,29 @@ def test_the_readme_scan_screenshot(server, browser, tmp_path):
     if os.environ.get("KMSEG_UPDATE_SCREENSHOT") == "1":
         shutil.copy(shot, DOCS / "serve_scan.png")
     page.close()
+
+
+def test_a_late_scan_answer_never_replaces_a_photo(server, browser, tmp_path, monkeypatch):
+    """A scan still segmenting when the user opens a photo: its answer is dropped."""
+    import time
+
+    import kmseg.volume
+
+    segment_volume = kmseg.volume.segment_volume
+
+    def slow(*args, **kwargs):
+        time.sleep(2.0)
+        return segment_volume(*args, **kwargs)
+
+    monkeypatch.setattr(kmseg.volume, "segment_volume", slow)
+    page = browser.new_page()
+    page.goto(server + "/")
+    page.set_input_files("#file", str(_scan(tmp_path)))
+    page.wait_for_function("document.body.dataset.mode === 'scan'", timeout=60_000)
+    page.click("#sample")
+    page.wait_for_selector("body[data-shown-k='4']", timeout=60_000)
+    page.wait_for_timeout(3000)  # the scan's answer has come back by now
+    assert page.evaluate("document.body.dataset.mode") == "image"
+    assert page.get_attribute("body", "data-shown-slice") is None
+    assert page.locator(".swatch").first.inner_text().endswith("%")
+    page.close()

@@ -175,7 +175,7 @@ def test_a_dicom_series_folder_upload(client):
         assert answer.status_code == 201, answer.text
         info = answer.json()
         assert info["name"] == "ct_folder" and info["shape"] == [512, 512, 20]
-        assert info["description"].startswith("DICOM series of 20 files int16")
+        assert info["description"].startswith("DICOM series of 20 slices int16")
         segmented = roomy.post(f"/api/volumes/{info['id']}/segment",
                                json={"k": 3, "window": "soft-tissue"})
         assert segmented.status_code == 200 and len(segmented.json()["classes"]) == 3
@@ -238,3 +238,23 @@ def test_only_the_most_recent_scans_are_kept(client, scan_file):
     ids = [_upload(client, scan_file).json()["id"] for _ in range(SCANS_KEPT + 1)]
     assert client.get(f"/api/volumes/{ids[0]}").status_code == 404
     assert all(client.get(f"/api/volumes/{i}").status_code == 200 for i in ids[1:])
+
+
+def test_nan_voxels_are_left_out_and_no_temporary_path_is_said(client, tmp_path):
+    data = np.arange(6 * 7 * 8, dtype=np.float32).reshape(6, 7, 8)
+    data[0, 0, 0] = np.nan
+    path = tmp_path / "nan.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(data, np.eye(4)), path)
+    info = _upload(client, path).json()
+    answer = client.post(f"/api/volumes/{info['id']}/segment", json={"k": 3})
+    assert answer.status_code == 200, answer.text
+    assert sum(c["voxels"] for c in answer.json()["classes"]) == data.size - 1
+    refused = client.post(f"/api/volumes/{info['id']}/segment", json={"k": 3, "window": "1,0"})
+    assert refused.status_code == 422 and "kmseg-serve" not in refused.text
+    flat = np.zeros((6, 7, 8), np.int16)
+    nibabel.save(nibabel.Nifti1Image(flat, np.eye(4)), tmp_path / "flat.nii.gz")
+    zeros = _upload(client, tmp_path / "flat.nii.gz").json()
+    empty = client.post(f"/api/volumes/{zeros['id']}/segment", json={"k": 2, "nonzero": True})
+    assert empty.status_code == 422
+    assert empty.json()["detail"][0]["msg"].startswith("the mask is empty")
+    assert "kmseg-serve" not in empty.text

@@ -22,6 +22,9 @@ from .._errors import ImageReadError, ParameterError, with_source
 # Slice gaps may differ by this share of the median gap (rounding of positions in the files).
 _GAP_TOLERANCE = 0.01
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+# Modalities of DICOM objects that hold pixel data but are not slices of the scan.
+_NOT_SLICES = ("SEG", "RTSTRUCT", "RTDOSE", "SR", "PR", "KO", "REG")
+_DICOMDIR = "1.2.840.10008.1.3.10"  # Media Storage Directory Storage
 
 
 def is_dicom_file(path: Path) -> bool:
@@ -39,11 +42,17 @@ def holds_dicom(folder: Path) -> bool:
     return any(is_dicom_file(p) for p in files[:8])
 
 
-def read_dicom(path: Path, *, series: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def read_dicom(path: Path, *, series: str | None = None, max_voxels: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
     """A DICOM file (one slice) or the one series in a folder: ``(I, J, K)`` modality values
     and the ``(4, 4)`` voxel-to-RAS affine."""
     source = os.fspath(path)
     slices = _series_slices(path, series, source)
+    from ._volume import check_voxels  # before any pixel data is decoded
+
+    first = slices[0][1]
+    check_voxels((int(first.get("Columns", 0) or 0), int(first.get("Rows", 0) or 0),
+                  len(slices) * int(first.get("NumberOfFrames", 1) or 1)), max_voxels, source)
     data = np.stack([_modality_values(ds, source) for _, ds in slices], axis=-1)
     return data, _affine([ds for _, ds in slices], source)
 
@@ -67,12 +76,18 @@ def _headers(path: Path, source: str) -> list[tuple[Path, object]]:
         if not is_dicom_file(file):
             continue
         try:
-            headers.append((file, pydicom.dcmread(file)))
+            ds = pydicom.dcmread(file)
+            # Not a slice: a DICOMDIR, a structured report, a segmentation (kmseg's own SEG,
+            # written beside its series, must not make it two series).
+            other = ds.get("Modality") in _NOT_SLICES or str(
+                getattr(ds, "file_meta", {}).get("MediaStorageSOPClassUID", "")) == _DICOMDIR
         except Exception as exc:  # a damaged file raises struct.error, NotImplementedError...
             raise ImageReadError(with_source(f"unreadable DICOM file ({exc})", str(file))) \
                 from exc
+        if not other:
+            headers.append((file, ds))
     if not headers:
-        raise ImageReadError(with_source("no DICOM file here", source))
+        raise ImageReadError(with_source("no DICOM image slice here", source))
     return headers
 
 
@@ -135,6 +150,7 @@ def _check_alike(members: list, source: str) -> None:
         for file, ds in members[1:]:
             value = ds.get(keyword)
             same = value == expected if keyword in ("Rows", "Columns") else (
+                value is None and expected is None) or (
                 value is not None and expected is not None and len(value) == len(expected)
                 and np.allclose([float(v) for v in value], [float(v) for v in expected],
                                 atol=1e-4))

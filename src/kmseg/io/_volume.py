@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ImageReadError, ParameterError, with_source
+from .._errors import ImageReadError, ImageTooLargeError, ParameterError, with_source
 from .._options import IMAGE_SUFFIXES, VOLUME_SUFFIXES
 
 # A folder, or a file with none of VOLUME_SUFFIXES that starts with the DICOM preamble, is
@@ -91,7 +91,8 @@ def is_volume_path(path: str | os.PathLike[str]) -> bool:
 
 
 def read_volume(
-    path: str | os.PathLike[str], *, frame: int | None = None, series: str | None = None
+    path: str | os.PathLike[str], *, frame: int | None = None, series: str | None = None,
+    max_voxels: int | None = None,
 ) -> Volume:
     """Read a scan: NIfTI (``.nii``, ``.nii.gz``), MGH (``.mgz``), DICOM or a TIFF z-stack.
 
@@ -105,6 +106,9 @@ def read_volume(
     series : str, optional
         SeriesInstanceUID (or a unique prefix) of the series to read from a folder holding
         several.
+    max_voxels : int, optional
+        Refuse (ImageTooLargeError) a scan of more voxels (a frame's), known from its headers
+        before any data is decoded: a few kB of compressed upload can decode to gigabytes.
 
     Returns
     -------
@@ -130,33 +134,57 @@ def read_volume(
     path = Path(source)
     if not path.exists():
         raise ImageReadError(with_source("no such file or folder", source))
+    volume = _read(path, source, frame, series, max_voxels)
+    affine = volume.affine
+    if not (np.isfinite(affine).all() and abs(np.linalg.det(affine[:3, :3])) > 0):
+        raise ImageReadError(with_source(
+            "its voxel-to-world affine is degenerate (not finite, or a zero direction): "
+            "the voxels have no size or orientation", source))
+    return volume
+
+
+def _read(path: Path, source: str, frame: int | None, series: str | None,
+          max_voxels: int | None) -> Volume:
     name = path.name.lower()
     if path.is_dir() or name.endswith(DICOM_SUFFIXES):
         from ._dicom import read_dicom
 
-        return Volume(*read_dicom(path, series=series), source)
+        return Volume(*read_dicom(path, series=series, max_voxels=max_voxels), source)
     if name.endswith(NIFTI_SUFFIXES):
-        return _read_nibabel(source, frame)
+        return _read_nibabel(source, frame, max_voxels)
     if name.endswith((".tif", ".tiff")):
-        return _read_tiff_stack(source)
+        return _read_tiff_stack(source, max_voxels)
     from ._dicom import is_dicom_file, read_dicom
 
     if is_dicom_file(path):
-        return Volume(*read_dicom(path, series=series), source)
+        return Volume(*read_dicom(path, series=series, max_voxels=max_voxels), source)
     raise ImageReadError(with_source(
         "not a volume: expected .nii, .nii.gz, .mgz, DICOM (a file or a series folder) or a "
         "multi-page TIFF", source))
 
 
-def _read_nibabel(source: str, frame: int | None) -> Volume:
+def check_voxels(shape: tuple[int, ...], max_voxels: int | None, source: str) -> None:
+    """ImageTooLargeError when ``shape`` holds more than ``max_voxels`` voxels."""
+    voxels = int(np.prod([int(n) for n in shape], dtype=np.float64))
+    if max_voxels is not None and voxels > max_voxels:
+        what = f"{' x '.join(str(int(n)) for n in shape)} = {voxels:,} voxels"
+        raise ImageTooLargeError(with_source(f"{what}, more than the limit of "
+                                             f"{max_voxels:,}", source), what)
+
+
+def _read_nibabel(source: str, frame: int | None, max_voxels: int | None) -> Volume:
     import nibabel
+    from nibabel.freesurfer.mghformat import MGHError
 
     try:
         image = nibabel.load(source)
+        check_voxels(image.shape[:3], max_voxels, source)
         # One frame of a 4-D file read from disk, not all; scl_slope / scl_inter applied.
         data = np.asanyarray(_one_frame(image.dataobj, frame, source))
+    except ImageReadError:  # too many voxels: already said
+        raise
     except (OSError, ValueError, EOFError, zlib.error, nibabel.filebasedimages.ImageFileError,
-            nibabel.spatialimages.HeaderDataError) as exc:
+            nibabel.spatialimages.HeaderDataError, MGHError) as exc:
         raise ImageReadError(with_source(f"not a readable NIfTI/MGH file ({exc})", source)) \
             from exc
     if data.dtype.kind not in "biuf":  # RGB24 records, complex
@@ -193,7 +221,7 @@ def _one_frame(data: Any, frame: int | None, source: str) -> Any:
     return data[..., frame]
 
 
-def _read_tiff_stack(source: str) -> Volume:
+def _read_tiff_stack(source: str, max_voxels: int | None) -> Volume:
     """Pages of a TIFF as slices ``k``; voxel size in mm from ImageJ's metadata and the
     resolution tags when they say their unit, else 1."""
     import tifffile
@@ -201,8 +229,11 @@ def _read_tiff_stack(source: str) -> Volume:
     try:
         with tifffile.TiffFile(source) as tiff:
             axes = tiff.series[0].axes
+            check_voxels(tiff.series[0].shape, max_voxels, source)
             data = tiff.asarray()
             spacing = _tiff_spacing(tiff)
+    except ImageReadError:  # too many voxels: already said
+        raise
     except (OSError, ValueError, tifffile.TiffFileError) as exc:
         raise ImageReadError(with_source(f"not a readable TIFF ({exc})", source)) from exc
     if data.ndim != 3 or not axes.endswith("YX") or axes[0] not in "ZQITC":

@@ -108,12 +108,10 @@ class ImageStore:
         target = paths[0] if len(paths) == 1 else folder
         name = _scan_name(files[0][0]) if len(files) == 1 else _series_name(files[0][0])
         try:
-            # A NIfTI / MGH is checked by its header, before its data is read.
             shape = _header_shape(target) or ()
-            self._check_voxels(int(np.prod(shape)), target)
             frames = shape[3] if len(shape) == 4 else 1
-            volume = read_volume(target, frame=0 if frames > 1 else None)
-            self._check_voxels(volume.data.size, target)
+            volume = read_volume(target, frame=0 if frames > 1 else None,
+                                 max_voxels=self.max_pixels)
         except ImageTooLargeError:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -128,10 +126,6 @@ class ImageStore:
                               is_dicom_path(target))
         self._keep(stored)
         return stored
-
-    def _check_voxels(self, voxels: int, target: Path) -> None:
-        if voxels > self.max_pixels:
-            raise ImageTooLargeError(f"{target}: {voxels:,} voxels", f"{voxels:,} voxels")
 
     def _keep(self, stored: StoredImage | StoredVolume) -> None:
         with self._lock:
@@ -189,7 +183,8 @@ def _file_name(name: str) -> str:
 
 
 def _header_shape(target: Path) -> tuple[int, ...] | None:
-    """The shape a NIfTI / MGH file's header gives (without reading its data), else None."""
+    """The shape a NIfTI / MGH file's header gives (without reading its data), else None:
+    a 4-D file's frames."""
     if not (target.is_file() and target.name.endswith(NIFTI_SUFFIXES)):
         return None
     import nibabel
@@ -201,7 +196,7 @@ def _header_shape(target: Path) -> tuple[int, ...] | None:
 
 
 def _describe(volume: Volume, target: Path, frames: int) -> str:
-    kind = (f"DICOM series of {len(list(target.iterdir()))} files" if target.is_dir() else
+    kind = (f"DICOM series of {volume.data.shape[2]} slices" if target.is_dir() else
             "NIfTI / MGH" if target.name.endswith(NIFTI_SUFFIXES) else
             "TIFF z-stack" if target.name.endswith((".tif", ".tiff")) else "DICOM")
     size = " x ".join(str(n) for n in volume.data.shape[:3])

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 
-from .._errors import ParameterError
+from .._errors import KmsegError, ParameterError
 from .._options import VOLUME_VIEWS
 from ._schemas import VolumeExportParams, VolumeParams
 from ._store import StoredVolume, said_of_upload
@@ -47,14 +47,25 @@ def segmentation(stored: StoredVolume, params: VolumeParams):
     from ..volume import segment_volume
 
     def run():
-        data = stored.volume.data
-        mask = (data != 0 if data.ndim == 3 else (data != 0).any(axis=3)) \
-            if params.nonzero else None
-        return segment_volume(stored.volume, params.k, mask=mask, window=params.window,
-                              tissue=params.tissue, seed=params.seed)
+        try:
+            return segment_volume(stored.volume, params.k, mask=_voxels(stored, params),
+                                  window=params.window, tissue=params.tissue, seed=params.seed)
+        except KmsegError as error:  # said of the upload, not of its temporary file
+            raise type(error)(said_of_upload(str(error), stored.path, stored.name)) from None
 
     key = (params.k, params.window, params.nonzero, params.tissue, params.seed)
     return fitted(stored, key, run, keep=_FITS_PER_SCAN)
+
+
+def _voxels(stored: StoredVolume, params: VolumeParams) -> np.ndarray | None:
+    """The voxels to cluster: the finite ones (the page has no mask to leave NaN out), not 0
+    with ``nonzero``; None for all of them."""
+    data = stored.volume.data
+    keep = np.isfinite(data) if data.dtype.kind == "f" else np.ones(data.shape, bool)
+    keep = keep if keep.ndim == 3 else keep.all(axis=3)
+    if params.nonzero:
+        keep &= data != 0 if data.ndim == 3 else (data != 0).any(axis=3)
+    return None if keep.all() else keep
 
 
 def segment_result(stored: StoredVolume, params: VolumeParams) -> dict:

@@ -304,9 +304,9 @@ async function downloadExport(url, body, what) {
 }
 
 // An image, or a scan (scan.js): a volume's file name, or several files (a DICOM series).
-function open(files) {
+async function open(files) {
   if (!files.length) return;
-  if (isScan(files)) openScan(files); else upload(files[0]);
+  if (await isScan(files)) openScan(files); else upload(files[0]);
 }
 
 // Segment again with the controls' values: the image, or the scan.
@@ -318,10 +318,15 @@ const optionsLoaded = loadOptions();
 $("file").addEventListener("change", (event) => open([...event.target.files]));
 $("folder").addEventListener("change", (event) => open([...event.target.files]));
 $("sample").addEventListener("click", () => openImage(() => api("/api/sample", { method: "POST" })));
+// An image follows the slider as it moves; a scan (the whole volume again, seconds with the
+// tissue preset) once it is let go.
 $("k").addEventListener("input", () => {
   $("k-value").textContent = $("k").value;
   $("auto").checked = false;
-  refresh();
+  if (document.body.dataset.mode !== "scan") segment();
+});
+$("k").addEventListener("change", () => {
+  if (document.body.dataset.mode === "scan") segmentScan();
 });
 for (const id of ["auto", "space", "attempts", "seed", "regions"]) {
   $(id).addEventListener("change", refresh);

@@ -14,14 +14,25 @@ const scan = {
 };
 window.kmseg.scan = scan;
 
-function isScan(files) {
+// A scan: several files (a series), a scan's suffix, or a DICOM file of any name (IM0001, a
+// UID), told by the "DICM" marker after its 128-byte preamble.
+async function isScan(files) {
   if (files.length > 1) return true;
   const name = files[0].name.toLowerCase();
-  return SCAN_SUFFIXES.some((suffix) => name.endsWith(suffix));
+  if (SCAN_SUFFIXES.some((suffix) => name.endsWith(suffix))) return true;
+  return (await files[0].slice(128, 132).text()) === "DICM";
 }
 
 // Image or scan: which controls show (CSS, by body[data-mode]) and the k slider's range.
 function setMode(mode) {
+  if (mode === "image") {              // a scan's answers still on their way are dropped
+    scan.meta = scan.result = scan.params = null;
+    scan.seq++; scan.sliceSeq++;
+  } else {                             // and an image's
+    state.image = null;
+    state.seq++;
+    if (state.controller) state.controller.abort();
+  }
   if (document.body.dataset.mode === mode) return;
   document.body.dataset.mode = mode;
   const range = state.options[mode === "scan" ? "volume_k" : "k"];
@@ -61,12 +72,16 @@ async function openScan(files) {
   const form = new FormData();
   for (const file of files) form.append("files", file, file.webkitRelativePath || file.name);
   $("status").textContent = "reading the scan…";
+  // Answers to what was asked before (of an image or of another scan) are dropped from now.
+  state.seq++;
+  if (state.controller) state.controller.abort();
+  scan.meta = scan.result = scan.params = null;
+  scan.seq++; scan.sliceSeq++;
   try {
     const meta = await (await api("/api/volumes", { method: "POST", body: form })).json();
-    state.image = null;
-    scan.meta = meta;
-    scan.result = null;
     setMode("scan");
+    state.selected = null;
+    scan.meta = meta;
     $("image-info").textContent = `${meta.name}: ${meta.description}`;
     document.querySelector("#scan-downloads [data-what=dicom-seg]").hidden = !meta.dicom;
     choosePlane(false);
