@@ -256,5 +256,5 @@ def test_nan_voxels_are_left_out_and_no_temporary_path_is_said(client, tmp_path)
     zeros = _upload(client, tmp_path / "flat.nii.gz").json()
     empty = client.post(f"/api/volumes/{zeros['id']}/segment", json={"k": 2, "nonzero": True})
     assert empty.status_code == 422
-    assert empty.json()["detail"][0]["msg"].startswith("the mask is empty")
+    assert "the mask is empty" in empty.json()["detail"][0]["msg"]
     assert "kmseg-serve" not in empty.text

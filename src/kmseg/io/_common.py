@@ -355,3 +355,12 @@ def _finish(decoded: _Decoded, source: str, messages: tuple[str, ...]) -> Loaded
     mask = None if keep is None or keep.all() else np.ascontiguousarray(keep)
     return LoadedImage(pixels, alpha, mask, source, decoded.description, decoded.georef,
                        decoder_messages=messages)
+
+
+def check_voxels(shape: tuple[int, ...], max_voxels: int | None, source: str) -> None:
+    """ImageTooLargeError when ``shape`` holds more than ``max_voxels`` voxels."""
+    voxels = int(np.prod([int(n) for n in shape], dtype=np.float64))
+    if max_voxels is not None and voxels > max_voxels:
+        what = f"{' x '.join(str(int(n)) for n in shape)} = {voxels:,} voxels"
+        raise ImageTooLargeError(with_source(f"{what}, more than the limit of "
+                                             f"{max_voxels:,}", source), what)

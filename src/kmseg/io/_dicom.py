@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import ImageReadError, ParameterError, with_source
+from ._common import check_voxels
 
 # Slice gaps may differ by this share of the median gap (rounding of positions in the files).
 _GAP_TOLERANCE = 0.01
@@ -48,9 +49,7 @@ def read_dicom(path: Path, *, series: str | None = None, max_voxels: int | None 
     and the ``(4, 4)`` voxel-to-RAS affine."""
     source = os.fspath(path)
     slices = _series_slices(path, series, source)
-    from ._volume import check_voxels  # before any pixel data is decoded
-
-    first = slices[0][1]
+    first = slices[0][1]  # the size from the headers, before any pixel data is decoded
     check_voxels((int(first.get("Columns", 0) or 0), int(first.get("Rows", 0) or 0),
                   len(slices) * int(first.get("NumberOfFrames", 1) or 1)), max_voxels, source)
     data = np.stack([_modality_values(ds, source) for _, ds in slices], axis=-1)

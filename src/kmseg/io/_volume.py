@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import ImageReadError, ImageTooLargeError, ParameterError, with_source
+from .._errors import ImageReadError, ParameterError, with_source
 from .._options import IMAGE_SUFFIXES, VOLUME_SUFFIXES
+from ._common import check_voxels
 
 # A folder, or a file with none of VOLUME_SUFFIXES that starts with the DICOM preamble, is
 # read as DICOM.
@@ -161,15 +162,6 @@ def _read(path: Path, source: str, frame: int | None, series: str | None,
     raise ImageReadError(with_source(
         "not a volume: expected .nii, .nii.gz, .mgz, DICOM (a file or a series folder) or a "
         "multi-page TIFF", source))
-
-
-def check_voxels(shape: tuple[int, ...], max_voxels: int | None, source: str) -> None:
-    """ImageTooLargeError when ``shape`` holds more than ``max_voxels`` voxels."""
-    voxels = int(np.prod([int(n) for n in shape], dtype=np.float64))
-    if max_voxels is not None and voxels > max_voxels:
-        what = f"{' x '.join(str(int(n)) for n in shape)} = {voxels:,} voxels"
-        raise ImageTooLargeError(with_source(f"{what}, more than the limit of "
-                                             f"{max_voxels:,}", source), what)
 
 
 def _read_nibabel(source: str, frame: int | None, max_voxels: int | None) -> Volume:
