@@ -120,44 +120,14 @@ AVX2 static inline void load_group(const double *X, const int64_t *rows, ptrdiff
         load_four(X, rows, p, n, x);
 }
 
-/* Nearest centre of each point and its squared distance (in first; second unused). Two
-   groups of four points at a time, so that their compare-and-select chains overlap, and four
-   contiguous points loaded by three loads: 5-10 % faster on 2-48 k BSDS colours, k = 8-13. */
-AVX2 static void nearest(const double *X, const int64_t *rows, ptrdiff_t n,
-                         const double *centers, ptrdiff_t k, int64_t *labels, double *first,
-                         double *second)
-{
-    (void)second;
-    for (ptrdiff_t p = 0; p < n; p += 8) {
-        __m256d x[2][3], best[2];
-        __m256i label[2];
-        for (int g = 0; g < 2; g++) {
-            load_group(X, rows, p + 4 * g < n ? p + 4 * g : p, n, x[g]);
-            best[g] = _mm256_set1_pd(INFINITY);
-            label[g] = _mm256_setzero_si256();
-        }
-        for (ptrdiff_t j = 0; j < k; j++) {
-            __m256d c[3];
-            broadcast_center(centers + 3 * j, c);
-            __m256d index = _mm256_castsi256_pd(_mm256_set1_epi64x(j));
-            for (int g = 0; g < 2; g++) {
-                __m256d distance = squared_distances(x[g], c);
-                __m256d nearer = _mm256_cmp_pd(distance, best[g], _CMP_LT_OQ);
-                best[g] = _mm256_blendv_pd(best[g], distance, nearer);
-                label[g] = _mm256_castpd_si256(
-                    _mm256_blendv_pd(_mm256_castsi256_pd(label[g]), index, nearer));
-            }
-        }
-        for (int g = 0; g < 2 && p + 4 * g < n; g++)
-            store_four(p + 4 * g, n, label[g], best[g], best[g], labels, first, NULL);
-    }
-}
-
-/* Nearest centre of each point; the distances (not squared) to it and to the second-nearest
-   centre in first and second. Two groups of four points at a time, as nearest. */
-AVX2 static void nearest_two(const double *X, const int64_t *rows, ptrdiff_t n,
-                             const double *centers, ptrdiff_t k, int64_t *labels, double *first,
-                             double *second)
+/* Nearest centre of each point, two groups of four points at a time (their compare-and-select
+   chains overlap; four contiguous points come in three loads: 5-10 % faster on 2-48 k BSDS
+   colours, k = 8-13). With two, also the runner-up; the distances (not squared) to both go to
+   first and second; without, the squared distance to the nearest goes to first. Inlined into
+   nearest and nearest_two with two a constant, so each keeps only its own work. */
+AVX2 static inline __attribute__((always_inline)) void search(
+    const double *X, const int64_t *rows, ptrdiff_t n, const double *centers, ptrdiff_t k,
+    int64_t *labels, double *first, double *second, const int two)
 {
     for (ptrdiff_t p = 0; p < n; p += 8) {
         __m256d x[2][3], best[2], runner_up[2];
@@ -174,18 +144,43 @@ AVX2 static void nearest_two(const double *X, const int64_t *rows, ptrdiff_t n,
             for (int g = 0; g < 2; g++) {
                 __m256d distance = squared_distances(x[g], c);
                 __m256d nearer = _mm256_cmp_pd(distance, best[g], _CMP_LT_OQ);
-                __m256d second_nearer = _mm256_cmp_pd(distance, runner_up[g], _CMP_LT_OQ);
-                runner_up[g] = _mm256_blendv_pd(
-                    _mm256_blendv_pd(runner_up[g], distance, second_nearer), best[g], nearer);
+                if (two) {
+                    __m256d second_nearer = _mm256_cmp_pd(distance, runner_up[g], _CMP_LT_OQ);
+                    runner_up[g] = _mm256_blendv_pd(
+                        _mm256_blendv_pd(runner_up[g], distance, second_nearer), best[g],
+                        nearer);
+                }
                 best[g] = _mm256_blendv_pd(best[g], distance, nearer);
                 label[g] = _mm256_castpd_si256(
                     _mm256_blendv_pd(_mm256_castsi256_pd(label[g]), index, nearer));
             }
         }
-        for (int g = 0; g < 2 && p + 4 * g < n; g++)
-            store_four(p + 4 * g, n, label[g], _mm256_sqrt_pd(best[g]),
-                       _mm256_sqrt_pd(runner_up[g]), labels, first, second);
+        for (int g = 0; g < 2 && p + 4 * g < n; g++) {
+            if (two)
+                store_four(p + 4 * g, n, label[g], _mm256_sqrt_pd(best[g]),
+                           _mm256_sqrt_pd(runner_up[g]), labels, first, second);
+            else
+                store_four(p + 4 * g, n, label[g], best[g], best[g], labels, first, NULL);
+        }
     }
+}
+
+/* Nearest centre of each point and its squared distance (in first; second unused). */
+AVX2 static void nearest(const double *X, const int64_t *rows, ptrdiff_t n,
+                         const double *centers, ptrdiff_t k, int64_t *labels, double *first,
+                         double *second)
+{
+    (void)second;
+    search(X, rows, n, centers, k, labels, first, NULL, 0);
+}
+
+/* Nearest centre of each point; the distances (not squared) to it and to the second-nearest
+   centre in first and second. */
+AVX2 static void nearest_two(const double *X, const int64_t *rows, ptrdiff_t n,
+                             const double *centers, ptrdiff_t k, int64_t *labels, double *first,
+                             double *second)
+{
+    search(X, rows, n, centers, k, labels, first, second, 1);
 }
 
 /* Hamerly's bounds of points p .. p + 3 (lloyd_bounded's loop over the points, same

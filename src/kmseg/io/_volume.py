@@ -62,7 +62,11 @@ def volume_stem(path: str | os.PathLike[str]) -> str:
     """The file name without its volume or image suffix (``brain.nii.gz`` -> ``brain``); a
     folder's own name (``.`` too); a DICOM file named by its UID keeps its whole name."""
     path = Path(path)
-    name = path.resolve().name if path.is_dir() else path.name
+    return name_stem(path.resolve().name if path.is_dir() else path.name)
+
+
+def name_stem(name: str) -> str:
+    """:func:`volume_stem` of a file name alone (no file system look-up)."""
     for suffix in sorted(VOLUME_SUFFIXES, key=len, reverse=True):
         if name.lower().endswith(suffix):
             return name[: -len(suffix)]

@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import ImageReadError, ImageTooLargeError
-from .._options import VOLUME_SUFFIXES
 from .._spatial import shrink
 from ..io import LoadedImage, load_image
-from ..io._volume import NIFTI_SUFFIXES, Volume, is_dicom_path
+from ..io._volume import NIFTI_SUFFIXES, Volume, is_dicom_path, name_stem
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{22}$")
 #: Scans kept at most (the least recently used forgotten first), within ``capacity``.
@@ -108,10 +107,8 @@ class ImageStore:
         target = paths[0] if len(paths) == 1 else folder
         name = _scan_name(files[0][0]) if len(files) == 1 else _series_name(files[0][0])
         try:
-            shape = _header_shape(target) or ()
-            frames = shape[3] if len(shape) == 4 else 1
-            volume = read_volume(target, frame=0 if frames > 1 else None,
-                                 max_voxels=self.max_pixels)
+            # Frame 0: of a 4-D file the first, of any other the one there is.
+            volume = read_volume(target, frame=0, max_voxels=self.max_pixels)
         except ImageTooLargeError:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -121,8 +118,8 @@ class ImageStore:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        stored = StoredVolume(volume_id, folder, name, volume,
-                              _describe(volume, target, frames), _display_range(volume.data),
+        stored = StoredVolume(volume_id, folder, name, volume, _describe(volume, target),
+                              _display_range(volume.data),
                               is_dicom_path(target))
         self._keep(stored)
         return stored
@@ -182,26 +179,24 @@ def _file_name(name: str) -> str:
     return cleaned[-80:] or "file"
 
 
-def _header_shape(target: Path) -> tuple[int, ...] | None:
-    """The shape a NIfTI / MGH file's header gives (without reading its data), else None:
-    a 4-D file's frames."""
+def _frames(target: Path) -> int:
+    """Frames of a NIfTI / MGH file by its header (1 for any other file)."""
     if not (target.is_file() and target.name.endswith(NIFTI_SUFFIXES)):
-        return None
+        return 1
     import nibabel
 
-    try:
-        return tuple(int(n) for n in nibabel.load(target).shape)
-    except Exception:  # read_volume says what is wrong with it
-        return None
+    shape = nibabel.load(target).shape  # read already: the header is sound
+    return shape[3] if len(shape) == 4 else 1
 
 
-def _describe(volume: Volume, target: Path, frames: int) -> str:
+def _describe(volume: Volume, target: Path) -> str:
     kind = (f"DICOM series of {volume.data.shape[2]} slices" if target.is_dir() else
             "NIfTI / MGH" if target.name.endswith(NIFTI_SUFFIXES) else
             "TIFF z-stack" if target.name.endswith((".tif", ".tiff")) else "DICOM")
     size = " x ".join(str(n) for n in volume.data.shape[:3])
     spacing = " x ".join(f"{s:g}" for s in volume.spacing)
     channels = f", {volume.data.shape[3]} channels" if volume.data.ndim == 4 else ""
+    frames = _frames(target)
     frame = f", the first of {frames} frames" if frames > 1 else ""
     return f"{kind} {volume.data.dtype}, {size} voxels of {spacing} mm{channels}{frame}"
 
@@ -227,10 +222,7 @@ def _display_name(name: str) -> str:
 def _scan_name(name: str) -> str:
     """:func:`_display_name` of a scan: ``brain.nii.gz`` -> ``brain``; a DICOM file named by
     its UID keeps its dots."""
-    base = Path(name or "scan").name
-    suffix = next((s for s in (*VOLUME_SUFFIXES, ".tif", ".tiff") if base.lower().endswith(s)
-                   and len(s) < len(base)), "")
-    return _cleaned(base[: len(base) - len(suffix)]) or "scan"
+    return _cleaned(name_stem(Path(name or "scan").name)) or "scan"
 
 
 def _series_name(name: str) -> str:

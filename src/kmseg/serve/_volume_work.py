@@ -53,7 +53,7 @@ def segmentation(stored: StoredVolume, params: VolumeParams):
         except KmsegError as error:  # said of the upload, not of its temporary file
             raise type(error)(said_of_upload(str(error), stored.path, stored.name)) from None
 
-    key = (params.k, params.window, params.nonzero, params.tissue, params.seed)
+    key = tuple(getattr(params, name) for name in VolumeParams.model_fields)  # not an export's
     return fitted(stored, key, run, keep=_FITS_PER_SCAN)
 
 
