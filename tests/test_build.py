@@ -29,7 +29,7 @@ def listed_in_meson() -> set[Path]:
     for build in PACKAGE.rglob("meson.build"):
         text = re.sub(r"#.*", "", build.read_text())
         folder = build.parent.relative_to(PACKAGE)
-        for name in re.findall(r"'([^']+\.(?:py|pyx|jpg|css|js|html|typed))'", text):
+        for name in re.findall(r"'([^']+\.(?:py|pyx|jpg|ico|css|js|html|typed))'", text):
             listed.add(folder / name)
         for kernel in re.findall(r"foreach kernel : \[([^\]]*)\]", text):
             listed.update(folder / f"{name}.pyx" for name in re.findall(r"'(\w+)'", kernel))

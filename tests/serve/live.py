@@ -1,14 +1,19 @@
-"""A real kmseg server on a loopback port, for the serve tests that need a socket."""
+"""A real kmseg server on a loopback port, for the serve tests that need a socket, and the
+browser tests' server and browser (each module's fixtures yield from :func:`serving` and
+:func:`chromium`)."""
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @contextlib.contextmanager
@@ -33,3 +38,26 @@ def live_server(app) -> Iterator[int]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+def serving() -> Iterator[str]:
+    """A live kmseg server's address (for a module-scoped fixture), stopped after."""
+    pytest.importorskip("fastapi", reason="the web app needs the 'serve' extra")
+    from kmseg.serve import create_app
+
+    with live_server(create_app()) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+def chromium():
+    """Debian's Chromium driven by Playwright (``.ci/run`` installs it when it is missing),
+    for a module-scoped fixture; skips without it."""
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright (the test extra) drives the browser")
+    if CHROMIUM is None:
+        pytest.skip("no Chromium (apt-get install chromium; .ci/run does it)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM,
+                                             args=["--headless=new", "--no-sandbox"])
+        yield browser
+        browser.close()

@@ -160,11 +160,19 @@ class SegmentResult(BaseModel):
 
 
 class KScores(BaseModel):
+    """Every criterion for each k (null where undefined or infinite) and the recommendation."""
+
     ks: list[int]
     compactness: list[float]
     psnr: list[float | None] = Field(description="dB; null where infinite (a k that "
                                                  "reproduces the image exactly)")
+    mean_delta_e2000: list[float | None] | None = Field(
+        description="mean CIEDE2000 of the painted preview (RGB images only)")
+    silhouette: list[float | None] = Field(description="higher is better")
+    calinski_harabasz: list[float | None] = Field(description="higher is better")
+    davies_bouldin: list[float | None] = Field(description="lower is better")
     knee: int
+    best_silhouette: int
     k: int
     reason: str
 

@@ -127,10 +127,9 @@ def choose_scores(stored: StoredImage, params: ChooseParams) -> dict:
 
     choice = choose_k(stored.preview, ks=range(2, params.k_max + 1), space=params.space,
                       seed=params.seed)
-    # JSON has no infinity: the PSNR of an exact reproduction becomes null.
-    psnr = [float(p) if np.isfinite(p) else None for p in choice.psnr]
-    return {"ks": choice.ks.tolist(), "compactness": choice.compactness.tolist(), "psnr": psnr,
-            "knee": choice.knee, "k": choice.k, "reason": choice.reason}
+    # JSON has no infinity: the summary gives null for a value that is not finite.
+    scores = choice.summary()
+    return {"psnr": scores.pop("psnr_db")} | scores
 
 
 def export(store: ImageStore, stored: StoredImage, params: ExportParams

@@ -20,6 +20,11 @@ async def index():
     return FileResponse(str(STATIC / "index.html"))
 
 
+@router.get("/favicon.ico", include_in_schema=False)
+async def favicon():
+    return FileResponse(str(STATIC / "favicon.ico"), media_type="image/x-icon")
+
+
 @router.get("/docs", include_in_schema=False)
 async def docs(request: Request):
     return HTMLResponse(docs_page(request.app.openapi()))
@@ -38,7 +43,7 @@ def docs_page(schema: dict) -> str:
                 + (f"<p>Body: {', '.join(html.escape(t) for t in body)}</p>" if body else ""))
     models = json.dumps(schema.get("components", {}).get("schemas", {}), indent=2)
     return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>kmseg API</title>"
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>kmseg API</title>"
         "<link rel='stylesheet' href='/static/app.css'></head><body class='docs'>"
         f"<h1>kmseg API</h1><p>{html.escape(schema['info'].get('description', ''))}</p>"
         f"{''.join(rows)}<h2>Schemas</h2><pre>{html.escape(models)}</pre>"

@@ -9,40 +9,85 @@ const state = {
   labels: null,       // Uint8Array, one label per preview pixel
   selected: null,     // isolated cluster, or null
   seq: 0,             // number of the latest segment request
+  openSeq: 0,         // number of the latest file opened (image or scan)
   controller: null,   // AbortController of the request in flight
   client: Math.random().toString(36).slice(2, 12),
   options: null,      // the parameters' choices and ranges (GET /api/options)
+  colours: [],        // a sample of the image's colours, for the colour chart
+  busy: 0,            // requests in flight
 };
 // Display names of colour spaces; a space without one shows as it is named.
 const SPACE_NAMES = { rgb: "RGB", lab: "CIE Lab", oklab: "OKLab" };
-// Request-to-image-shown times, read by the browser test and the latency benchmark.
-window.kmseg = { latencies: [], state };
+// The API's parameter names as the page's controls call them (an error names its control).
+const FIELD_LABELS = { k: "k", attempts: "Attempts", seed: "Seed", space: "Colour space",
+                       k_max: "The largest k", window: "Window", what: "Export" };
+// Request-to-image-shown times (the browser test and the latency benchmark read them), and
+// every result drawn with the image it belongs to (the test checks none is drawn under another).
+window.kmseg = { latencies: [], renders: [], state };
 
+// Every request counts as work in flight: the spinner and body[data-busy] show while any runs.
 async function api(path, options = {}) {
-  const response = await fetch(path, options);
-  if (!response.ok) {
-    let detail = response.statusText;
-    try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
-    const error = new Error(errorText(detail));
-    error.status = response.status;
-    throw error;
+  setBusy(+1);
+  try {
+    const response = await fetch(path, options);
+    if (!response.ok) {
+      let detail = response.statusText;
+      try { detail = (await response.json()).detail || detail; } catch (e) { /* not JSON */ }
+      const error = new Error(errorText(detail));
+      error.status = response.status;
+      error.field = fieldOf(detail);
+      throw error;
+    }
+    return response;
+  } finally {
+    setBusy(-1);
   }
-  return response;
+}
+
+function setBusy(change) {
+  state.busy += change;
+  if (state.busy > 0) document.body.dataset.busy = "true"; else delete document.body.dataset.busy;
+  document.body.setAttribute("aria-busy", String(state.busy > 0));
+  $("busy-text").textContent = state.busy > 0 ? "working…" : "";
 }
 
 // An error's detail as one sentence: a string, or (422) a list of {loc, msg, type} whose first
-// item is shown with the parameter it is about (loc: "body" or "query", the field, union tags).
+// item is said of the control it is about ("Attempts should be greater than or equal to 1.").
 function errorText(detail) {
   if (!Array.isArray(detail)) return typeof detail === "string" ? detail : JSON.stringify(detail);
   const first = detail[0] || {};
-  const field = (first.loc || [])[1];
-  return field === undefined ? String(first.msg) : `${field}: ${first.msg}`;
+  const field = fieldOf(detail);
+  const message = String(first.msg || "invalid value");
+  if (field === undefined) return message;
+  const name = FIELD_LABELS[field] || field;
+  return /^Input should/.test(message)
+    ? `${name} ${message.replace(/^Input /, "")}.` : `${name}: ${message}`;
 }
 
-function showError(message) {
+function fieldOf(detail) {
+  return Array.isArray(detail) ? ((detail[0] || {}).loc || [])[1] : undefined;
+}
+
+// A message next to the control it is about (a field with its own slot), else under the header.
+function showError(message, field) {
+  const slot = field && $(`${field}-error`);
+  if (slot) {
+    slot.textContent = message;
+    slot.hidden = !message;
+    const control = $(field);
+    if (control) control.setAttribute("aria-invalid", String(Boolean(message)));
+    return;
+  }
   const box = $("error");
   box.textContent = message;
   box.hidden = !message;
+}
+
+function clearErrors() {
+  showError("");
+  for (const slot of document.querySelectorAll(".field-error")) {
+    showError("", slot.id.replace(/-error$/, ""));
+  }
 }
 
 // The controls' choices, bounds and defaults, as the API accepts them; false if unavailable.
@@ -66,33 +111,73 @@ async function loadOptions() {
   }
 }
 
+// A whole number within the API's range, or a sentence next to the control (nothing is sent).
+function checkedNumber(id) {
+  const input = $(id), range = state.options[id];
+  const value = Number(input.value);
+  const ok = input.value.trim() !== "" && Number.isInteger(value) &&
+             value >= range.min && value <= range.max;
+  showError(ok ? "" : `${FIELD_LABELS[id]} should be a whole number from ${range.min} to ` +
+            `${range.max}.`, id);
+  return ok;
+}
+
 function params() {
   return {
     k: $("auto").checked ? "auto" : Number($("k").value),
     space: $("space").value,
-    attempts: Number($("attempts").value) || state.options.attempts.default,
-    seed: Number($("seed").value) || 0,
+    attempts: Number($("attempts").value),
+    seed: Number($("seed").value),
     regions: $("regions").checked,
   };
 }
 
-async function openImage(request) {
+// A new file: whatever was shown goes at once (never a result under the new name), and the
+// answers to anything asked before are dropped. Returns the opening's number.
+function startOpening(name) {
+  state.seq++;
+  if (state.controller) state.controller.abort();
+  state.image = state.result = state.labels = state.original = null;
+  state.selected = null;
+  state.colours = [];
+  clearErrors();
+  for (const canvas of document.querySelectorAll("#frames canvas")) {
+    canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  }
+  $("palette").replaceChildren();
+  $("status").textContent = "";
+  setInfo(`opening ${name}…`, "");
+  clearChoice();
+  drawColours();
+  document.body.dataset.shownK = "";
+  return ++state.openSeq;
+}
+
+function setInfo(text, id) {
+  $("image-info").textContent = text;
+  $("image-info").dataset.id = id;
+}
+
+async function openImage(name, request) {
   if (!(await optionsLoaded)) return;
-  showError("");
+  const opening = startOpening(name);
   try {
     const meta = await (await request()).json();
+    if (opening !== state.openSeq) return;
     setMode("image");
     state.image = meta;
-    state.result = null;
-    state.selected = null;
-    $("image-info").textContent =
-      `${meta.name}: ${meta.width} × ${meta.height}, ${meta.description}` +
-      (meta.preview_width !== meta.width ? ` (preview ${meta.preview_width} × ${meta.preview_height})` : "");
+    setInfo(`${meta.name}: ${meta.width} × ${meta.height}, ${meta.description}` +
+      (meta.preview_width !== meta.width ? ` (preview ${meta.preview_width} × ${meta.preview_height})` : ""),
+      meta.id);
     const preview = await loadBitmap(`/api/images/${meta.id}/preview.png`);
+    if (opening !== state.openSeq) return;
     state.original = imageData(preview, meta.preview_width, meta.preview_height);
-    drawColours();
+    drawOriginal();
+    loadColours(meta.id);
     await segment();
   } catch (error) {
+    if (opening !== state.openSeq) return;
+    setInfo("", "");
     showError(error.message);
   }
 }
@@ -100,7 +185,7 @@ async function openImage(request) {
 function upload(file) {
   const form = new FormData();
   form.append("file", file, file.name);
-  return openImage(() => api("/api/images", { method: "POST", body: form }));
+  return openImage(file.name, () => api("/api/images", { method: "POST", body: form }));
 }
 
 async function loadBitmap(url) {
@@ -120,37 +205,47 @@ function imageData(image, width, height) {
 // The latest request wins: an older one in flight is aborted, an older answer is dropped.
 async function segment() {
   if (!state.image) return;
+  if (!checkedNumber("attempts") || !checkedNumber("seed")) return;
   const seq = ++state.seq;
   if (state.controller) state.controller.abort();
   const controller = new AbortController();
   state.controller = controller;
   const started = performance.now();
-  let result;
+  const imageId = state.image.id;
+  $("stage").classList.add("busy");
+  $("stage").setAttribute("aria-busy", "true");
+  let result, labels;
   try {
-    const response = await api(`/api/images/${state.image.id}/segment`, {
+    const response = await api(`/api/images/${imageId}/segment`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ ...params(), client: state.client, seq }),
       signal: controller.signal,
     });
     result = await response.json();
+    if (seq !== state.seq) return;
+    const bitmap = await loadBitmap(result.labels_png);
+    if (seq !== state.seq) return;
+    const pixels = imageData(bitmap, result.width, result.height).data;
+    labels = new Uint8Array(result.width * result.height);
+    for (let i = 0; i < labels.length; i++) labels[i] = pixels[4 * i];
   } catch (error) {
-    if (error.name === "AbortError" || error.status === 409) return;
-    if (seq === state.seq) showError(error.message);
+    if (error.name === "AbortError" || error.status === 409 || seq !== state.seq) return;
+    showError(error.message, error.field);
     return;
+  } finally {
+    if (seq === state.seq) {
+      $("stage").classList.remove("busy");
+      $("stage").setAttribute("aria-busy", "false");
+    }
   }
-  if (seq !== state.seq) return;
-  const bitmap = await loadBitmap(result.labels_png);
-  if (seq !== state.seq) return;
-  const pixels = imageData(bitmap, result.width, result.height).data;
-  const labels = new Uint8Array(result.width * result.height);
-  for (let i = 0; i < labels.length; i++) labels[i] = pixels[4 * i];
-  state.result = result;
+  state.result = { ...result, imageId };
   state.labels = labels;
   if (state.selected !== null && state.selected >= result.k) state.selected = null;
-  showError("");
+  clearErrors();
   render();
   renderPalette();
+  drawColours();
   const ms = performance.now() - started;
   window.kmseg.latencies.push({ k: result.k, ms, server_ms: result.server_ms });
   $("status").textContent = `k = ${result.k} · ${Math.round(ms)} ms`;
@@ -162,10 +257,22 @@ function rgbOf(hex) {
   return [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
 }
 
+function drawOriginal() {
+  const { original } = state;
+  if (!original) return;
+  for (const canvas of document.querySelectorAll("#frames canvas")) {
+    canvas.width = original.width; canvas.height = original.height;
+  }
+  $("original").getContext("2d").putImageData(original, 0, 0);
+}
+
 function render() {
   const { result, labels, original } = state;
-  if (!result || !original) return;
   const view = document.querySelector("input[name=view]:checked").value;
+  $("stage").className = (view === "side" ? "side" : "single") +
+                         ($("stage").classList.contains("busy") ? " busy" : "");
+  $("split-label").hidden = view !== "split";
+  if (!result || !original) return;
   const { width, height } = result;
   const palette = [];                    // by label: 0..k-1 for images, 1..k for scans
   for (const entry of result.palette) palette[entry.label] = rgbOf(entry.hex);
@@ -196,14 +303,10 @@ function render() {
       data[o] = r; data[o + 1] = g; data[o + 2] = b; data[o + 3] = 255;
     }
   }
-  const stage = $("stage");
-  stage.className = view === "side" ? "side" : "single";
-  const resultCanvas = $("result");
-  resultCanvas.width = width; resultCanvas.height = height;
-  resultCanvas.getContext("2d").putImageData(out, 0, 0);
-  const originalCanvas = $("original");
-  originalCanvas.width = width; originalCanvas.height = height;
-  originalCanvas.getContext("2d").putImageData(original, 0, 0);
+  drawOriginal();
+  $("result").getContext("2d").putImageData(out, 0, 0);
+  window.kmseg.renders.push({ shown: $("image-info").dataset.id || null,
+                              of: result.imageId ?? null });
 }
 
 function renderPalette() {
@@ -212,16 +315,20 @@ function renderPalette() {
   for (const entry of state.result.palette) {
     const swatch = document.createElement("button");
     swatch.type = "button";
-    swatch.className = "swatch" + (state.selected === entry.label ? " selected" : "");
+    swatch.className = "swatch";
     swatch.dataset.label = entry.label;
+    const share = entry.text || `${(100 * entry.share).toFixed(1)} %`;
+    swatch.setAttribute("aria-pressed", String(state.selected === entry.label));
+    swatch.setAttribute("aria-label", `cluster ${entry.label}, colour ${entry.hex}, ${share}`);
     swatch.title = `cluster ${entry.label}: ${entry.hex}`;
     const colour = document.createElement("span");
     colour.style.background = entry.hex;
-    swatch.append(colour, entry.text || `${(100 * entry.share).toFixed(1)} %`);
+    swatch.append(colour, share);
     swatch.addEventListener("click", () => {
       state.selected = state.selected === entry.label ? null : entry.label;
       render();
       renderPalette();
+      box.querySelector(`[data-label="${entry.label}"]`).focus();
     });
     box.append(swatch);
   }
@@ -230,51 +337,179 @@ function renderPalette() {
   }
 }
 
-async function drawColours() {
-  const canvas = $("colors");
-  const context = canvas.getContext("2d");
-  context.clearRect(0, 0, canvas.width, canvas.height);
-  const { colors } = await (await api(`/api/images/${state.image.id}/colors?n=3000`)).json();
-  for (const hex of colors) {                 // hue across, lightness up
-    const [r, g, b] = rgbOf(hex).map((v) => v / 255);
-    const max = Math.max(r, g, b), min = Math.min(r, g, b), d = max - min;
-    let hue = 0;
-    if (d > 0) {
-      hue = max === r ? ((g - b) / d) % 6 : max === g ? (b - r) / d + 2 : (r - g) / d + 4;
-      hue = (hue * 60 + 360) % 360;
-    }
-    context.fillStyle = hex;
-    context.fillRect((hue / 360) * (canvas.width - 3), (1 - (max + min) / 2) * (canvas.height - 3), 3, 3);
+async function loadColours(imageId) {
+  try {
+    const { colors } = await (await api(`/api/images/${imageId}/colors?n=3000`)).json();
+    if (!state.image || state.image.id !== imageId) return;
+    state.colours = colors;
+    drawColours();
+  } catch (error) {
+    showError(error.message);
   }
 }
 
+// Hue (degrees) and lightness (0..1, HSL) of a colour: the colour chart's axes.
+function hueLightness(hex) {
+  const [r, g, b] = rgbOf(hex).map((v) => v / 255);
+  const max = Math.max(r, g, b), min = Math.min(r, g, b), d = max - min;
+  let hue = 0;
+  if (d > 0) {
+    hue = max === r ? ((g - b) / d) % 6 : max === g ? (b - r) / d + 2 : (r - g) / d + 4;
+    hue = (hue * 60 + 360) % 360;
+  }
+  return [hue, (max + min) / 2];
+}
+
+// Sampled colours by hue (across) and lightness (up), with axes; the centres as circles.
+function drawColours() {
+  const canvas = $("colors");
+  const context = canvas.getContext("2d");
+  const { width, height } = canvas;
+  const left = 36, bottom = 30, top = 8, right = 16;
+  const x = (hue) => left + (hue / 360) * (width - left - right);
+  const y = (lightness) => top + (1 - lightness) * (height - top - bottom);
+  context.clearRect(0, 0, width, height);
+  context.font = "11px system-ui, sans-serif";
+  context.fillStyle = context.strokeStyle = "#596170";
+  context.beginPath();
+  context.moveTo(left, top); context.lineTo(left, y(0)); context.lineTo(x(360), y(0));
+  context.stroke();
+  context.textAlign = "center";
+  for (const hue of [0, 90, 180, 270, 360]) context.fillText(String(hue), x(hue), y(0) + 13);
+  context.fillText("hue (°)", (left + width) / 2, height - 3);
+  context.textAlign = "right";
+  for (const l of [0, 0.5, 1]) context.fillText(`${100 * l}`, left - 4, y(l) + 4);
+  context.save();
+  context.translate(10, (top + y(0)) / 2);
+  context.rotate(-Math.PI / 2);
+  context.textAlign = "center";
+  context.fillText("lightness (%)", 0, 0);
+  context.restore();
+  for (const hex of state.colours) {
+    const [hue, lightness] = hueLightness(hex);
+    context.fillStyle = hex;
+    context.fillRect(x(hue) - 1, y(lightness) - 1, 3, 3);
+  }
+  if (!state.result || !state.result.palette) return;
+  for (const entry of state.result.palette) {
+    const [hue, lightness] = hueLightness(entry.hex);
+    context.beginPath();
+    context.arc(x(hue), y(lightness), 7, 0, 2 * Math.PI);
+    context.fillStyle = entry.hex;
+    context.fill();
+    context.lineWidth = 2;
+    context.strokeStyle = "#000";
+    context.stroke();
+    context.lineWidth = 1;
+    context.strokeStyle = "#fff";
+    context.stroke();
+  }
+}
+
+// Every criterion of choosing k, the recommended row marked, each criterion's best underlined.
+const CRITERIA = [
+  ["compactness", "SSE", null], ["psnr", "PSNR dB", "max"], ["mean_delta_e2000", "ΔE", null],
+  ["silhouette", "silh.", "max"], ["calinski_harabasz", "CH", "max"],
+  ["davies_bouldin", "DB", "min"],
+];
+
+function clearChoice() {
+  $("choose-chart").replaceChildren();
+  $("choose-chart").toggleAttribute("hidden", true);
+  $("choose-reason").textContent = "";
+  $("choose-table").replaceChildren();
+  $("use-k").hidden = true;
+}
+
 async function chooseK() {
+  if (!state.image) return;
   const button = $("choose");
   button.disabled = true;
+  const imageId = state.image.id;
   try {
-    const response = await api(`/api/images/${state.image.id}/choose-k`, {
+    const response = await api(`/api/images/${imageId}/choose-k`, {
       method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ space: $("space").value, seed: Number($("seed").value) || 0 }),
     });
     const choice = await response.json();
-    const svg = $("choose-chart");
-    const w = 300, h = 170, pad = 24;
-    const top = Math.max(...choice.compactness), low = Math.min(...choice.compactness);
-    const x = (k) => pad + ((k - choice.ks[0]) / (choice.ks.at(-1) - choice.ks[0])) * (w - 2 * pad);
-    const y = (v) => h - pad - ((v - low) / (top - low || 1)) * (h - 2 * pad);
-    const points = choice.ks.map((k, i) => `${x(k)},${y(choice.compactness[i])}`).join(" ");
-    const at = choice.ks.indexOf(choice.k);
-    svg.innerHTML =
-      `<polyline fill="none" stroke="#2563eb" stroke-width="2" points="${points}"/>` +
-      `<circle cx="${x(choice.k)}" cy="${y(choice.compactness[at])}" r="5" fill="#dc2626"/>` +
-      choice.ks.map((k) => `<text x="${x(k)}" y="${h - 6}" font-size="10" text-anchor="middle">${k}</text>`).join("") +
-      `<text x="${pad}" y="14" font-size="11">compactness by k; red: recommended k = ${choice.k}</text>`;
+    if (!state.image || state.image.id !== imageId) return;
+    drawChoice(choice);
+    $("choose-chart").toggleAttribute("hidden", false);
     $("choose-reason").textContent = choice.reason;
+    $("choose-table").replaceChildren(choiceTable(choice));
+    const use = $("use-k");
+    use.textContent = `Use k = ${choice.k}`;
+    use.dataset.k = choice.k;
+    use.hidden = false;
   } catch (error) {
-    showError(error.message);
+    showError(error.message, error.field);
   } finally {
     button.disabled = false;
   }
+}
+
+function drawChoice(choice) {
+  const svg = $("choose-chart");
+  const w = 320, h = 180, left = 52, bottom = 34, top = 22, right = 12;
+  const values = choice.compactness;
+  const high = Math.max(...values), low = Math.min(...values);
+  const x = (k) => left + ((k - choice.ks[0]) / (choice.ks.at(-1) - choice.ks[0] || 1)) *
+                   (w - left - right);
+  const y = (v) => h - bottom - ((v - low) / (high - low || 1)) * (h - top - bottom);
+  const points = choice.ks.map((k, i) => `${x(k)},${y(values[i])}`).join(" ");
+  const at = choice.ks.indexOf(choice.k);
+  const text = (tx, ty, s, anchor = "middle") =>
+    `<text x="${tx}" y="${ty}" font-size="10" text-anchor="${anchor}" fill="#1d2125">${s}</text>`;
+  svg.innerHTML =
+    `<title id="choose-title">compactness (SSE) by k; recommended k = ${choice.k}</title>` +
+    `<path d="M${left},${top} V${h - bottom} H${w - right}" fill="none" stroke="#596170"/>` +
+    `<polyline fill="none" stroke="#1d4ed8" stroke-width="2" points="${points}"/>` +
+    `<circle cx="${x(choice.k)}" cy="${y(values[at])}" r="5" fill="#b91c1c"/>` +
+    choice.ks.map((k) => text(x(k), h - bottom + 13, k)).join("") +
+    text((left + w - right) / 2, h - 4, "k") +
+    [low, high].map((v) => text(left - 4, y(v) + 3, v.toPrecision(2), "end")).join("") +
+    text(left, 12, `compactness (SSE); red: recommended k = ${choice.k}`, "start");
+}
+
+function choiceTable(choice) {
+  const table = document.createElement("table");
+  const shown = CRITERIA.filter(([key]) => Array.isArray(choice[key]));
+  const best = {};
+  for (const [key, , sense] of shown) {
+    const finite = choice[key].filter((v) => v !== null);
+    if (sense && finite.length) best[key] = (sense === "max" ? Math.max : Math.min)(...finite);
+  }
+  const head = table.createTHead().insertRow();
+  for (const name of ["k", ...shown.map(([, name]) => name)]) {
+    const cell = document.createElement("th");
+    cell.scope = "col";
+    cell.textContent = name;
+    head.append(cell);
+  }
+  const body = table.createTBody();
+  choice.ks.forEach((k, i) => {
+    const row = body.insertRow();
+    if (k === choice.k) row.className = "recommended";
+    const kCell = document.createElement("th");
+    kCell.scope = "row";
+    kCell.textContent = k;
+    row.append(kCell);
+    for (const [key] of shown) {
+      const value = choice[key][i];
+      const cell = row.insertCell();
+      cell.textContent = value === null ? "—" : Number(value).toPrecision(3);
+      if (value !== null && value === best[key]) cell.className = "best";
+    }
+  });
+  return table;
+}
+
+function useChosenK() {
+  const k = $("use-k").dataset.k;
+  $("auto").checked = false;
+  $("k").value = k;
+  $("k-value").textContent = k;
+  segment();
 }
 
 function download(what) {
@@ -299,7 +534,7 @@ async function downloadExport(url, body, what) {
     link.remove();
     setTimeout(() => URL.revokeObjectURL(link.href), 10000);
   } catch (error) {
-    showError(error.message);
+    showError(error.message, error.field);
   }
 }
 
@@ -315,9 +550,12 @@ function refresh() {
 }
 
 const optionsLoaded = loadOptions();
+$("open-file").addEventListener("click", () => $("file").click());
+$("open-folder").addEventListener("click", () => $("folder").click());
 $("file").addEventListener("change", (event) => open([...event.target.files]));
 $("folder").addEventListener("change", (event) => open([...event.target.files]));
-$("sample").addEventListener("click", () => openImage(() => api("/api/sample", { method: "POST" })));
+$("sample").addEventListener("click", () => openImage(
+  "the sample photo", () => api("/api/sample", { method: "POST" })));
 // An image follows the slider as it moves; a scan (the whole volume again, seconds with the
 // tissue preset) once it is let go.
 $("k").addEventListener("input", () => {
@@ -336,6 +574,7 @@ for (const radio of document.querySelectorAll("input[name=view]")) {
 }
 $("split").addEventListener("input", render);
 $("choose").addEventListener("click", chooseK);
+$("use-k").addEventListener("click", useChosenK);
 for (const button of document.querySelectorAll("#downloads button")) {
   button.addEventListener("click", () => download(button.dataset.what));
 }
@@ -349,3 +588,4 @@ document.body.addEventListener("drop", (event) => {
   document.body.classList.remove("dragging");
   open([...event.dataTransfer.files]);
 });
+drawColours();

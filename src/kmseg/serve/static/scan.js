@@ -68,26 +68,28 @@ function fillScanControls(options) {
 
 async function openScan(files) {
   if (!(await optionsLoaded)) return;
-  showError("");
   const form = new FormData();
   for (const file of files) form.append("files", file, file.webkitRelativePath || file.name);
-  $("status").textContent = "reading the scan…";
+  const name = files.length > 1 ? `a series of ${files.length} files` : files[0].name;
   // Answers to what was asked before (of an image or of another scan) are dropped from now.
-  state.seq++;
-  if (state.controller) state.controller.abort();
+  const opening = startOpening(name);
   scan.meta = scan.result = scan.params = null;
   scan.seq++; scan.sliceSeq++;
+  $("status").textContent = "reading the scan…";
   try {
     const meta = await (await api("/api/volumes", { method: "POST", body: form })).json();
+    if (opening !== state.openSeq) return;
     setMode("scan");
     state.selected = null;
     scan.meta = meta;
-    $("image-info").textContent = `${meta.name}: ${meta.description}`;
+    setInfo(`${meta.name}: ${meta.description}`, meta.id);
     document.querySelector("#scan-downloads [data-what=dicom-seg]").hidden = !meta.dicom;
     choosePlane(false);
     await segmentScan();
   } catch (error) {
+    if (opening !== state.openSeq) return;
     $("status").textContent = "";
+    setInfo("", "");
     showError(error.message);
   }
 }
@@ -109,6 +111,7 @@ function choosePlane(show = true) {
 
 async function segmentScan() {
   if (!scan.meta) return;
+  if (!checkedNumber("seed")) return;
   const seq = ++scan.seq;
   const params = scanParams();
   $("status").textContent = params.tissue ? "segmenting (tissue preset)…" : "segmenting…";
@@ -126,10 +129,10 @@ async function segmentScan() {
     $("scan-total").textContent =
       `${total.toFixed(1)} mL clustered in ${result.seconds.toFixed(2)} s` +
       (result.bias_corrected ? " (bias-corrected)" : "");
-    showError("");
+    clearErrors();
     await showSlice();
   } catch (error) {
-    if (seq === scan.seq) { $("status").textContent = ""; showError(error.message); }
+    if (seq === scan.seq) { $("status").textContent = ""; showError(error.message, error.field); }
   }
 }
 
@@ -164,7 +167,7 @@ async function showSlice() {
   state.original = imageData(gray, width, height);
   state.labels = labels;
   state.result = {
-    k: result.k, width, height, masked_label: 0,
+    k: result.k, width, height, masked_label: 0, imageId: scan.meta.id,
     palette: result.classes.map((c) => ({
       label: c.label, hex: c.hex, share: c.voxels / voxels,
       text: `${c.label}: ${c.volume_ml.toFixed(1)} mL` })),
