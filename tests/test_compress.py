@@ -357,6 +357,37 @@ def test_continuous_floats_are_binned_as_numpy_bins_them(rng, dtype, channels):
             / 2 ** _BIN_BITS[channels] * (1 + 1e-6)).all()
 
 
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32, np.float64])
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_small_images_are_binned_as_large_ones_and_as_numpy_bins_them(
+    rng, monkeypatch, dtype, channels
+):
+    """Up to _BITMAP_MAX pixels the bins come from a bitmap, not the 64 MB row table: the same
+    bins, counts, means and labels as the table (and the NumPy reference)."""
+    from kmseg import _compress
+
+    n = 40_000
+    if dtype == np.uint16:
+        values = rng.integers(0, 1 << 16, size=(n, channels)).astype(dtype)
+    else:
+        values = rng.normal(0.5, 0.2, size=(n, channels)).astype(dtype)
+    values = np.repeat(values[: n // 2], 2, axis=0)  # runs of equal points, as photos have
+    small = _compress._binned_histogram(values)
+    monkeypatch.setattr(_compress, "_BITMAP_MAX", 0)
+    large = _compress._binned_histogram(values)
+    assert small.binned and large.binned and small.inverse is not None and large.inverse is None
+    np.testing.assert_array_equal(small.counts, large.counts)
+    assert small.values.dtype == large.values.dtype
+    np.testing.assert_allclose(small.values, large.values, rtol=1e-12 if dtype != np.float32
+                               else 1e-6)
+    labels = rng.integers(0, 1000, size=len(small.values)).astype(np.uint16)
+    np.testing.assert_array_equal(small.expand(labels), large.expand(labels))
+    _, counts, means, inverse = _reference.binned(values, _compress._BIN_BITS[channels])
+    np.testing.assert_array_equal(small.counts, counts)
+    np.testing.assert_allclose(small.values, means.astype(small.values.dtype), rtol=1e-6)
+    np.testing.assert_array_equal(small.expand(labels), labels[inverse])
+
+
 def test_binned_floats_with_few_values_are_lossless(rng):
     """A bin holding one value is that value exactly (not a rounded sum / count: 3 x 0.1 sums
     to 0.30000000000000004)."""
