@@ -9,7 +9,10 @@ Cold, whole process
     ``kmseg segment PHOTO -k 4 -o TMPDIR`` (the ``kmseg`` next to ``--cold-python``), the
     tutorial's six-line ``cv2.kmeans`` script (:data:`CV2_SCRIPT`, k = 4, 10 attempts) run with
     the same Python, and ImageMagick ``magick PHOTO -kmeans 4 OUT.png`` when an ImageMagick
-    >= 7.0.10 is installed (n/a otherwise). Each child is started by a small launcher process
+    >= 7.0.10 is installed (n/a otherwise), and the floor of any tool built on NumPy and Pillow
+    (:data:`FLOOR_SCRIPT`: import both, decode the photo, write it back as one PNG at zlib level
+    1, no clustering), which bounds from below what kmseg's ratio to the cv2 script can be.
+    Each child is started by a small launcher process
     (``posix_spawnp`` + ``os.wait4``, which gives that child's own peak RSS, ``ru_maxrss``; not
     from this process, whose RSS Linux would count in the child's) and the wall time runs from
     start to exit. Median time and largest peak over ``--repeat`` runs. The children get this
@@ -100,6 +103,14 @@ ret, label, center = cv2.kmeans(Z, 4, None, criteria, 10, cv2.KMEANS_RANDOM_CENT
 res = np.uint8(center)[label.flatten()].reshape(img.shape); cv2.imwrite(sys.argv[2], cv2.cvtColor(res, cv2.COLOR_RGB2BGR))
 """  # noqa: E501 -- the tutorial's lines, as published
 
+# What any NumPy + Pillow tool pays before clustering: its imports, the decode, one PNG out.
+FLOOR_SCRIPT = """\
+import numpy as np, sys
+from PIL import Image
+img = np.asarray(Image.open(sys.argv[1]).convert("RGB"))
+Image.fromarray(img).save(sys.argv[2], compress_level=1)
+"""
+
 WARM_METHODS = ("kmseg", "sklearn", "fastoctree", "mediancut", "imagequant")
 LABELS = {
     "kmseg": "kmseg",
@@ -108,7 +119,7 @@ LABELS = {
     "mediancut": "MEDIANCUT",
     "imagequant": "imagequant",
 }
-COLD_TOOLS = ("kmseg", "cv2", "magick")
+COLD_TOOLS = ("kmseg", "cv2", "floor", "magick")
 
 
 def progress(message: str) -> None:
@@ -556,6 +567,8 @@ class ColdBench:
         self.tmp = Path(tempfile.mkdtemp(prefix="bench_engine_"))
         self.script = self.tmp / "tutorial_cv2.py"
         self.script.write_text(CV2_SCRIPT)
+        self.floor_script = self.tmp / "floor.py"
+        self.floor_script.write_text(FLOOR_SCRIPT)
         self.done: dict[Path, Cold] = {}
         self.primed = False
 
@@ -564,6 +577,8 @@ class ColdBench:
             return [str(self.kmseg), "segment", str(photo), "-k", str(COLD_K), "-o", str(out)]
         if tool == "cv2":
             return [str(self.python), str(self.script), str(photo), str(out / "cv2.png")]
+        if tool == "floor":
+            return [str(self.python), str(self.floor_script), str(photo), str(out / "floor.png")]
         if self.magick is None:
             return None
         return [self.magick, str(photo), "-kmeans", str(COLD_K), str(out / "magick.png")]
@@ -701,7 +716,7 @@ def warm_notes(rows: list[Warm]) -> list[str]:
 
 
 COLD_HEADER = ["photo", "kmseg s", "kmseg MB", "cv2 s", "cv2 MB", "ratio kmseg/cv2",
-               "magick s", "magick MB"]
+               "I/O floor s", "ratio I/O floor/cv2", "magick s", "magick MB"]
 
 
 def cold_cells(values: dict[str, float | None]) -> list[str]:
@@ -710,8 +725,8 @@ def cold_cells(values: dict[str, float | None]) -> list[str]:
         return "n/a" if value is None else (fmt_seconds(value) if spec == "s" else f"{value:.0f}")
 
     return [cell("kmseg s", "s"), cell("kmseg MB", "MB"), cell("cv2 s", "s"),
-            cell("cv2 MB", "MB"), fmt_ratio(values.get("ratio")), cell("magick s", "s"),
-            cell("magick MB", "MB")]
+            cell("cv2 MB", "MB"), fmt_ratio(values.get("ratio")), cell("floor s", "s"),
+            fmt_ratio(values.get("floor ratio")), cell("magick s", "s"), cell("magick MB", "MB")]
 
 
 def cold_values(cold: Cold) -> dict[str, float | None]:
@@ -721,6 +736,8 @@ def cold_values(cold: Cold) -> dict[str, float | None]:
         values[f"{tool} MB"] = cold.peak_mb.get(tool)
     if "kmseg" in cold.seconds and "cv2" in cold.seconds:
         values["ratio"] = cold.seconds["kmseg"] / cold.seconds["cv2"]
+    if "floor" in cold.seconds and "cv2" in cold.seconds:
+        values["floor ratio"] = cold.seconds["floor"] / cold.seconds["cv2"]
     return values
 
 
