@@ -92,8 +92,10 @@ def segment_chunked(
 
     Parameters
     ----------
-    source : path
+    source : str or path
         A TIFF that :func:`kmseg.io.raster_info` accepts.
+    outdir : str or path
+        Output folder, created if needed; the outputs are named after ``source``'s stem.
     model : KMeansSegmenter
         Colour-only parameters (no position, texture, smoothing or superpixels); fitted here.
     bands : sequence of int, optional
@@ -102,6 +104,9 @@ def segment_chunked(
         False: ``model`` is already fitted (a saved palette); the histogram pass is skipped.
     strip_pixels : int
         About how many pixels are read at a time (per worker).
+    protect : sequence of str or path
+        Files besides ``source`` that no output may replace (e.g. other inputs that live in
+        ``outdir``); default none.
     output : {"tiff", "zarr"}
         The outputs' format. Zarr arrays are written by several workers at once.
     scheduler : str, optional
@@ -115,6 +120,14 @@ def segment_chunked(
     max_pixels : int or None
         Decompression-bomb limit, as :func:`kmseg.load_image`'s: a raster claiming more pixels
         is refused before any strip is read (None lifts it, for real gigapixel rasters).
+
+    Returns
+    -------
+    ChunkedResult
+        ``info`` (the :class:`kmseg.io.RasterInfo` of ``source``), ``model`` (the same object,
+        fitted), ``sizes`` (``(k,)`` int64 pixels per cluster, masked pixels left out),
+        ``n_strips`` (strips the raster was read in), ``files`` (``"labels"``, ``"segmented"``
+        and ``"json"`` to their paths) and ``timings`` (seconds per pass).
 
     Raises
     ------

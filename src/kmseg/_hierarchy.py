@@ -53,6 +53,34 @@ def hierarchy(
     small_region : float
         Share of the image under which a region's dissimilarity is scaled down (by
         ``1 - exp(-size / (small_region * pixels))``).
+
+    Returns
+    -------
+    (2H + 1, 2W + 1) float64 ndarray
+        The UCM as BSDS stores it (``ucm2``): pixel ``(r, c)`` at ``(2r + 1, 2c + 1)``, the
+        boundary between two neighbouring pixels between them, each at the level (in
+        ``[0, 1)``) where its two sides became one region; 0 inside the starting superpixels
+        and on the frame. :func:`cut` turns it into regions.
+
+    Raises
+    ------
+    ParameterError
+        ``image`` is not an RGB or gray image of real values.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmseg import regions
+    >>> image = np.zeros((4, 6), np.uint8)
+    >>> image[:, 3:] = 255                      # a dark and a bright half
+    >>> ucm = regions.hierarchy(image, superpixels=4)
+    >>> ucm.shape
+    (9, 13)
+    >>> regions.cut(ucm, 0.5)
+    array([[1, 1, 1, 2, 2, 2],
+           [1, 1, 1, 2, 2, 2],
+           [1, 1, 1, 2, 2, 2],
+           [1, 1, 1, 2, 2, 2]], dtype=uint32)
     """
     lab = _lab(image)
     gradient = _gradient(lab)
@@ -66,8 +94,42 @@ def hierarchy(
 
 
 def cut(ucm: np.ndarray, level: float) -> np.ndarray:
-    """Regions of a UCM at ``level``: ``(H, W)`` uint32 ids ``1..R`` of the pixels that stay
-    connected through boundaries at or below ``level`` (4-connectivity)."""
+    """Regions of a UCM at ``level``: the pixels that stay connected through its boundaries.
+
+    Two 4-neighbour pixels are in one region when a path joins them through boundaries at or
+    below ``level``; the regions of a higher level are unions of those of a lower one.
+
+    Parameters
+    ----------
+    ucm : (2H + 1, 2W + 1) float ndarray
+        An ultrametric contour map, as :func:`hierarchy` returns it (BSDS ``ucm2`` layout).
+    level : float
+        Boundaries at or below it are erased: the higher, the fewer and larger the regions
+        (1 or more leaves one region, as the levels of :func:`hierarchy` are below 1).
+
+    Returns
+    -------
+    (H, W) uint32 ndarray
+        Region ids ``1..R``; every pixel is in a region.
+
+    Raises
+    ------
+    ParameterError
+        ``ucm`` is not 2-D with odd sides.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmseg import regions
+    >>> ucm = np.zeros((5, 7))
+    >>> ucm[1:4, 4] = 0.3                       # a boundary between columns 1 and 2
+    >>> regions.cut(ucm, 0.2)
+    array([[1, 1, 2],
+           [1, 1, 2]], dtype=uint32)
+    >>> regions.cut(ucm, 0.3)
+    array([[1, 1, 1],
+           [1, 1, 1]], dtype=uint32)
+    """
     from scipy import ndimage
 
     ucm = np.asarray(ucm)

@@ -167,12 +167,22 @@ def probabilistic_rand_index(segmentation: np.ndarray, ground_truths: LabelMaps)
     Parameters
     ----------
     segmentation : (M, N) integer ndarray
-    ground_truths : (M, N) integer ndarray or a sequence of them
+        Segment ids (any values; booleans and finite floats are taken as ids too).
+    ground_truths : (M, N) integer ndarray or sequence of (M, N) integer ndarrays
+        One human segmentation, or several (e.g. the 4-9 of a BSDS500 photo), each the shape
+        of ``segmentation``.
+
+    Returns
+    -------
+    float in [0, 1]
+        The mean over the ground truths of the share of pixel pairs on which the segmentation
+        and the ground truth agree; 1 when it matches each of them.
 
     Raises
     ------
     ParameterError
-        No ground truth, or shapes that differ.
+        No ground truth, shapes that differ, an empty map, or a map that holds no segment ids
+        (e.g. NaN).
     """
     return _mean_over(_rand, segmentation, ground_truths)
 
@@ -180,7 +190,25 @@ def probabilistic_rand_index(segmentation: np.ndarray, ground_truths: LabelMaps)
 def variation_of_information(segmentation: np.ndarray, ground_truths: LabelMaps) -> float:
     """Variation of Information in bits, mean over the ground truths (lower is better).
 
-    Parameters and Raises as :func:`probabilistic_rand_index`.
+    Parameters
+    ----------
+    segmentation : (M, N) integer ndarray
+        Segment ids (any values; booleans and finite floats are taken as ids too).
+    ground_truths : (M, N) integer ndarray or sequence of (M, N) integer ndarrays
+        One human segmentation, or several (e.g. the 4-9 of a BSDS500 photo), each the shape
+        of ``segmentation``.
+
+    Returns
+    -------
+    float >= 0
+        The mean over the ground truths of ``H(S | G) + H(G | S)`` (log base 2), ``S`` the
+        segmentation and ``G`` a ground truth; 0 when it matches each of them.
+
+    Raises
+    ------
+    ParameterError
+        No ground truth, shapes that differ, an empty map, or a map that holds no segment ids
+        (e.g. NaN).
     """
     return _mean_over(_voi, segmentation, ground_truths)
 
@@ -190,7 +218,25 @@ def segmentation_covering(segmentation: np.ndarray, ground_truths: LabelMaps) ->
     is better): the size-weighted mean, over a ground truth's segments, of the best overlap
     (intersection over union) with a segment of the segmentation.
 
-    Parameters and Raises as :func:`probabilistic_rand_index`.
+    Parameters
+    ----------
+    segmentation : (M, N) integer ndarray
+        Segment ids (any values; booleans and finite floats are taken as ids too).
+    ground_truths : (M, N) integer ndarray or sequence of (M, N) integer ndarrays
+        One human segmentation, or several (e.g. the 4-9 of a BSDS500 photo), each the shape
+        of ``segmentation``.
+
+    Returns
+    -------
+    float in (0, 1]
+        The mean covering over the ground truths (Arbelaez et al., 2011); 1 when the
+        segmentation matches each of them.
+
+    Raises
+    ------
+    ParameterError
+        No ground truth, shapes that differ, an empty map, or a map that holds no segment ids
+        (e.g. NaN).
 
     Examples
     --------
@@ -205,7 +251,26 @@ def segmentation_covering(segmentation: np.ndarray, ground_truths: LabelMaps) ->
 def global_consistency_error(segmentation: np.ndarray, ground_truths: LabelMaps) -> float:
     """Global Consistency Error, mean over the ground truths (lower is better).
 
-    Parameters and Raises as :func:`probabilistic_rand_index`.
+    Parameters
+    ----------
+    segmentation : (M, N) integer ndarray
+        Segment ids (any values; booleans and finite floats are taken as ids too).
+    ground_truths : (M, N) integer ndarray or sequence of (M, N) integer ndarrays
+        One human segmentation, or several (e.g. the 4-9 of a BSDS500 photo), each the shape
+        of ``segmentation``.
+
+    Returns
+    -------
+    float in [0, 1)
+        The mean over the ground truths of the share of pixels whose segment in one map is not
+        a subset of their segment in the other, refinement allowed in one direction for the
+        whole image; 0 when, for each ground truth, one of the two maps refines the other.
+
+    Raises
+    ------
+    ParameterError
+        No ground truth, shapes that differ, an empty map, or a map that holds no segment ids
+        (e.g. NaN).
     """
     return _mean_over(_gce, segmentation, ground_truths)
 
@@ -224,6 +289,29 @@ class Scores:
 
 def evaluate(segmentation: np.ndarray, ground_truths: LabelMaps) -> Scores:
     """All scores of one segmentation, each contingency table built once.
+
+    Parameters
+    ----------
+    segmentation : (M, N) integer ndarray
+        Segment ids (any values; booleans and finite floats are taken as ids too).
+    ground_truths : (M, N) integer ndarray or sequence of (M, N) integer ndarrays
+        One human segmentation, or several (e.g. the 4-9 of a BSDS500 photo), each the shape
+        of ``segmentation``.
+
+    Returns
+    -------
+    Scores
+        ``pri``, ``voi``, ``gce`` and ``covering``, means over the ground truths (as
+        :func:`probabilistic_rand_index`, :func:`variation_of_information`,
+        :func:`global_consistency_error` and :func:`segmentation_covering` give them);
+        ``n_segments``, the distinct ids of the segmentation, and ``n_truth_segments``, the
+        mean number of segments of the ground truths.
+
+    Raises
+    ------
+    ParameterError
+        No ground truth, shapes that differ, an empty map, or a map that holds no segment ids
+        (e.g. NaN).
 
     Examples
     --------

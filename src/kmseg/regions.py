@@ -213,7 +213,21 @@ def region_table(regions: np.ndarray, image: np.ndarray, labels: np.ndarray) -> 
     image : (M, N[, C]) ndarray
         The photo, input units.
     labels : (M, N) integer ndarray
-        Cluster labels.
+        Cluster labels (non-negative).
+
+    Returns
+    -------
+    RegionTable
+        One row per region id ``1..R`` (``R`` the largest id): ``area`` in pixels,
+        ``centroid`` (row, column), ``bbox`` (min_row, min_col, max_row + 1, max_col + 1),
+        ``mean_color`` ``(R, C)`` in input units (``C = 1`` for a gray image) and ``label``,
+        the region's most frequent cluster label (:func:`majority_labels`). An id with no
+        pixel has area 0, a NaN centroid and mean colour, and a zero bbox.
+
+    Raises
+    ------
+    ParameterError
+        ``regions`` is not a non-empty 2-D integer array.
     """
     from scipy.ndimage import find_objects
 
@@ -237,7 +251,31 @@ def region_table(regions: np.ndarray, image: np.ndarray, labels: np.ndarray) -> 
 
 
 def majority_labels(regions: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``(R + 1,)`` the most frequent label of each region id ``0..R`` (ties: the smaller)."""
+    """The most frequent label of each region id ``0..R`` (ties: the smaller label).
+
+    Parameters
+    ----------
+    regions : (M, N) integer ndarray
+        Region ids ``0..R`` (non-negative; 0 is counted as a region like any other).
+    labels : (M, N) integer ndarray
+        Cluster labels (non-negative), on the same grid as ``regions``.
+
+    Returns
+    -------
+    (R + 1,) int64 ndarray
+        Entry ``i`` is the label most pixels of region ``i`` have; 0 for an id with no pixel.
+        ``R`` is ``regions.max()``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmseg import regions
+    >>> region_map = np.array([[1, 1, 2],
+    ...                        [1, 2, 2]])
+    >>> regions.majority_labels(region_map, np.array([[0, 3, 3],
+    ...                                               [3, 1, 1]]))
+    array([0, 3, 1])
+    """
     flat = regions.ravel().astype(np.int64)
     n_labels = int(labels.max()) + 1
     pairs, counts = np.unique(flat * n_labels + labels.ravel(), return_counts=True)
@@ -288,7 +326,36 @@ def clean_labels(
 
 
 def boundaries(regions: np.ndarray) -> np.ndarray:
-    """``(M, N)`` bool: pixels on the edge of their region (next to another region)."""
+    """Pixels on the edge of their region: next to a pixel of another region (or of no region).
+
+    Parameters
+    ----------
+    regions : (M, N) integer ndarray
+        Region ids ``1..R`` (0: no region).
+
+    Returns
+    -------
+    (M, N) bool ndarray
+        True where a pixel of a region (id > 0) has a 4-neighbour with another id (0
+        included), as :func:`skimage.segmentation.find_boundaries` with ``mode="inner"``;
+        pixels of id 0 are never on a boundary.
+
+    Raises
+    ------
+    ParameterError
+        ``regions`` is not a non-empty 2-D integer array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmseg import regions
+    >>> regions.boundaries(np.array([[1, 1, 2, 2],
+    ...                              [1, 1, 2, 2],
+    ...                              [0, 0, 2, 2]]))
+    array([[False,  True,  True, False],
+           [ True,  True,  True, False],
+           [False, False,  True, False]])
+    """
     from skimage.segmentation import find_boundaries
 
     return find_boundaries(_check_labels(regions, "regions"), mode="inner")

@@ -164,6 +164,18 @@ def stack_channels(volumes: list[Volume]) -> Volume:
     """One ``(I, J, K, C)`` volume of several scans on the same grid (e.g. FLAIR and T1c), the
     first one's geometry and source.
 
+    Parameters
+    ----------
+    volumes : list of Volume
+        One or more scans, each ``(I, J, K)`` or ``(I, J, K, C)``, with the first one's
+        ``(I, J, K)`` and affine (to within 1e-3).
+
+    Returns
+    -------
+    Volume
+        ``(I, J, K, C)`` float64 data, the channels of the scans in the order given; the first
+        scan's affine, source and header.
+
     Raises
     ------
     ParameterError
@@ -257,6 +269,24 @@ def _check_params(**params: Any) -> None:
 def window_bounds(window: tuple[float, float] | str | None) -> list[float] | None:
     """``[low, high]`` of a window: ``(centre, width)``, the same as a ``"centre,width"``
     string, or a named CT window; None for None.
+
+    Parameters
+    ----------
+    window : (float, float), str or None
+        ``(centre, width)`` (e.g. in Hounsfield units), the same as a ``"centre,width"``
+        string, or the name of a CT window: ``"brain"``, ``"subdural"``, ``"stroke"``,
+        ``"soft-tissue"``, ``"mediastinum"``, ``"liver"``, ``"lung"`` or ``"bone"``.
+
+    Returns
+    -------
+    list of float or None
+        ``[centre - width / 2, centre + width / 2]``; None when ``window`` is None.
+
+    Raises
+    ------
+    ParameterError
+        An unknown name, not two numbers, a width that is not positive, or a value that is
+        not finite.
 
     Examples
     --------

@@ -101,6 +101,23 @@ def find_images(inputs: Sequence[str | os.PathLike], *,
     beside it lists (``<stem>.json``, whose ``"files"`` name ``<stem>_labels.png``, ...). A
     photo named ``x_labels.png`` with no such report is an input; a file given by name always is.
 
+    Parameters
+    ----------
+    inputs : sequence of str or path
+        Files (taken whatever their suffix), folders (searched recursively for files with an
+        image suffix) and glob patterns (every file they match; ``**`` matches any folders).
+    outdir : str or path, optional
+        The batch's output folder: folders and patterns leave out the files under it (see
+        above). None: only the outputs that kmseg reports list are left out.
+
+    Returns
+    -------
+    list of (Path, Path)
+        ``(file, output subfolder)`` in the order of ``inputs``, each folder's and pattern's
+        files sorted by path: the subfolder is the file's folder relative to the folder
+        searched (``Path(".")`` for a file given by name or matched by a pattern). A file
+        found twice is listed twice.
+
     Raises
     ------
     ParameterError

@@ -12,6 +12,12 @@ __all__ = ["sample_path"]
 def sample_path() -> str:
     """Path of the bundled sample photo (400x600 RGB JPEG, CC0).
 
+    Returns
+    -------
+    str
+        The path of ``coffee.jpg`` inside the installed :mod:`kmseg.data` package, for
+        :func:`kmseg.load_image` or any other reader.
+
     Examples
     --------
     >>> from kmseg.data import sample_path

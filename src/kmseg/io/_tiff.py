@@ -197,12 +197,32 @@ def raster_info(
     """The first page of a TIFF that :func:`raster_strips` can stream, or None when ``path`` is
     not a TIFF (other formats are read whole).
 
+    Only the TIFF's header and tags are read, no pixel.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; whether it is a TIFF is told by its first bytes, not its name.
+    max_pixels : int or None, default None
+        Decompression-bomb limit: a TIFF whose first page claims more pixels is refused. None:
+        no limit.
+
+    Returns
+    -------
+    RasterInfo or None
+        The page's ``source`` (``path`` as a str), ``shape`` (rows, columns), sample
+        ``dtype``, ``bands`` (samples per pixel), ``georef`` (a GeoTIFF's tags and nodata, or
+        None) and ``description``; None when ``path`` is not a TIFF.
+
     Raises
     ------
+    ParameterError
+        ``path`` is not a str or os.PathLike.
     ImageReadError
-        The TIFF cannot be streamed: unreadable, not gray/RGB/multi-band samples of 8 bits or
-        more, bands stored apart (planar), alpha, or a rotated (Orientation) page; or it claims
-        more than ``max_pixels`` pixels (None: no limit), the decompression-bomb limit that
+        ``path`` cannot be opened (missing, a folder, an empty file). The TIFF cannot be
+        streamed: unreadable, not gray/RGB/multi-band samples of 8 bits or more, bands stored
+        apart (planar), alpha, or a rotated (Orientation) page; or it claims more than
+        ``max_pixels`` pixels (None: no limit), the decompression-bomb limit that
         :func:`load_image` applies to whole images.
     """
     source = _check_path(path)
@@ -231,6 +251,34 @@ def raster_strips(
     strip are decoded at a time (by :meth:`tifffile.TiffPage.segments`, on threads), so memory
     follows the strip, not the image. Each strip is a :class:`LoadedImage` whose mask leaves out
     GDAL nodata, with ``bands`` chosen as :func:`load_image` does.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A TIFF that :func:`raster_info` accepts.
+    rows : int
+        About how many rows a strip holds: rounded down to whole segments (tiles or TIFF
+        strips), and at least one segment's rows. The last strip holds the rows left.
+    bands : sequence of int, optional
+        Band numbers to keep, from 1, in this order (default: every band).
+
+    Yields
+    ------
+    top : int
+        The strip's first row in the raster.
+    strip : LoadedImage
+        Its ``(h, W)`` or ``(h, W, C)`` pixels in the file's dtype (``h`` rows, ``C`` the
+        bands kept), and a mask that is False on GDAL nodata (None when no pixel of the strip
+        is nodata).
+
+    Raises
+    ------
+    ImageReadError
+        The file cannot be read, or is not a TIFF that :func:`raster_info` accepts; also a
+        band number in ``bands`` beyond the raster's bands.
+    ParameterError
+        ``path`` is not a str or os.PathLike, or ``bands`` is not a sequence of band numbers
+        from 1.
     """
     bands = _check_bands(bands)
     with _streamable_page(path) as (source, page):
@@ -260,6 +308,33 @@ def raster_rows(
 
     Random access, for strips read by separate workers: only the segments (tiles or TIFF
     strips) of those rows are read and decoded, through tifffile's zarr store (needs zarr).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A TIFF that :func:`raster_info` accepts.
+    top : int
+        First row, from 0.
+    rows : int
+        How many rows; fewer are returned when the raster ends before ``top + rows``.
+    bands : sequence of int, optional
+        Band numbers to keep, from 1, in this order (default: every band).
+
+    Returns
+    -------
+    LoadedImage
+        The ``(h, W)`` or ``(h, W, C)`` pixels in the file's dtype (``h`` rows, ``C`` the
+        bands kept), and a mask that is False on GDAL nodata (None when no pixel of these rows
+        is nodata).
+
+    Raises
+    ------
+    ImageReadError
+        The file cannot be read, or is not a TIFF that :func:`raster_info` accepts; also a
+        band number in ``bands`` beyond the raster's bands.
+    ParameterError
+        ``path`` is not a str or os.PathLike, or ``bands`` is not a sequence of band numbers
+        from 1.
     """
     import zarr
 
