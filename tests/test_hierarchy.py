@@ -91,6 +91,32 @@ def test_gray_and_integer_images_and_determinism(four_squares):
     assert gray.shape == first.shape
 
 
+def test_a_large_photo_is_merged_on_a_shrunk_copy_and_drawn_back_at_full_size(rng):
+    """Above _MAX_PIXELS the hierarchy is that of the block-mean copy: at every level, its
+    regions are the copy's regions enlarged (the last, partial blocks joined to the whole ones)."""
+    from kmseg import _hierarchy
+    from kmseg._spatial import block_mean, enlarge, shrink_factor
+
+    h, w = 613, 509  # 0.31 MP: shrunk by 2, a row and a column past the last whole block
+    image = np.zeros((h, w, 3), np.uint8)
+    image[:, : w // 3] = (40, 160, 40)
+    image[h // 2:, w // 3:] = (200, 30, 30)
+    image[: h // 2, w // 3:] = (30, 30, 210)
+    yy, xx = np.mgrid[:h, :w]
+    image[(yy - 150) ** 2 + (xx - 400) ** 2 < 60 ** 2] = (230, 220, 40)
+    image = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    factor = shrink_factor((h, w), _hierarchy._MAX_PIXELS)
+    assert factor == 2
+    ucm = regions.hierarchy(image)
+    assert ucm.shape == (2 * h + 1, 2 * w + 1)
+    small = regions.hierarchy(block_mean(image, factor) / 255)
+    levels = np.unique(small)[1:-1]
+    for level in [*levels[:: max(1, len(levels) // 6)].tolist(), 0.5]:
+        got, expected = regions.cut(ucm, level), enlarge(regions.cut(small, level), (h, w), factor)
+        pairs = np.unique(np.stack([got.ravel(), expected.ravel()]), axis=1)
+        assert pairs.shape[1] == got.max() == expected.max()  # the same partition
+
+
 def test_bad_inputs_are_one_sentence():
     with pytest.raises(ParameterError, match="expected an RGB or gray image"):
         regions.hierarchy(np.zeros((8, 8, 4)))
