@@ -66,17 +66,17 @@ def hierarchy(
         ``[0, 1)``) where its two sides became one region; 0 inside the starting superpixels
         and on the frame. :func:`cut` turns it into regions.
 
+    Raises
+    ------
+    ParameterError
+        ``image`` is not an RGB or gray image of real values.
+
     Notes
     -----
     A photo of more than 2**18 pixels (0.26 MP; BSDS photos have 0.15) is merged on a copy
     shrunk by the mean of ``f x f`` blocks, and the map is drawn back at full size: pixels of
     one block are never parted, pixels of two blocks at the level of their blocks' boundary
     (a 24 MP photo: 3.4 s).
-
-    Raises
-    ------
-    ParameterError
-        ``image`` is not an RGB or gray image of real values.
 
     Examples
     --------
