@@ -82,6 +82,17 @@ def test_bad_bands_are_one_clear_error(geotiff, bands):
         kmseg.load_image(path, bands=bands)
 
 
+def test_a_band_the_raster_has_not_is_a_parameter_error_in_strips_too(geotiff):
+    """Read in strips (--chunked), a band past the last is the option's fault, not the file's."""
+    from kmseg.io import raster_rows, raster_strips
+
+    path, _ = geotiff
+    with pytest.raises(ParameterError, match="band 5 asked for, but the image has 4 band"):
+        next(raster_strips(path, rows=8, bands=(5,)))
+    with pytest.raises(ParameterError, match="band 5 asked for"):
+        raster_rows(path, top=0, rows=8, bands=(5,))
+
+
 def test_bands_of_an_array_are_refused(rng):
     with pytest.raises(ParameterError, match="bands selects bands of a file"):
         kmseg.segment(rng.integers(0, 256, size=(8, 8, 4), dtype=np.uint8), k=2, bands=(1, 2))

@@ -216,6 +216,8 @@ def _read_errors(source: str, printed: HeldOutput | None = None) -> Iterator[Non
         if exc.__cause__ is not None:
             exc.args = (str(exc) + _printed_note(printed),)
         raise
+    except ParameterError:  # a wrong option (a band the file has not), not bad data
+        raise
     except Image.DecompressionBombError as exc:
         raise _pillow_bomb(exc, source) from exc
     except UnidentifiedImageError as exc:

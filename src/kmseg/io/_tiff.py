@@ -274,11 +274,10 @@ def raster_strips(
     Raises
     ------
     ImageReadError
-        The file cannot be read, or is not a TIFF that :func:`raster_info` accepts; also a
-        band number in ``bands`` beyond the raster's bands.
+        The file cannot be read, or is not a TIFF that :func:`raster_info` accepts.
     ParameterError
-        ``path`` is not a str or os.PathLike, or ``bands`` is not a sequence of band numbers
-        from 1.
+        ``path`` is not a str or os.PathLike, ``bands`` is not a sequence of band numbers
+        from 1, or it asks for a band past the raster's last.
     """
     bands = _check_bands(bands)
     with _streamable_page(path) as (source, page):
@@ -330,11 +329,10 @@ def raster_rows(
     Raises
     ------
     ImageReadError
-        The file cannot be read, or is not a TIFF that :func:`raster_info` accepts; also a
-        band number in ``bands`` beyond the raster's bands.
+        The file cannot be read, or is not a TIFF that :func:`raster_info` accepts.
     ParameterError
-        ``path`` is not a str or os.PathLike, or ``bands`` is not a sequence of band numbers
-        from 1.
+        ``path`` is not a str or os.PathLike, ``bands`` is not a sequence of band numbers
+        from 1, or it asks for a band past the raster's last.
     """
     import zarr
 
