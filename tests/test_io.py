@@ -26,8 +26,8 @@ from kmseg.io import (
     LoadedImage,
     _common,
     _pillow,
-    _tiff,
     load_image,
+    raster_info,
     read_image,
 )
 
@@ -691,7 +691,7 @@ def test_tiff_tag_with_several_values(tmp_path: Path, code: int, name: str, valu
     with pytest.raises(ImageReadError, match=message):
         load_image(path)
     with pytest.raises(ImageReadError, match=message):  # the CLI asks first (--chunked or not)
-        _tiff.raster_info(path)
+        raster_info(path)
 
 
 def test_tiff_bits_per_sample_with_several_values(tmp_path: Path) -> None:

@@ -24,8 +24,8 @@ the read only, under a lock, and restored afterwards.
 """
 
 from ._common import DEFAULT_MAX_PIXELS, MAX_BANDS, GeoReference, LoadedImage
+from ._raster import RasterInfo, raster_info, raster_rows, raster_strips
 from ._read import load_image, read_image
-from ._tiff import RasterInfo, raster_info, raster_rows, raster_strips
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
