@@ -1,6 +1,6 @@
 """A real kmseg server on a loopback port, for the serve tests that need a socket, and the
 browser tests' server and browser (each module's fixtures yield from :func:`serving` and
-:func:`chromium`)."""
+:func:`chromium`), and a small scan to open in the page."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -61,3 +62,16 @@ def chromium():
                                              args=["--headless=new", "--no-sandbox"])
         yield browser
         browser.close()
+
+
+def slab_scan(tmp_path):
+    """A 3-D test scan: three intensity slabs along the second voxel axis, 2 x 1 x 3 mm
+    voxels, stored LAS (its first axis runs to the patient's left)."""
+    import nibabel
+
+    data = np.zeros((20, 30, 12), np.int16)
+    data[:, 10:20], data[:, 20:] = 100, 200
+    data += np.random.default_rng(0).integers(0, 5, data.shape, dtype=np.int16)
+    path = tmp_path / "slabs.nii.gz"
+    nibabel.save(nibabel.Nifti1Image(data, np.diag([-2.0, 1.0, 3.0, 1.0])), path)
+    return path

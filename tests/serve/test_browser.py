@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from live import CHROMIUM, chromium, serving
+from live import CHROMIUM, chromium, serving, slab_scan
 from PIL import Image
 
 import kmseg
@@ -153,19 +153,6 @@ def _post_json(url: str, body: dict) -> dict:
     return json.loads(answer.value.read())["detail"][0]
 
 
-def _scan(tmp_path):
-    """A 3-D test scan: three intensity slabs along the second voxel axis, 2 x 1 x 3 mm
-    voxels, stored LAS (its first axis runs to the patient's left)."""
-    import nibabel
-
-    data = np.zeros((20, 30, 12), np.int16)
-    data[:, 10:20], data[:, 20:] = 100, 200
-    data += np.random.default_rng(0).integers(0, 5, data.shape, dtype=np.int16)
-    path = tmp_path / "slabs.nii.gz"
-    nibabel.save(nibabel.Nifti1Image(data, np.diag([-2.0, 1.0, 3.0, 1.0])), path)
-    return path
-
-
 def test_a_scan_slice_by_slice_with_class_volumes_and_export(server, browser, tmp_path):
     """Open a NIfTI: the classes in mL, a slider through the slices of each plane (drawn at
     their size in mm), a class isolated, the label volume exported as NIfTI."""
@@ -173,7 +160,7 @@ def test_a_scan_slice_by_slice_with_class_volumes_and_export(server, browser, tm
 
     from kmseg.volume import segment_volume
 
-    path = _scan(tmp_path)
+    path = slab_scan(tmp_path)
     page = browser.new_page(viewport={"width": 1400, "height": 820}, accept_downloads=True)
     page.goto(server + "/")
     page.set_input_files("#file", str(path))
@@ -250,7 +237,7 @@ def test_a_late_scan_answer_never_replaces_a_photo(server, browser, tmp_path, mo
     monkeypatch.setattr(kmseg.volume, "segment_volume", slow)
     page = browser.new_page()
     page.goto(server + "/")
-    page.set_input_files("#file", str(_scan(tmp_path)))
+    page.set_input_files("#file", str(slab_scan(tmp_path)))
     page.wait_for_function("document.body.dataset.mode === 'scan'", timeout=60_000)
     page.click("#sample")
     page.wait_for_selector("body[data-shown-k='4']", timeout=60_000)

@@ -44,7 +44,9 @@ def docs_page(schema: dict) -> str:
     models = json.dumps(schema.get("components", {}).get("schemas", {}), indent=2)
     return (
         "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>kmseg API</title>"
-        "<link rel='stylesheet' href='/static/app.css'></head><body class='docs'>"
+        "<link rel='stylesheet' href='/static/app.css'></head><body class='docs'><main>"
         f"<h1>kmseg API</h1><p>{html.escape(schema['info'].get('description', ''))}</p>"
-        f"{''.join(rows)}<h2>Schemas</h2><pre>{html.escape(models)}</pre>"
-        "<p>Machine-readable: <a href='/openapi.json'>/openapi.json</a></p></body></html>")
+        f"<h2>Routes</h2>{''.join(rows)}<h2>Schemas</h2>"
+        # Focusable: a region that scrolls must be reachable by keyboard.
+        f"<pre tabindex='0' aria-label='schemas'>{html.escape(models)}</pre>"
+        "<p>Machine-readable: <a href='/openapi.json'>/openapi.json</a></p></main></body></html>")

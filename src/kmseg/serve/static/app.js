@@ -47,8 +47,13 @@ async function api(path, options = {}) {
 function setBusy(change) {
   state.busy += change;
   if (state.busy > 0) document.body.dataset.busy = "true"; else delete document.body.dataset.busy;
-  document.body.setAttribute("aria-busy", String(state.busy > 0));
   $("busy-text").textContent = state.busy > 0 ? "working…" : "";
+}
+
+// The result fades (and is marked busy for assistive technology) while it is being replaced.
+function setStageBusy(busy) {
+  $("stage").classList.toggle("busy", busy);
+  $("stage").setAttribute("aria-busy", String(busy));
 }
 
 // An error's detail as one sentence: a string, or (422) a list of {loc, msg, type} whose first
@@ -122,6 +127,11 @@ function checkedNumber(id) {
   return ok;
 }
 
+// Every number field of the image's parameters checked (each invalid one says so).
+function numbersChecked() {
+  return ["attempts", "seed"].map(checkedNumber).every(Boolean);
+}
+
 function params() {
   return {
     k: $("auto").checked ? "auto" : Number($("k").value),
@@ -137,6 +147,9 @@ function params() {
 function startOpening(name) {
   state.seq++;
   if (state.controller) state.controller.abort();
+  forgetScan();                          // scan.js: a scan's answers on their way are dropped too
+  setStageBusy(false);
+  $("choose").removeAttribute("aria-disabled");
   state.image = state.result = state.labels = state.original = null;
   state.selected = null;
   state.colours = [];
@@ -190,8 +203,13 @@ function upload(file) {
 
 async function loadBitmap(url) {
   const image = new Image();
-  image.src = url;
-  await image.decode();
+  setBusy(+1);
+  try {
+    image.src = url;
+    await image.decode();
+  } finally {
+    setBusy(-1);
+  }
   return image;
 }
 
@@ -204,16 +222,14 @@ function imageData(image, width, height) {
 
 // The latest request wins: an older one in flight is aborted, an older answer is dropped.
 async function segment() {
-  if (!state.image) return;
-  if (!checkedNumber("attempts") || !checkedNumber("seed")) return;
+  if (!state.image || !numbersChecked()) return;
   const seq = ++state.seq;
   if (state.controller) state.controller.abort();
   const controller = new AbortController();
   state.controller = controller;
   const started = performance.now();
   const imageId = state.image.id;
-  $("stage").classList.add("busy");
-  $("stage").setAttribute("aria-busy", "true");
+  setStageBusy(true);
   let result, labels;
   try {
     const response = await api(`/api/images/${imageId}/segment`, {
@@ -234,10 +250,7 @@ async function segment() {
     showError(error.message, error.field);
     return;
   } finally {
-    if (seq === state.seq) {
-      $("stage").classList.remove("busy");
-      $("stage").setAttribute("aria-busy", "false");
-    }
+    if (seq === state.seq) setStageBusy(false);
   }
   state.result = { ...result, imageId };
   state.labels = labels;
@@ -344,7 +357,7 @@ async function loadColours(imageId) {
     state.colours = colors;
     drawColours();
   } catch (error) {
-    showError(error.message);
+    if (state.image && state.image.id === imageId) showError(error.message);
   }
 }
 
@@ -422,14 +435,15 @@ function clearChoice() {
 }
 
 async function chooseK() {
-  if (!state.image) return;
   const button = $("choose");
-  button.disabled = true;
+  if (!state.image || button.getAttribute("aria-disabled") === "true" ||
+      !checkedNumber("seed")) return;
+  button.setAttribute("aria-disabled", "true");  // not disabled: the focus stays on it
   const imageId = state.image.id;
   try {
     const response = await api(`/api/images/${imageId}/choose-k`, {
       method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ space: $("space").value, seed: Number($("seed").value) || 0 }),
+      body: JSON.stringify({ space: $("space").value, seed: Number($("seed").value) }),
     });
     const choice = await response.json();
     if (!state.image || state.image.id !== imageId) return;
@@ -442,9 +456,9 @@ async function chooseK() {
     use.dataset.k = choice.k;
     use.hidden = false;
   } catch (error) {
-    showError(error.message, error.field);
+    if (state.image && state.image.id === imageId) showError(error.message, error.field);
   } finally {
-    button.disabled = false;
+    if (state.image && state.image.id === imageId) button.removeAttribute("aria-disabled");
   }
 }
 
@@ -513,7 +527,7 @@ function useChosenK() {
 }
 
 function download(what) {
-  if (!state.image) return;
+  if (!state.image || !numbersChecked()) return;
   return downloadExport(`/api/images/${state.image.id}/export`,
                         { ...params(), what, cluster: state.selected ?? 0 }, what);
 }

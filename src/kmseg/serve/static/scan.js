@@ -23,11 +23,16 @@ async function isScan(files) {
   return (await files[0].slice(128, 132).text()) === "DICM";
 }
 
+// No scan any more: its answers still on their way are dropped.
+function forgetScan() {
+  scan.meta = scan.result = scan.params = null;
+  scan.seq++; scan.sliceSeq++;
+}
+
 // Image or scan: which controls show (CSS, by body[data-mode]) and the k slider's range.
 function setMode(mode) {
   if (mode === "image") {              // a scan's answers still on their way are dropped
-    scan.meta = scan.result = scan.params = null;
-    scan.seq++; scan.sliceSeq++;
+    forgetScan();
   } else {                             // and an image's
     state.image = null;
     state.seq++;
@@ -73,8 +78,6 @@ async function openScan(files) {
   const name = files.length > 1 ? `a series of ${files.length} files` : files[0].name;
   // Answers to what was asked before (of an image or of another scan) are dropped from now.
   const opening = startOpening(name);
-  scan.meta = scan.result = scan.params = null;
-  scan.seq++; scan.sliceSeq++;
   $("status").textContent = "reading the scan…";
   try {
     const meta = await (await api("/api/volumes", { method: "POST", body: form })).json();
@@ -158,6 +161,7 @@ async function showSlice() {
     return;
   }
   if (seq !== scan.sliceSeq) return;
+  showError("");                       // an earlier slice's failure is over
   const { width, height } = view;
   const pixels = imageData(labelled, width, height).data;
   const labels = new Uint8Array(width * height);
