@@ -282,8 +282,8 @@ function drawOriginal() {
 function render() {
   const { result, labels, original } = state;
   const view = document.querySelector("input[name=view]:checked").value;
-  $("stage").className = (view === "side" ? "side" : "single") +
-                         ($("stage").classList.contains("busy") ? " busy" : "");
+  $("stage").classList.toggle("side", view === "side");
+  $("stage").classList.toggle("single", view !== "side");
   $("split-label").hidden = view !== "split";
   if (!result || !original) return;
   const { width, height } = result;

@@ -30,21 +30,14 @@ function forgetScan() {
 }
 
 // Image or scan: which controls show (CSS, by body[data-mode]) and the k slider's range.
+// Callers have run startOpening, which dropped what was asked of the previous file.
 function setMode(mode) {
-  if (mode === "image") {              // a scan's answers still on their way are dropped
-    forgetScan();
-  } else {                             // and an image's
-    state.image = null;
-    state.seq++;
-    if (state.controller) state.controller.abort();
-  }
   if (document.body.dataset.mode === mode) return;
   document.body.dataset.mode = mode;
   const range = state.options[mode === "scan" ? "volume_k" : "k"];
   const k = $("k");
   k.min = range.min; k.max = range.max; k.value = range.default;
   $("k-value").textContent = k.value;
-  state.selected = null;
   for (const canvas of document.querySelectorAll("#stage canvas")) canvas.style.aspectRatio = "";
 }
 
@@ -83,7 +76,6 @@ async function openScan(files) {
     const meta = await (await api("/api/volumes", { method: "POST", body: form })).json();
     if (opening !== state.openSeq) return;
     setMode("scan");
-    state.selected = null;
     scan.meta = meta;
     setInfo(`${meta.name}: ${meta.description}`, meta.id);
     document.querySelector("#scan-downloads [data-what=dicom-seg]").hidden = !meta.dicom;
