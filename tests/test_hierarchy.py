@@ -117,6 +117,35 @@ def test_a_large_photo_is_merged_on_a_shrunk_copy_and_drawn_back_at_full_size(rn
         assert pairs.shape[1] == got.max() == expected.max()  # the same partition
 
 
+@pytest.mark.parametrize("superpixels", [600, 40])
+def test_the_default_level_keeps_flat_areas_whole_and_parts_a_sharp_edge(rng, superpixels):
+    """At regions.LEVEL a flat image (plain, or with camera-like noise) is one region, and two
+    flat halves are two: the spectral cue and the contrast scaling must not invent borders
+    where the image has none, nor lose the one it has."""
+    flat = np.full((120, 160, 3), 0.5)
+    noisy = np.clip(flat + rng.normal(0, 0.01, flat.shape), 0, 1)
+    halves = flat.copy()
+    halves[:, :80] = (0.2, 0.3, 0.7)
+    for image, expected in ((flat, 1), (noisy, 1), (halves, 2)):
+        cut = regions.cut(regions.hierarchy(image, superpixels=superpixels))
+        assert cut.max() == expected
+    np.testing.assert_array_equal(np.unique(cut[:, :78]), [1])  # the halves, apart from the
+    np.testing.assert_array_equal(np.unique(cut[:, 82:]), [2])  # two columns at their edge
+
+
+def test_a_smooth_shade_is_not_a_border(rng):
+    """A sky-like shade drifting across the Lab histogram's bins, with a dark bird in it: two
+    regions at the default level (before the bins spread their counts, the shade was parted
+    where it crossed a bin edge)."""
+    yy, xx = np.mgrid[:160, :240] / 240.0
+    sky = np.stack([0.3 + 0.075 * xx, 0.55 + 0.06 * yy, 0.8 + 0.05 * xx], axis=2)
+    sky[60:100, 100:150] = (0.05, 0.05, 0.05)
+    image = np.clip(sky + rng.normal(0, 0.01, sky.shape), 0, 1)
+    cut = regions.cut(regions.hierarchy(image))
+    assert cut.max() == 2
+    assert len(np.unique(cut[62:98, 102:148])) == 1 and cut[70, 120] != cut[5, 5]
+
+
 def test_bad_inputs_are_one_sentence():
     with pytest.raises(ParameterError, match="expected an RGB or gray image"):
         regions.hierarchy(np.zeros((8, 8, 4)))
