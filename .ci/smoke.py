@@ -63,6 +63,8 @@ def main() -> int:
         files=("out/photo_labels.png", "out/photo_compare.png", "out/photo_cutout_0.png"))
     run("segment", "photo.jpg", "--regions", "-o", "regions",
         files=("regions/photo_regions.png",))
+    run("segment", "photo.jpg", "-k", "4", "--region-level", "0.6", "-o", "coarse",
+        files=("coarse/photo_regions.png", "coarse/photo_boundaries.png"))
     run("segment", "photo.jpg", "-k", "auto", "-o", "auto", files=("auto/photo.json",))
     run("segment", "photo.heic", "-k", "4", "-o", "heic", files=("heic/photo_labels.png",))
     run("segment", "photo.jpg", "-k", "2", "--space", "gray", "-o", "gray",

@@ -115,8 +115,10 @@ def test_what_cannot_be_read_in_strips_is_one_clear_error(tmp_path, tiled):
                      planarconfig="separate")
     with pytest.raises(ImageReadError, match=r"planar\.tif: this TIFF cannot be read in strips"):
         segment_chunked(planar, tmp_path / "out", model=KMeansSegmenter(k=3))
-    with pytest.raises(ParameterError, match="colour features only"):
-        segment_chunked(tiled[0], tmp_path / "out", model=KMeansSegmenter(k=3, position=1.0))
+    # Regions need the whole image: refused, not left out of the outputs.
+    for params in ({"position": 1.0}, {"min_region": 0.01}, {"region_level": 0.5}):
+        with pytest.raises(ParameterError, match="colour features only"):
+            segment_chunked(tiled[0], tmp_path / "out", model=KMeansSegmenter(k=3, **params))
 
 
 def test_cli_chunked_and_automatic_above_the_threshold(tiled, tmp_path, capsys, monkeypatch):

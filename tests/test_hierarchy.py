@@ -119,7 +119,7 @@ def test_a_large_photo_is_merged_on_a_shrunk_copy_and_drawn_back_at_full_size(rn
 
 @pytest.mark.parametrize("superpixels", [600, 40])
 def test_the_default_level_keeps_flat_areas_whole_and_parts_a_sharp_edge(rng, superpixels):
-    """At regions.LEVEL a flat image (plain, or with camera-like noise) is one region, and two
+    """At the default level a flat image (plain, or with camera-like noise) is one region, and two
     flat halves are two: the spectral cue and the contrast scaling must not invent borders
     where the image has none, nor lose the one it has."""
     flat = np.full((120, 160, 3), 0.5)
@@ -174,3 +174,5 @@ def test_kmseg_segment_hierarchy_writes_the_ucm_as_16_bit_png(tmp_path, capsys):
     nibabel.save(nibabel.Nifti1Image(np.zeros((4, 4, 4), np.int16), np.eye(4)), scan)
     assert main(["segment", str(scan), "--hierarchy", "-o", str(tmp_path / "s")]) == 2
     assert "--hierarchy applies to images" in capsys.readouterr().err
+    assert main(["segment", str(scan), "--region-level", "0.5", "-o", str(tmp_path / "s")]) == 2
+    assert "--region-level applies to images" in capsys.readouterr().err

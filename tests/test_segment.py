@@ -435,7 +435,7 @@ def test_pixel_lists_with_a_mask_or_alpha_paint_and_refuse_regions(sample):
     assert alpha_seg.segmented().shape == (len(pixels), 4)
     with pytest.raises(ParameterError, match=r"mask shape \(10,\) does not match the"):
         kmseg.segment(pixels, k=3, channel_axis=1, mask=keep[:10])
-    for options in ({"min_region": 0.01}, {"regions": True}):
+    for options in ({"min_region": 0.01}, {"region_level": 0.5}, {"regions": True}):
         with pytest.raises(ParameterError, match="need an image, not a pixel list"):
             kmseg.segment(pixels, k=3, channel_axis=1, **options)
 

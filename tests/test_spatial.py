@@ -93,22 +93,53 @@ def test_superpixel_labels_are_constant_within_superpixels(sample):
         assert len(np.unique(seg.labels[segments == i])) == 1
 
 
-def test_regions_preset_regions_are_connected_and_labels_follow(regions_seg, sample):
+def test_regions_preset_regions_are_the_hierarchy_cut_and_labels_follow(regions_seg, sample):
+    """The preset's regions are the merge hierarchy cut at its level (computed here apart),
+    each one connected and of one label: its majority label in the clustering."""
     seg = regions_seg
     assert seg.regions.dtype == np.uint32 and seg.regions.shape == sample.shape[:2]
     assert seg.params["superpixels"] == kmseg._options.REGIONS_PRESET["superpixels"]
+    level = kmseg._options.REGIONS_PRESET["region_level"]
+    np.testing.assert_array_equal(
+        seg.regions, kmseg.regions.cut(kmseg.regions.hierarchy(sample), level))
+    plain = kmseg.segment(sample, **(kmseg._options.REGIONS_PRESET | {"region_level": None}))
     structure = ndimage.generate_binary_structure(2, 1)
-    areas = np.bincount(seg.regions.ravel())[1:]
-    min_size = round(kmseg._options.REGIONS_PRESET["min_region"] * seg.regions.size)
     for region in range(1, seg.n_regions + 1):
         inside = seg.regions == region
         assert ndimage.label(inside, structure)[1] == 1  # one connected piece
         assert len(np.unique(seg.labels[inside])) == 1  # one label
-    assert areas.min() >= min_size
-    # Patches of one label that touch are one region: regions are exactly the components.
-    relabelled = kmseg.regions.connected_regions(seg.labels)
-    assert relabelled.max() == seg.n_regions
+        counts = np.bincount(plain.labels[inside], minlength=seg.k)
+        assert counts[seg.labels[inside][0]] == counts.max()  # the majority
     np.testing.assert_array_equal(seg.sizes, np.bincount(seg.labels.ravel(), minlength=seg.k))
+
+
+def test_region_level_with_min_region_merges_small_regions_of_the_cut(sample):
+    level = 0.3  # a fine cut: many small regions
+    fine = kmseg.segment(sample, k=4, region_level=level)
+    merged = kmseg.segment(sample, k=4, region_level=level, min_region=0.02)
+    areas = np.bincount(fine.regions.ravel())[1:]
+    assert areas.min() < 0.02 * sample[..., 0].size
+    assert np.bincount(merged.regions.ravel())[1:].min() >= round(0.02 * sample[..., 0].size)
+    # Merging only joins regions of the cut: each fine region lies in one merged region.
+    pairs = np.unique(np.stack([fine.regions.ravel(), merged.regions.ravel()]), axis=1)
+    assert pairs.shape[1] == fine.n_regions > merged.n_regions
+
+
+def test_region_level_reads_any_image_kind_and_keeps_masked_pixels_out(sample):
+    """Floats in [0, 1], 16-bit and gray images give the regions of their 8-bit photo; masked
+    pixels are in no region, and a region the mask cuts in two is two."""
+    expected = kmseg.segment(sample, k=4, region_level=0.5).regions
+    for image in (sample / 255.0, sample.astype(np.uint16) * 257):
+        np.testing.assert_array_equal(kmseg.segment(image, k=4, region_level=0.5).regions,
+                                      expected)
+    gray = kmseg.segment(sample.mean(axis=2).astype(np.uint8), k=2, region_level=0.5)
+    assert gray.n_regions >= 2 and gray.regions.min() == 1
+    mask = np.ones(sample.shape[:2], bool)
+    mask[:, 300:302] = False  # a cut through the middle
+    masked = kmseg.segment(sample, k=4, region_level=0.5, mask=mask)
+    assert (masked.regions[~mask] == 0).all() and masked.regions[mask].min() == 1
+    left, right = masked.regions[:, :300], masked.regions[:, 302:]
+    assert not set(np.unique(left)) & set(np.unique(right))
 
 
 def test_regions_preset_is_deterministic(regions_seg, sample):
@@ -118,9 +149,9 @@ def test_regions_preset_is_deterministic(regions_seg, sample):
 
 
 def test_explicit_parameters_override_the_preset(sample):
-    seg = kmseg.segment(sample, regions=True, k=3, min_region=0.02)
-    assert seg.k == 3 and seg.params["min_region"] == 0.02 and seg.params["space"] == "lab"
-    assert seg.n_regions <= 50
+    seg = kmseg.segment(sample, regions=True, k=3, region_level=0.7)
+    assert seg.k == 3 and seg.params["region_level"] == 0.7 and seg.params["space"] == "lab"
+    assert seg.n_regions < kmseg.segment(sample, regions=True, k=3).n_regions
 
 
 def test_working_copy_is_scaled_back(rng):

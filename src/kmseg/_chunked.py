@@ -29,7 +29,7 @@ from ._compress import pool_histograms
 from ._errors import ImageReadError, KmsegError, OutputError, ParameterError, with_source
 from ._labels import label_dtype, masked_label
 from ._result import cast_like
-from ._samples import is_spatial
+from ._samples import is_spatial, makes_regions
 from ._segment import KMeansSegmenter
 from ._write import atomic_directory, atomic_write, output_folder
 from .io import (
@@ -140,7 +140,7 @@ def segment_chunked(
         ``outdir`` cannot be written, or an output would replace an input.
     """
     start = time.perf_counter()
-    if is_spatial(model.get_params()):
+    if is_spatial(model.get_params()) or makes_regions(model.get_params()):
         raise ParameterError(with_source(
             "a raster segmented in strips takes colour features only (no position, texture, "
             "smoothing, superpixels or regions)", str(source)))

@@ -26,10 +26,8 @@ import heapq
 import numpy as np
 
 from ._errors import ParameterError
+from ._options import REGION_LEVEL
 
-#: The level :func:`cut` uses unless told: the one that scored best on BSDS500 train
-#: (benchmarks/bsds.py --hierarchy --split train, PRI - 0.1 x VoI) with the defaults.
-LEVEL = 0.51
 # Lab histogram bins (L, a, b) of a region, and the a / b range they cover.
 _BINS = (4, 8, 8)
 _AB_RANGE = 80.0
@@ -130,7 +128,7 @@ def hierarchy(
     return ucm if factor == 1 else _enlarged(ucm, rgb.shape[:2], factor)
 
 
-def cut(ucm: np.ndarray, level: float = LEVEL) -> np.ndarray:
+def cut(ucm: np.ndarray, level: float = REGION_LEVEL) -> np.ndarray:
     """Regions of a UCM at ``level``: the pixels that stay connected through its boundaries.
 
     Two 4-neighbour pixels are in one region when a path joins them through boundaries at or
@@ -143,7 +141,7 @@ def cut(ucm: np.ndarray, level: float = LEVEL) -> np.ndarray:
     level : float
         Boundaries at or below it are erased: the higher, the fewer and larger the regions
         (1 or more leaves one region, as the levels of :func:`hierarchy` are below 1). The
-        default, :data:`LEVEL`, is the level that fits BSDS500's training photos best with
+        default, 0.51, is the level that fits BSDS500's training photos best with
         :func:`hierarchy`'s defaults.
 
     Returns

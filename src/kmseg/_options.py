@@ -27,6 +27,7 @@ __all__ = [
     "MIN_WORK_PIXELS",
     "PERCEPTUAL",
     "REGIONS_PRESET",
+    "REGION_LEVEL",
     "SPACES",
     "SUPERPIXEL_METHODS",
     "TISSUE_PRESET",
@@ -62,8 +63,13 @@ MAX_SMOOTH = 1000.0
 MAX_SUPERPIXELS = 1 << 31
 MIN_WORK_PIXELS = 64
 
-# The regions preset: one parameter set for every photo, chosen on BSDS500 train + val
-# (benchmarks/bsds.py; benchmarks/README.md tells how).
+#: The level the merge hierarchy (:mod:`kmseg._hierarchy`) is cut at unless told: the one that
+#: scored best on BSDS500 train (benchmarks/bsds.py --hierarchy --split train, PRI - 0.1 x VoI).
+REGION_LEVEL = 0.51
+
+# The regions preset: regions cut from the merge hierarchy at REGION_LEVEL, each painted with
+# the colour cluster most of it has (k-means of Lab colour and position over Felzenszwalb
+# superpixels, chosen on BSDS500 train + val: benchmarks/bsds.py; benchmarks/README.md).
 REGIONS_PRESET: dict[str, Any] = {
     "k": 8,
     "space": "lab",
@@ -71,13 +77,14 @@ REGIONS_PRESET: dict[str, Any] = {
     "superpixel_method": "felzenszwalb",
     "position": 20.0,
     "smooth": 0.0,
-    "min_region": 0.01,
+    "min_region": None,
+    "region_level": REGION_LEVEL,
 }
 
 # The plain recipe: what the parameters the regions preset sets are without it.
 _PLAIN: dict[str, Any] = {"k": DEFAULT_K, "space": DEFAULT_SPACE, "position": 0.0, "smooth": 0.0,
                           "superpixels": None, "superpixel_method": DEFAULT_SUPERPIXEL_METHOD,
-                          "min_region": None}
+                          "min_region": None, "region_level": None}
 
 
 def resolve_preset(regions: bool, **given: Any) -> dict[str, Any]:

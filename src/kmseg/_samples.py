@@ -42,6 +42,11 @@ def is_spatial(params: dict[str, Any]) -> bool:
                 or params["superpixels"])
 
 
+def makes_regions(params: dict[str, Any]) -> bool:
+    """Whether a region map is made (``min_region`` or ``region_level``)."""
+    return params["min_region"] is not None or params["region_level"] is not None
+
+
 def working_copy(loaded: LoadedImage, params: dict[str, Any]) -> LoadedImage:
     """The image itself, or (spatial features on a large image) a smaller copy."""
     if not is_spatial(params) or params["max_work_pixels"] is None:

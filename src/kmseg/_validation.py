@@ -68,6 +68,10 @@ def _in_range(value: Any, low: float, high: float) -> bool:
     return _is_number(value) and bool(np.isfinite(value)) and low <= value <= high
 
 
+def _optional_fraction(value: Any) -> bool:
+    return value is None or (_is_number(value) and 0 <= value < 1)
+
+
 # name -> (check, what a valid value is). Checked once, when fit starts.
 _PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "k": (lambda v: _is_int(v) and 1 <= v <= MAX_K, f"an integer from 1 to {MAX_K}"),
@@ -90,8 +94,8 @@ _PARAMETER_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "superpixels": (lambda v: v is None or (_is_int(v) and 2 <= v <= MAX_SUPERPIXELS),
                     f"None or an integer from 2 to {MAX_SUPERPIXELS:_} (at most the pixels)"),
     "superpixel_method": (lambda v: v in SUPERPIXEL_METHODS, one_of(SUPERPIXEL_METHODS)),
-    "min_region": (lambda v: v is None or (_is_number(v) and 0 <= v < 1),
-                   "None or a fraction of the image from 0 to 1"),
+    "min_region": (_optional_fraction, "None or a fraction of the image from 0 to 1"),
+    "region_level": (_optional_fraction, "None or a level from 0 to 1 (below 1)"),
     "max_work_pixels": (lambda v: v is None or (_is_int(v) and v >= MIN_WORK_PIXELS),
                         f"None or an integer >= {MIN_WORK_PIXELS}"),
     "fixed_colors": (lambda v: v is None or isinstance(v, (list, tuple, np.ndarray)),

@@ -289,7 +289,8 @@ def majority_labels(regions: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def clean_labels(
-    labels: np.ndarray, centers: np.ndarray, min_region: float, *, mask: np.ndarray | None = None
+    labels: np.ndarray, centers: np.ndarray, min_region: float | None, *,
+    mask: np.ndarray | None = None, regions: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Regions of a cluster label map with small patches merged away, and the labels to match.
 
@@ -300,29 +301,55 @@ def clean_labels(
     centers : (k, d) ndarray
         Cluster centres (feature units): a small patch joins the neighbour whose centre is
         nearest to its own.
-    min_region : float
-        Smallest patch kept, as a share of the clustered pixels (0 keeps every patch).
+    min_region : float or None
+        Smallest patch kept, as a share of the clustered pixels (0 or None keeps every patch).
     mask : (M, N) bool ndarray, optional
         Clustered pixels.
+    regions : (M, N) unsigned ndarray, optional
+        Regions to start from instead of the connected patches of equal label (a :func:`cut`
+        of :func:`hierarchy`), ids ``1..R``, 0 outside ``mask``: each takes its majority
+        label, and two of them stay apart even where they have the same label.
 
     Returns
     -------
     labels : (M, N) ndarray
-        Each merged patch takes its region's majority label; same dtype.
+        Each region's pixels take its majority label; same dtype.
     regions : (M, N) uint32 ndarray
-        The connected patches of equal (new) label, ``1..R``; 0 outside ``mask``.
+        The regions, ``1..R``; 0 outside ``mask``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kmseg import regions
+    >>> labels = np.array([[0, 0, 1, 1],
+    ...                    [0, 1, 1, 1]], dtype=np.uint8)
+    >>> halves = np.array([[1, 1, 2, 2],
+    ...                    [1, 1, 2, 2]], dtype=np.uint32)
+    >>> regions.clean_labels(labels, np.eye(2), None, regions=halves)[0]
+    array([[0, 0, 1, 1],
+           [0, 0, 1, 1]], dtype=uint8)
     """
-    region_map = connected_regions(labels, mask=mask)
+    given = regions is not None
+    if given:
+        region_map = _check_labels(regions, "regions").astype(np.uint32)
+        labels = _by_majority(region_map, labels)
+    else:
+        region_map = connected_regions(labels, mask=mask)
     n_valid = labels.size if mask is None else int(mask.sum())
-    min_size = max(1, round(min_region * n_valid))
+    min_size = max(1, round((min_region or 0) * n_valid))
     if min_size > 1:
         features = centers[np.where(region_map > 0, labels, 0)]
         merged = merge_small_regions(region_map, features, min_size)
-        majority = majority_labels(merged, labels).astype(labels.dtype)
-        labels = np.where(merged > 0, majority[merged], labels)
+        labels = _by_majority(merged, labels)
         # Two patches of one label may now touch: number the connected patches again.
-        region_map = connected_regions(labels, mask=mask)
+        region_map = merged if given else connected_regions(labels, mask=mask)
     return labels, region_map
+
+
+def _by_majority(region_map: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``labels`` with every region's pixels at its majority label (none outside regions)."""
+    majority = majority_labels(region_map, labels).astype(labels.dtype)
+    return np.where(region_map > 0, majority[region_map], labels)
 
 
 def boundaries(regions: np.ndarray) -> np.ndarray:

@@ -419,11 +419,23 @@ def test_segment_regions_preset_writes_region_outputs(photo, tmp_path, capsys):
                         "slic", "-o", str(tmp_path / "o2")], capsys)
     report = json.loads((tmp_path / "o2" / "photo.json").read_text())
     assert code == 0 and report["k"] == 3 and report["params"]["superpixel_method"] == "slic"
+    # --region-level cuts the photo's hierarchy there: the API's regions, fewer higher up.
+    counts = []
+    for level in ("0.3", "0.7"):
+        folder = tmp_path / f"level{level}"
+        code, _, err = run(["segment", str(photo), "-k", "3", "--region-level", level,
+                            "-o", str(folder)], capsys)
+        assert code == 0, err
+        cut = kmseg.segment(photo, k=3, region_level=float(level)).regions
+        np.testing.assert_array_equal(read_png(folder / "photo_regions.png"), cut)
+        counts.append(int(cut.max()))
+    assert counts[0] > counts[1]
 
 
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [("--min-region", "2", "fraction from 0 to 1"), ("--position", "-1", "finite number >= 0"),
+     ("--region-level", "1.5", "fraction from 0 to 1"),
      ("--superpixel-method", "watershed", "invalid choice")],
 )
 def test_bad_spatial_options(photo, option, value, message, capsys):

@@ -4,10 +4,11 @@ Regions, not just colour clusters
 
 Pixel-colour k-means gives clusters: one label scattered over the image, speckle, and two
 objects of one colour merged. ``regions=True`` (``kmseg segment --regions``) gives coherent
-regions instead: it clusters about 110 Felzenszwalb superpixels by Lab colour and position
-(k = 8), then makes regions — connected patches of one label, patches under 1 % of the image
-merged into the adjacent region of the nearest centre. Each step is also a function of
-:mod:`kmseg.regions`, for any label map.
+regions instead: the photo's merge hierarchy (:func:`kmseg.regions.hierarchy`) cut at the level
+fitted on BSDS500, ``region_level=0.51``, each region painted with the cluster most of its
+pixels have (k = 8 clusters of Lab colour and position over about 110 Felzenszwalb
+superpixels). Without ``region_level``, regions are the connected patches of one label
+(``min_region``); each step is also a function of :mod:`kmseg.regions`, for any label map.
 """
 
 import matplotlib.pyplot as plt
@@ -22,7 +23,7 @@ print(f"regions preset: {seg.n_regions} regions, k = {seg.k}")
 
 # %%
 # Plain Lab k-means beside the preset: the preset's labels are cleaned (each region has one
-# label) and its boundaries follow the objects.
+# label) and its boundaries follow the objects' edges.
 fig, axes = plt.subplots(1, 3, figsize=(12, 3), layout="constrained")
 axes[0].imshow(plain.segmented())
 axes[0].set_title("pixel k-means, Lab, k = 8")

@@ -331,7 +331,7 @@ def _clustering(args: argparse.Namespace) -> dict[str, object]:
     return resolve_preset(
         args.regions, k=k, space=args.space, position=args.position, smooth=args.smooth,
         superpixels=args.superpixels, superpixel_method=args.superpixel_method,
-        min_region=args.min_region,
+        min_region=args.min_region, region_level=args.region_level,
     ) | {
         "attempts": args.attempts,
         "max_iter": args.max_iter,

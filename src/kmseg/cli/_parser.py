@@ -200,9 +200,10 @@ def _add_spatial_options(parser: argparse.ArgumentParser) -> None:
         "each option below overrides the preset's value",
     )
     spatial.add_argument("--regions", action="store_true",
-                         help="the regions preset: Lab colour and position over "
-                              "Felzenszwalb superpixels, small patches merged; writes "
-                              "<stem>_regions.png and <stem>_boundaries.png too")
+                         help="the regions preset: regions cut from the photo's merge "
+                              "hierarchy (level 0.51), each painted with its cluster of Lab "
+                              "colour and position, k = 8; writes <stem>_regions.png and "
+                              "<stem>_boundaries.png too")
     spatial.add_argument("--position", type=non_negative_float, default=None, metavar="W",
                          help="weight of pixel position next to colour (colour units per "
                               "sqrt(pixels / k) pixels, as SLIC's compactness; default 0)")
@@ -218,6 +219,10 @@ def _add_spatial_options(parser: argparse.ArgumentParser) -> None:
     spatial.add_argument("--min-region", type=fraction, default=None, metavar="F",
                          help="make regions, merging patches smaller than this share of the "
                               "image (e.g. 0.004)")
+    spatial.add_argument("--region-level", type=fraction, default=None, metavar="L",
+                         help="make regions by cutting the photo's merge hierarchy at this "
+                              "level from 0 to 1 (higher: fewer regions; default: none, or "
+                              "0.51 with --regions)")
     spatial.add_argument("--work-pixels", type=non_negative_int, default=1_000_000,
                          metavar="N",
                          help="spatial features work on a copy of at most N pixels, labels "

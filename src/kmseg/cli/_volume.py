@@ -19,7 +19,7 @@ _IMAGE_ONLY = {
     "normalize": "--normalize", "min_psnr": "--min-psnr", "max_error": "--max-error",
     "min_region": "--min-region", "zarr": "--zarr", "scheduler": "--scheduler",
     "workers": "--workers", "superpixel_method": "--superpixel-method",
-    "hierarchy": "--hierarchy",
+    "hierarchy": "--hierarchy", "region_level": "--region-level",
 }
 
 
