@@ -146,6 +146,19 @@ def test_a_smooth_shade_is_not_a_border(rng):
     assert len(np.unique(cut[62:98, 102:148])) == 1 and cut[70, 120] != cut[5, 5]
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (2, 2, 3), (5, 40), (40, 5), (1, 500), (3, 900, 3)])
+@pytest.mark.parametrize("superpixels", [2, 3, 600])
+def test_tiny_and_thin_images_give_a_valid_map(rng, shape, superpixels):
+    """One superpixel (no border to merge), a side shorter than the seed grid's step, more
+    superpixels than pixels: still a map whose cuts nest, flood-filled as the brute force."""
+    ucm = regions.hierarchy(rng.random(shape), superpixels=superpixels)
+    assert ucm.shape == (2 * shape[0] + 1, 2 * shape[1] + 1)
+    assert 0 <= ucm.min() and ucm.max() < 1
+    assert regions.cut(ucm, 1.0).max() == 1
+    for level in np.unique(ucm)[::5]:
+        assert _same_partition(regions.cut(ucm, level), _flood(ucm, level))
+
+
 def test_bad_inputs_are_one_sentence():
     with pytest.raises(ParameterError, match="expected an RGB or gray image"):
         regions.hierarchy(np.zeros((8, 8, 4)))

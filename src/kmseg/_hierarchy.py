@@ -227,8 +227,9 @@ def _seeds(gradient: np.ndarray, n: int) -> np.ndarray:
     step = max(1.0, np.sqrt(h * w / max(2, n)))
     reach = max(1, int(step / 3))
     markers = np.zeros((h, w), dtype=np.int32)
-    rows = np.arange(step / 2, h, step).astype(int)
-    cols = np.arange(step / 2, w, step).astype(int)
+    # A side shorter than the step still gets one row (column) of seeds, at its middle.
+    rows = np.arange(min(step, h) / 2, h, step).astype(int)
+    cols = np.arange(min(step, w) / 2, w, step).astype(int)
     for number, (r, c) in enumerate(((r, c) for r in rows for c in cols), start=1):
         top, left = max(0, r - reach), max(0, c - reach)
         window = gradient[top:r + reach + 1, left:c + reach + 1]
@@ -386,7 +387,7 @@ def _ucm2(regions: np.ndarray, edge_of_pair: np.ndarray, levels: np.ndarray) -> 
     at the highest of the four boundaries that meet there."""
     h, w = regions.shape
     ucm = np.zeros((2 * h + 1, 2 * w + 1))
-    value = np.where(edge_of_pair >= 0, levels[np.maximum(edge_of_pair, 0)], 0.0)
+    value = np.append(levels, 0.0)[edge_of_pair]  # -1 (no edge: one superpixel) picks the 0
     n_horizontal = h * (w - 1)
     ucm[1::2, 2:-1:2] = value[:n_horizontal].reshape(h, w - 1)
     ucm[2:-1:2, 1::2] = value[n_horizontal:].reshape(h - 1, w)
