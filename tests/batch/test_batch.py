@@ -219,7 +219,8 @@ def test_regions_off_removes_the_region_files(tmp_path):
     assert (out / "p0_regions.png").is_file() and (out / "p0_boundaries.png").is_file()
     (out / "p0_notes.txt").write_text("a user's file")
     again = rerun(tmp_path, **(REGIONS_PRESET | {"region_level": None}))
-    assert again.redone == {str(tmp_path / "in" / "p0.png"): "region_level 0.51 -> None"}
+    level = REGIONS_PRESET["region_level"]
+    assert again.redone == {str(tmp_path / "in" / "p0.png"): f"region_level {level} -> None"}
     assert not (out / "p0_regions.png").exists() and not (out / "p0_boundaries.png").exists()
     assert (out / "p0_notes.txt").exists()  # not an output of the report: left alone
     assert not {"regions", "boundaries"} & set(report_of(out, "p0")["files"])
