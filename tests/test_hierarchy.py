@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from kmseg import ParameterError, regions
+from kmseg._options import REGION_LEVEL
 
 
 @pytest.fixture
@@ -157,6 +158,55 @@ def test_tiny_and_thin_images_give_a_valid_map(rng, shape, superpixels):
     assert regions.cut(ucm, 1.0).max() == 1
     for level in np.unique(ucm)[::5]:
         assert _same_partition(regions.cut(ucm, level), _flood(ucm, level))
+
+
+def test_region_statistics_are_the_sums_a_brute_force_gives(rng):
+    """Each superpixel's statistics against a per-region loop: histogram counts adding up to
+    its size, its Lab sums and squares, and the fine gradient over its pixels whose four
+    neighbours are in it too."""
+    from scipy import ndimage
+
+    from kmseg import _hierarchy
+
+    lab = _hierarchy._lab(rng.random((30, 40, 3)))
+    start = np.repeat(np.repeat(np.arange(12).reshape(3, 4), 10, axis=0), 10, axis=1)
+    fine = _hierarchy._fine_gradient(lab)
+    statistics = _hierarchy._statistics(lab, fine, start)
+    assert statistics.shape == (12, _hierarchy._N_STATISTICS)
+    padded = np.pad(start, 1, constant_values=-1)
+    for region in range(12):
+        inside = start == region
+        np.testing.assert_allclose(statistics[region, :_hierarchy._N_BINS].sum(), inside.sum())
+        np.testing.assert_allclose(statistics[region, _hierarchy._LAB_SUMS],
+                                   lab[inside].sum(axis=0))
+        np.testing.assert_allclose(statistics[region, _hierarchy._LAB_SQUARES],
+                                   (lab[inside] ** 2).sum(axis=0))
+        # Interior: the pixel and its 4 neighbours in the region (the image's edge counts as in).
+        interior = inside.copy()
+        for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0)):
+            shifted = padded[1 + dr:31 + dr, 1 + dc:41 + dc]
+            interior &= (shifted == region) | (shifted == -1)
+        np.testing.assert_allclose(statistics[region, _hierarchy._INTERIOR], interior.sum())
+        np.testing.assert_allclose(statistics[region, _hierarchy._TEXTURE_SUM],
+                                   fine[interior].sum())
+    # The fine gradient is the unsmoothed Sobel magnitude, per pixel of a unit ramp 1.
+    ramp = np.zeros((9, 9, 3))
+    ramp[..., 0] = np.arange(9.0)
+    assert _hierarchy._fine_gradient(ramp)[4, 4] == pytest.approx(1.0)
+    assert ndimage.sobel(ramp[..., 0], 1)[4, 4] == pytest.approx(8.0)
+
+
+def test_the_merge_model_rises_with_the_difference_of_two_flat_regions():
+    """Two flat halves are parted at a higher level the more their colours differ: a step of
+    1.5 Lab units (about a photo's noise) below the default level, one of 7 above it."""
+    levels = []
+    for blue in (0.51, 0.55, 0.62, 0.8):
+        image = np.full((60, 80, 3), 0.5)
+        image[:, 40:, 2] = blue
+        ucm = regions.hierarchy(image, superpixels=40)
+        levels.append(ucm[1:-1, 1:-1].max())
+    assert levels == sorted(levels)
+    assert levels[0] < REGION_LEVEL < levels[1]
 
 
 def test_bad_inputs_are_one_sentence():

@@ -1,16 +1,20 @@
 """Stage 5 — labels: a merge hierarchy of regions, as an ultrametric contour map (UCM).
 
 The image is over-segmented into superpixels whose borders follow its edges (a watershed of the
-Lab colour gradient), then the two adjacent regions that differ least are merged, again and
-again, until one is left. How much two regions differ: the mean of their shared border's
-strength plus the chi-squared distance between their Lab histograms (soft bins), scaled down
-while the smaller of the two is small (fragments merge first). A border's strength is the colour
-gradient along it (scaled part way to the photo's own contrast) plus, as gPb's globalisation
-does, the distance between its two sides in the spectral embedding of the superpixel graph,
-which parts large regions that only weak borders join. Each merge happens at a level no lower
-than the one before, so the levels form an ultrametric: the UCM gives every boundary between
-two pixels the level at which its two sides became one region, and cutting the UCM at any level
-gives regions nested in those of every higher level.
+Lab colour gradient), then the two adjacent regions most likely to be one region are merged,
+again and again, until one is left. How likely: a merge model, a logistic function of a dozen
+features of the pair, fitted on BSDS500's training photos (benchmarks/fit_merge.py) to give
+the chance that the two are two regions of a human segmentation. The features start from a
+hand-made dissimilarity (the border's colour gradient, scaled part way to the photo's own
+contrast, plus, as gPb's globalisation does, the distance of its two sides in the spectral
+embedding of the superpixel graph, plus the chi-squared distance of their soft-binned Lab
+histograms) and add the regions' sizes, the border's length, and their texture: the spread of
+their Lab colours against the difference of their means, their fine gradient inside against
+the one along their border. The chance is scaled down while the smaller region is small, so
+fragments merge first. Each merge happens at a level no lower than the one before, so the
+levels form an ultrametric: the UCM gives every boundary between two pixels the level at which
+its two sides became one region, and cutting the UCM at any level gives regions nested in those
+of every higher level. As the levels are chances of a boundary, one level fits most photos.
 
 The UCM is stored as the BSDS benchmark stores it (``ucm2``): ``(2H + 1, 2W + 1)``, pixel
 ``(r, c)`` at ``(2r + 1, 2c + 1)``, the boundary between two neighbouring pixels between them,
@@ -22,6 +26,7 @@ Private module: :mod:`kmseg.regions` exposes :func:`hierarchy` and :func:`cut`.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 
 import numpy as np
 
@@ -42,26 +47,46 @@ _BIN_SPREAD = 0.5
 _CONTRAST_SHARE = 0.5
 _TYPICAL_CONTRAST = 110.0
 _GRADIENT_SCALE = 50.0
-# Every border's gradient is raised by this times the distance between its two superpixels in
-# the spectral embedding of the superpixel graph (its first _SPECTRAL_VECTORS generalised
+# A border's strength is its gradient plus this times the distance between its two superpixels
+# in the spectral embedding of the superpixel graph (its first _SPECTRAL_VECTORS generalised
 # eigenvectors): a global cue, as gPb's, that parts large regions joined only by weak borders.
 _SPECTRAL_WEIGHT = 150.0
 _SPECTRAL_VECTORS = 8
 # The affinity's scale: the median dissimilarity, but at least this (in units of the scaled
 # gradient, whose typical 90th percentile is _GRADIENT_SCALE), so a flat image is one graph.
 _AFFINITY_FLOOR = 10.0
-# A merge level h is stored as h / (h + _HALF_LEVEL): in [0, 1), monotone, 0.5 at h = 100.
-_HALF_LEVEL = 100.0
+# The hand-made dissimilarity (a feature of the merge model and the spectral graph's
+# affinity) weighs the Lab histograms' chi-squared distance this much against the border's
+# gradient, and scales it down while the smaller region is under _SMALL_REGION of the image.
+_HISTOGRAM_WEIGHT = 200.0
+_SMALL_REGION = 0.01
+# Layout of a region's statistics (:func:`_statistics`).
+_N_BINS = int(np.prod(_BINS))
+_LAB_SUMS = slice(_N_BINS, _N_BINS + 3)
+_LAB_SQUARES = slice(_N_BINS + 3, _N_BINS + 6)
+_TEXTURE_SUM, _INTERIOR = _N_BINS + 6, _N_BINS + 7
+_N_STATISTICS = _N_BINS + 8
+_CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
+# Gradients and Lab distances enter the merge model's features in this unit (the scaled
+# gradient's typical 90th percentile; half the L range).
+_UNIT = _GRADIENT_SCALE
+# Textures, Lab spreads and gradients are compared on a log scale from this floor up (1.5 Lab
+# units, about a photo's noise; 1 to 5 % of BSDS superpixels are smoother): a flat synthetic
+# region is then a smooth one, not one whose slightest change of colour is a border.
+_TEXTURE_FLOOR = 0.03
+# The merge model (:func:`_boundary_probability`), fitted by benchmarks/fit_merge.py.
+_MERGE_WEIGHTS = np.array([-0.0827407, 0.18235, -0.190344, 0.94002, -0.140038, 0.442393,
+                           0.298329, 0.402941, 0.333288, -1.58584, 1.46853, 0.864964])
+_MERGE_BIAS = -1.77503
+# Levels stay below 1, so a cut at 1 leaves one region.
+_TOP_LEVEL = float(np.nextafter(1.0, 0.0))
 # Larger photos are merged on a copy shrunk by block means to at most this many pixels (BSDS
 # photos have 0.15 MP), and the UCM is drawn back at full size: merging a 2.4 MP photo took
 # 7.1 s, its shrunk copy 1.3 s.
 _MAX_PIXELS = 1 << 18
 
 
-def hierarchy(
-    image: np.ndarray, *, superpixels: int = 600, histogram_weight: float = 200.0,
-    small_region: float = 0.01,
-) -> np.ndarray:
+def hierarchy(image: np.ndarray, *, superpixels: int = 600) -> np.ndarray:
     """The ultrametric contour map of an RGB or gray image, ``(2H + 1, 2W + 1)`` float64.
 
     Parameters
@@ -70,11 +95,6 @@ def hierarchy(
         RGB or gray, any real dtype (integers over their range, floats in [0, 1]).
     superpixels : int
         Watershed regions the merging starts from.
-    histogram_weight : float
-        Weight of the Lab histograms' chi-squared distance against the border's gradient.
-    small_region : float
-        Share of the image under which a region's dissimilarity is scaled down (by
-        ``1 - exp(-size / (small_region * pixels))``).
 
     Returns
     -------
@@ -94,7 +114,7 @@ def hierarchy(
     A photo of more than 2**18 pixels (0.26 MP; BSDS photos have 0.15) is merged on a copy
     shrunk by the mean of ``f x f`` blocks, and the map is drawn back at full size: pixels of
     one block are never parted, pixels of two blocks at the level of their blocks' boundary
-    (a 24 MP photo: 3.4 s).
+    (a 21 MP photo: 0.5 s, 2.8 s as a process's first call).
 
     Examples
     --------
@@ -111,20 +131,14 @@ def hierarchy(
            [1, 1, 1, 2, 2, 2],
            [1, 1, 1, 2, 2, 2]], dtype=uint32)
     """
-    from skimage.segmentation import watershed
-
     from ._spatial import block_mean, shrink_factor
 
     rgb, full_scale = _rgb(image)
     factor = shrink_factor(rgb.shape[:2], _MAX_PIXELS)
     lab = _lab((rgb if factor == 1 else block_mean(rgb, factor)) / full_scale)
-    gradient = _gradient(lab)
-    start = watershed(gradient, markers=_seeds(gradient, superpixels), compactness=1e-3) - 1
-    edges, edge_of_pair = _adjacency(start, gradient)
-    histograms = _spread(_histograms(lab, start))
-    _add_spectral(edges, _dissimilarities(edges, histograms, histogram_weight))
-    heights = _merge(edges, histograms, histogram_weight, small_region * start.size)
-    ucm = _ucm2(start, edge_of_pair, heights / (heights + _HALF_LEVEL))
+    start, edges, edge_of_pair, statistics = _superpixel_graph(lab, superpixels)
+    levels = _merge(edges, statistics, _boundary_probability)
+    ucm = _ucm2(start, edge_of_pair, levels)
     return ucm if factor == 1 else _enlarged(ucm, rgb.shape[:2], factor)
 
 
@@ -141,7 +155,7 @@ def cut(ucm: np.ndarray, level: float = REGION_LEVEL) -> np.ndarray:
     level : float
         Boundaries at or below it are erased: the higher, the fewer and larger the regions
         (1 or more leaves one region, as the levels of :func:`hierarchy` are below 1). The
-        default, 0.51, is the level that fits BSDS500's training photos best with
+        default, 0.52, is the level that fits BSDS500's training photos best with
         :func:`hierarchy`'s defaults.
 
     Returns
@@ -262,33 +276,82 @@ def _spread(histograms: np.ndarray) -> np.ndarray:
     return spread.reshape(histograms.shape) / (1 + 2 * _BIN_SPREAD) ** 3
 
 
-def _adjacency(regions: np.ndarray, gradient: np.ndarray):
-    """The region adjacency graph: ``(m, 4)`` rows ``(i, j, gradient sum, pixel pairs)``
-    (``i < j``) of each pair of touching regions, and for each pair of 4-neighbour pixels
-    on two sides (horizontal ones first, then vertical) the row of their two regions."""
+def _superpixel_graph(lab: np.ndarray, superpixels: int):
+    """The watershed superpixels of a Lab image (ids from 0), their adjacency graph's edges
+    ``(m, 6)``: ``(i, j, gradient sum, spectral sum, fine gradient sum, pixel pairs)``, each
+    pixel pair's edge row (as :func:`_adjacency`), and each superpixel's statistics
+    (:func:`_statistics`)."""
+    from skimage.segmentation import watershed
+
+    gradient = _gradient(lab)
+    start = watershed(gradient, markers=_seeds(gradient, superpixels), compactness=1e-3) - 1
+    fine = _fine_gradient(lab)
+    edges, edge_of_pair = _adjacency(start, gradient, fine)
+    statistics = _statistics(lab, fine, start)
+    spectral = _spectral(edges, _dissimilarities(edges, statistics[:, :_N_BINS]))
+    return (start, np.column_stack([edges[:, :3], spectral, edges[:, 3:]]), edge_of_pair,
+            statistics)
+
+
+def _adjacency(regions: np.ndarray, *maps: np.ndarray):
+    """The region adjacency graph: ``(m, 3 + len(maps))`` rows ``(i, j, sum of each map,
+    pixel pairs)`` (``i < j``) of each pair of touching regions (a pixel pair counts the
+    higher of its two values), and for each pair of 4-neighbour pixels on two sides
+    (horizontal ones first, then vertical) the row of their two regions."""
     a = np.concatenate([regions[:, :-1].ravel(), regions[:-1, :].ravel()])
     b = np.concatenate([regions[:, 1:].ravel(), regions[1:, :].ravel()])
-    strength = np.concatenate([np.maximum(gradient[:, :-1], gradient[:, 1:]).ravel(),
-                               np.maximum(gradient[:-1, :], gradient[1:, :]).ravel()])
     n = int(regions.max()) + 1
     key = np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b)
     across = a != b
     pairs, row = np.unique(key[across], return_inverse=True)
-    edges = np.stack([pairs // n, pairs % n,
-                      np.bincount(row, weights=strength[across], minlength=len(pairs)),
-                      np.bincount(row, minlength=len(pairs))], axis=1).astype(np.float64)
+    sums = []
+    for values in maps:
+        strength = np.concatenate([np.maximum(values[:, :-1], values[:, 1:]).ravel(),
+                                   np.maximum(values[:-1, :], values[1:, :]).ravel()])
+        sums.append(np.bincount(row, weights=strength[across], minlength=len(pairs)))
+    edges = np.stack([pairs // n, pairs % n, *sums, np.bincount(row, minlength=len(pairs))],
+                     axis=1).astype(np.float64)
     edge_of_pair = np.full(len(key), -1, dtype=np.int64)
     edge_of_pair[across] = row
     return edges, edge_of_pair
 
 
-def _dissimilarities(edges: np.ndarray, histograms: np.ndarray,
-                     histogram_weight: float) -> np.ndarray:
-    """How much the two superpixels of each edge differ, as :func:`_merge` weighs it (before
-    the small-region scaling)."""
+def _statistics(lab: np.ndarray, fine: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """``(n, _N_STATISTICS)`` sums over each region, added up when two merge: its Lab
+    histogram (soft bins; the counts add up to its size), the sums of L, a and b and of their
+    squares, and its texture: the sum of the fine gradient over the pixels away from its
+    border, and their number (the strips a sharp edge leaves along itself hold its smoothed
+    gradient, not a texture)."""
+    from scipy import ndimage
+
+    n = int(regions.max()) + 1
+    flat = regions.ravel()
+
+    def summed(values: np.ndarray) -> np.ndarray:
+        return np.bincount(flat, weights=values.ravel(), minlength=n)
+
+    interior = ((ndimage.minimum_filter(regions, footprint=_CROSS, mode="nearest") == regions)
+                & (ndimage.maximum_filter(regions, footprint=_CROSS, mode="nearest") == regions))
+    moments = ([summed(lab[..., c]) for c in range(3)]
+               + [summed(lab[..., c] ** 2) for c in range(3)]
+               + [summed(fine * interior), summed(interior.astype(np.float64))])
+    return np.column_stack([_spread(_histograms(lab, regions)), *moments])
+
+
+def _fine_gradient(lab: np.ndarray) -> np.ndarray:
+    """The unsmoothed Lab gradient magnitude (Sobel), in Lab units per pixel."""
+    from scipy import ndimage
+
+    return np.sqrt(sum(ndimage.sobel(lab[..., c], axis) ** 2
+                       for c in range(3) for axis in (0, 1))) / 8.0
+
+
+def _dissimilarities(edges: np.ndarray, histograms: np.ndarray) -> np.ndarray:
+    """How much the two superpixels of each edge differ: their border's mean gradient plus
+    the weighed chi-squared distance of their Lab histograms."""
     i, j = edges[:, 0].astype(np.int64), edges[:, 1].astype(np.int64)
     shares = histograms / np.maximum(histograms.sum(axis=1, keepdims=True), 1e-12)
-    return edges[:, 2] / edges[:, 3] + histogram_weight * _chi2(shares[i], shares[j])
+    return edges[:, 2] / edges[:, -1] + _HISTOGRAM_WEIGHT * _chi2(shares[i], shares[j])
 
 
 def _chi2(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -296,8 +359,9 @@ def _chi2(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return 0.5 * np.sum((p - q) ** 2 / (p + q + 1e-12), axis=-1)
 
 
-def _add_spectral(edges: np.ndarray, dissimilarity: np.ndarray) -> None:
-    """Raise each edge's gradient sum (in place) by the spectral distance of its two sides.
+def _spectral(edges: np.ndarray, dissimilarity: np.ndarray) -> np.ndarray:
+    """Each edge's spectral strength, summed along its border: :data:`_SPECTRAL_WEIGHT`
+    times the distance of its two sides in the spectral embedding, above its median.
 
     The graph joins touching superpixels with affinity ``border length x exp(-d / scale)``;
     the embedding is its normalised-cut eigenvectors (``(D - W) v = lambda D v``, the constant
@@ -310,11 +374,11 @@ def _add_spectral(edges: np.ndarray, dissimilarity: np.ndarray) -> None:
     nodes, index = np.unique(np.concatenate([i, j]), return_inverse=True)
     vectors = min(_SPECTRAL_VECTORS, len(nodes) - 1)
     if vectors < 1:
-        return
+        return np.zeros(len(edges))
     a, b = index[: len(i)], index[len(i):]
     scale = max(float(np.median(dissimilarity)), _AFFINITY_FLOOR)
     affinity = np.zeros((len(nodes), len(nodes)))
-    affinity[a, b] = affinity[b, a] = edges[:, 3] * np.exp(-dissimilarity / scale)
+    affinity[a, b] = affinity[b, a] = edges[:, -1] * np.exp(-dissimilarity / scale)
     degree = np.diag(affinity.sum(axis=1) + 1e-12)
     values, embedding = eigh(degree - affinity, degree, subset_by_index=[1, vectors])
     embedding /= np.sqrt(np.maximum(values, 1e-12))
@@ -323,45 +387,103 @@ def _add_spectral(edges: np.ndarray, dissimilarity: np.ndarray) -> None:
     distance = np.linalg.norm(embedding[a] - embedding[b], axis=1)
     # Only the part above the median counts: on a graph with no structure (a flat or noisy
     # image) the smooth eigenvectors differ about as much across every border.
-    edges[:, 2] += (_SPECTRAL_WEIGHT * edges[:, 3]
-                    * np.maximum(distance - np.median(distance), 0.0))
+    return _SPECTRAL_WEIGHT * edges[:, -1] * np.maximum(distance - np.median(distance), 0.0)
 
 
-def _merge(edges: np.ndarray, histograms: np.ndarray, histogram_weight: float,
-           small_size: float) -> np.ndarray:
-    """Greedy merging; the level (non-decreasing) at which each edge's two regions joined."""
-    n = len(histograms)
-    sizes = histograms.sum(axis=1)
-    # neighbours[i][j] = [gradient sum, pixel pairs, edge rows along the border]
+def _features(borders: np.ndarray, left: np.ndarray, right: np.ndarray, pixels: float,
+              regions_left: int) -> np.ndarray:
+    """``(m, 12)`` features of ``m`` pairs of adjacent regions, for :func:`_boundary_probability`.
+
+    ``borders`` holds each pair's ``(gradient sum, spectral sum, fine gradient sum, pixel
+    pairs)`` along its border, ``left`` and ``right`` the two regions' :func:`_statistics`.
+    Gradients and Lab distances are in units of :data:`_UNIT`.
+    """
+    sides = (left, right)
+    sizes = [side[:, :_N_BINS].sum(axis=1) for side in sides]
+    smaller, larger = np.minimum(*sizes), np.maximum(*sizes)
+    chi2 = _chi2(left[:, :_N_BINS] / sizes[0][:, None], right[:, :_N_BINS] / sizes[1][:, None])
+    length = borders[:, 3]
+    gradient, spectral, sharp = (borders[:, :3] / length[:, None] / _UNIT).T
+    means = [side[:, _LAB_SUMS] / size[:, None] for side, size in zip(sides, sizes, strict=True)]
+    colour = np.linalg.norm(means[0] - means[1], axis=1) / _UNIT
+    # The hand-made dissimilarity the model starts from: small regions (under
+    # _SMALL_REGION of the image) have it scaled down, so fragments merge first.
+    handmade = ((gradient + spectral) * _UNIT + _HISTOGRAM_WEIGHT * chi2) * -np.expm1(
+        -smaller / (_SMALL_REGION * pixels))
+    # Texture: the spread of each region's Lab colours, and its fine gradient away from its
+    # border.
+    spread = np.stack([
+        np.sqrt(np.maximum((side[:, _LAB_SQUARES] / size[:, None] - mean ** 2).sum(axis=1), 0))
+        for side, size, mean in zip(sides, sizes, means, strict=True)]) / _UNIT
+    texture = np.stack([side[:, _TEXTURE_SUM] / np.maximum(side[:, _INTERIOR], 1)
+                        for side in sides]) / _UNIT
+    floor = _TEXTURE_FLOOR
+    return np.column_stack([
+        np.log(smaller / pixels), np.log(larger / pixels), np.log(length / np.sqrt(smaller)),
+        np.sqrt(chi2), np.full(len(length), np.log(regions_left)), np.log1p(handmade),
+        np.log(spread.min(axis=0) + floor), np.log(spread.max(axis=0) + floor),
+        np.log(colour + floor) - np.log(spread.sum(axis=0) + floor),
+        np.log(texture.min(axis=0) + floor), np.log(texture.max(axis=0) + floor),
+        np.log(sharp + floor) - np.log(texture.max(axis=0) + floor)])
+
+
+def _boundary_probability(features: np.ndarray, weights: np.ndarray = _MERGE_WEIGHTS,
+                          bias: float = _MERGE_BIAS) -> np.ndarray:
+    """The merge model: how likely two adjacent regions are two regions of a human
+    segmentation (a logistic function of their :func:`_features`), scaled down while the
+    smaller region is under :data:`_SMALL_REGION` of the image, as the hand-made dissimilarity
+    is: the fragments a sharp edge leaves along itself join a side first. Below 1."""
+    probability = 1.0 / (1.0 + np.exp(-(features @ weights + bias)))
+    smaller_share = np.exp(features[:, 0])
+    return np.minimum(probability * -np.expm1(-smaller_share / _SMALL_REGION), _TOP_LEVEL)
+
+
+def _merge(edges: np.ndarray, statistics: np.ndarray,
+           weigh: Callable[[np.ndarray], np.ndarray],
+           observe: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None,
+           ) -> np.ndarray:
+    """Greedy merging of the adjacent pair that ``weigh`` (of the pairs' :func:`_features`)
+    ranks lowest; the level (non-decreasing) at which each edge's two regions joined.
+
+    ``observe``, if given, sees the features and the two regions' statistics of every pair
+    weighed (how benchmarks/fit_merge.py learns the model)."""
+    statistics = statistics.copy()
+    n = len(statistics)
+    pixels = float(statistics[:, :_N_BINS].sum())
+    # neighbours[i][j] = [gradient, spectral and fine gradient sums, pixel pairs, edge rows]
     neighbours: list[dict[int, list]] = [{} for _ in range(n)]
-    for row, (i, j, total, count) in enumerate(edges.tolist()):
-        neighbours[int(i)][int(j)] = neighbours[int(j)][int(i)] = [total, count, [row]]
+    for row, (i, j, *sums) in enumerate(edges.tolist()):
+        neighbours[int(i)][int(j)] = neighbours[int(j)][int(i)] = [*sums, [row]]
     version = [0] * n
+    heap: list[tuple[float, int, int, int, int]] = []
 
-    def dissimilarity(i: int, j: int) -> float:
-        total, count, _ = neighbours[i][j]
-        p, q = histograms[i] / sizes[i], histograms[j] / sizes[j]
-        chi2 = float(_chi2(p, q))
-        smaller = min(sizes[i], sizes[j])
-        return (total / count + histogram_weight * chi2) * -np.expm1(-smaller / small_size)
+    def queue(pairs: list[tuple[int, int]], regions_left: int) -> None:
+        if not pairs:
+            return
+        first, second = (np.array(side) for side in zip(*pairs, strict=True))
+        borders = np.array([neighbours[i][j][:4] for i, j in pairs])
+        features = _features(borders, statistics[first], statistics[second], pixels,
+                             regions_left)
+        if observe is not None:
+            observe(features, statistics[first], statistics[second])
+        for (i, j), value in zip(pairs, weigh(features).tolist(), strict=True):
+            heapq.heappush(heap, (value, i, j, version[i], version[j]))
 
-    heap = [(dissimilarity(i, j), i, j, 0, 0) for i in range(n) for j in neighbours[i] if i < j]
-    heapq.heapify(heap)
+    queue([(i, j) for i in range(n) for j in neighbours[i] if i < j], n)
     heights = np.zeros(len(edges))
-    level = 0.0
+    level, regions_left = 0.0, n
     while heap:
-        d, i, j, seen_i, seen_j = heapq.heappop(heap)
+        value, i, j, seen_i, seen_j = heapq.heappop(heap)
         if seen_i != version[i] or seen_j != version[j] or j not in neighbours[i]:
             continue  # a pair changed (or gone) since it was queued
-        level = max(level, d)
-        heights[neighbours[i][j][2]] = level
+        level = max(level, value)
+        heights[neighbours[i][j][4]] = level
         _absorb(neighbours, i, j)
-        histograms[i] += histograms[j]
-        sizes[i] += sizes[j]
+        statistics[i] += statistics[j]
         version[i] += 1
         version[j] = -1
-        for k in neighbours[i]:
-            heapq.heappush(heap, (dissimilarity(i, k), i, k, version[i], version[k]))
+        regions_left -= 1
+        queue([(i, k) for k in neighbours[i]], regions_left)
     return heights
 
 
@@ -374,9 +496,8 @@ def _absorb(neighbours: list[dict[int, list]], i: int, j: int) -> None:
         del neighbours[k][j]
         if k in neighbours[i]:
             mine = neighbours[i][k]
-            mine[0] += border[0]
-            mine[1] += border[1]
-            mine[2] += border[2]
+            for field in range(5):
+                mine[field] += border[field]
         else:
             neighbours[i][k] = neighbours[k][i] = border
     neighbours[j] = {}
