@@ -86,7 +86,8 @@ def _fit(examples: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.
     weights of the difference cues (:data:`RISING`) kept at or above 0: a pair whose colours,
     histograms or border differ more is never likelier to merge. Unconstrained, the fit gave
     the Lab distance a negative weight (it leant on the histograms instead) and merged a blue
-    square into a green one. Raw weights back."""
+    square into a green one. scikit-learn's LogisticRegression takes no bounds on the weights,
+    so the loss is minimised by SciPy's L-BFGS-B. Raw weights back."""
     from scipy.optimize import minimize
 
     features, target, weight = (np.concatenate(c) for c in zip(*examples, strict=True))
