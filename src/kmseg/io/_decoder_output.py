@@ -40,7 +40,7 @@ class HeldOutput:
         if self._start is None:
             return []
         with _lock:
-            end = os.lseek(_spool, 0, os.SEEK_CUR)
+            end = os.fstat(_spool).st_size
             text = os.pread(_spool, end - self._start, self._start)
         lines = text.decode("utf-8", "replace").splitlines()
         # Pillow hands libtiff the name "tempfile.tif", which means nothing to the user.
@@ -79,19 +79,34 @@ def _enter() -> int | None:
             _spool, _saved = spool, saved
             os.dup2(_spool, _STDERR)
         _depth += 1
-        return os.lseek(_spool, 0, os.SEEK_CUR)
+        return os.fstat(_spool).st_size
 
 
 def _anonymous_file() -> int:
-    """A descriptor of a new file that has no name, deleted when closed. memfd_create (Linux)
-    spares tempfile's import (1 ms of a 0.3 s ``kmseg segment``, which needs it nowhere else)."""
+    """A descriptor of a new file that has no name, deleted when closed, opened to append.
+    memfd_create (Linux) spares tempfile's import (1 ms of a 0.3 s ``kmseg segment``, which
+    needs it nowhere else). Appending: threads writing at once each add their line at the end;
+    with a shared file position, a memfd let two writes land at one offset (a lost line in 53 of
+    300 rounds of 4 threads), so the lines written are found by the file's size."""
     try:
-        return os.memfd_create("kmseg-stderr", os.MFD_CLOEXEC)
+        spool = os.memfd_create("kmseg-stderr", os.MFD_CLOEXEC)
     except (AttributeError, OSError):  # not Linux, or refused (a sandbox)
         import tempfile
 
-        with tempfile.TemporaryFile() as spool:
-            return os.dup(spool.fileno())
+        with tempfile.TemporaryFile() as file:
+            spool = os.dup(file.fileno())
+    _append(spool)
+    return spool
+
+
+def _append(descriptor: int) -> None:
+    """Set O_APPEND on ``descriptor`` where fcntl exists (POSIX; on Windows the file position
+    stays shared, and lines written by two threads at once may still overwrite each other)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    fcntl.fcntl(descriptor, fcntl.F_SETFL, fcntl.fcntl(descriptor, fcntl.F_GETFL) | os.O_APPEND)
 
 
 def _leave(start: int | None) -> None:
