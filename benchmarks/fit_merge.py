@@ -121,10 +121,9 @@ def _scores(job: tuple[Path, Path, tuple[np.ndarray, float]]) -> np.ndarray:
     image_path, truth_path, model = job
     start, edges, edge_of_pair, statistics, _ = _graph(image_path, truth_path)
     truths = metrics.read_ground_truth(truth_path)
-    handmade = _weigh(None)
     rows = []
-    for weigh in (lambda f: np.expm1(handmade(f)) / (np.expm1(handmade(f)) + 100.0),
-                  _weigh(model)):
+    # The hand-made hierarchy stored its dissimilarity h as the level h / (h + 100).
+    for weigh in (lambda f: 1.0 - 100.0 / (np.expm1(f[:, _HANDMADE]) + 100.0), _weigh(model)):
         ucm = _hierarchy._ucm2(start, edge_of_pair, _hierarchy._merge(edges, statistics, weigh))
         rows.append([(s.pri, s.voi) for s in (metrics.evaluate(kmseg.regions.cut(ucm, level),
                                                                 truths) for level in LEVELS)])
@@ -145,8 +144,7 @@ def check(workers: int) -> str:
              "level chosen on the half fitted on by PRI - 0.1 x VoI).", "",
              "| scored half | order | level | PRI | VoI |", "|---|---|---|---|---|"]
     gains = []
-    for name, scored in zip(("odd", "even"), results, strict=True):
-        other = results[1] if scored is results[0] else results[0]
+    for name, scored, other in (("odd", *results), ("even", *results[::-1])):
         picked = []
         for order, label in enumerate(("hand-made dissimilarity", "merge model")):
             at = int(np.argmax((other[:, order, :, 0] - 0.1 * other[:, order, :, 1]).mean(0)))

@@ -461,7 +461,7 @@ def _merge(edges: np.ndarray, statistics: np.ndarray,
         if not pairs:
             return
         first, second = (np.array(side) for side in zip(*pairs, strict=True))
-        borders = np.array([neighbours[i][j][:4] for i, j in pairs])
+        borders = np.array([neighbours[i][j][:-1] for i, j in pairs])
         features = _features(borders, statistics[first], statistics[second], pixels,
                              regions_left)
         if observe is not None:
@@ -477,7 +477,7 @@ def _merge(edges: np.ndarray, statistics: np.ndarray,
         if seen_i != version[i] or seen_j != version[j] or j not in neighbours[i]:
             continue  # a pair changed (or gone) since it was queued
         level = max(level, value)
-        heights[neighbours[i][j][4]] = level
+        heights[neighbours[i][j][-1]] = level
         _absorb(neighbours, i, j)
         statistics[i] += statistics[j]
         version[i] += 1
@@ -496,8 +496,8 @@ def _absorb(neighbours: list[dict[int, list]], i: int, j: int) -> None:
         del neighbours[k][j]
         if k in neighbours[i]:
             mine = neighbours[i][k]
-            for field in range(5):
-                mine[field] += border[field]
+            for field, value in enumerate(border):
+                mine[field] += value
         else:
             neighbours[i][k] = neighbours[k][i] = border
     neighbours[j] = {}
