@@ -212,6 +212,10 @@ def test_the_merge_model_rises_with_the_difference_of_two_flat_regions():
 def test_bad_inputs_are_one_sentence():
     with pytest.raises(ParameterError, match="expected an RGB or gray image"):
         regions.hierarchy(np.zeros((8, 8, 4)))
+    with_nan = np.zeros((8, 8, 3))
+    with_nan[2, 3] = np.nan
+    with pytest.raises(ParameterError, match="NaN or infinite"):
+        regions.hierarchy(with_nan)
     with pytest.raises(ParameterError, match=r"expected a \(2H \+ 1, 2W \+ 1\) map"):
         regions.cut(np.zeros((8, 9)), 0.5)
 

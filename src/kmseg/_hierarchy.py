@@ -107,7 +107,7 @@ def hierarchy(image: np.ndarray, *, superpixels: int = 600) -> np.ndarray:
     Raises
     ------
     ParameterError
-        ``image`` is not an RGB or gray image of real values.
+        ``image`` is not an RGB or gray image of finite real values.
 
     Notes
     -----
@@ -205,6 +205,8 @@ def _rgb(image: np.ndarray) -> tuple[np.ndarray, float]:
     if values.ndim != 3 or values.shape[2] != 3 or values.dtype.kind not in "biuf":
         raise ParameterError(f"image: expected an RGB or gray image, got {values.dtype} of "
                              f"shape {values.shape}")
+    if values.dtype.kind == "f" and not np.isfinite(values).all():
+        raise ParameterError("image has NaN or infinite values; mask them out")
     return values, 1.0 if values.dtype.kind == "f" else float(value_range(values.dtype))
 
 
