@@ -5,6 +5,9 @@
     python benchmarks/fit_merge.py --check    # fit on one half of train, score the other half
                                               # (both ways): the model against the hand-made
                                               # dissimilarity it replaced, photo by photo
+    python benchmarks/fit_merge.py --check --save A.npy   # also keep the per-photo scores, to
+                                              # compare two variants photo by photo (--compare)
+    python benchmarks/fit_merge.py --compare A.npy B.npy  # B's model minus A's, paired
 
 Every pair of adjacent regions the merging weighs is an example: its features, and how likely
 its two regions are two regions of a human segmentation: one minus the chance that a pixel of
@@ -35,7 +38,8 @@ from kmseg import _hierarchy, metrics
 _HANDMADE = 5  # the feature column log(1 + hand-made dissimilarity)
 # Which of kmseg._hierarchy._features are differences between the two regions (their weights
 # are kept at or above 0); the others (sizes, border length, regions left, texture) are free.
-RISING = (False, False, False, True, False, True, False, False, True, False, False, True)
+RISING = (False, False, False, True, False, True, False, False, True, False, False, True,
+          True, True, True)
 
 
 def _graph(image_path: Path, truth_path: Path):
@@ -130,7 +134,7 @@ def _scores(job: tuple[Path, Path, tuple[np.ndarray, float]]) -> np.ndarray:
     return np.array(rows)
 
 
-def check(workers: int) -> str:
+def check(workers: int, save: Path | None) -> str:
     """Two-fold check on train: fit on the even photos, score the odd ones, and back."""
     chosen = photos("train", None)
     halves = (chosen[0::2], chosen[1::2])
@@ -154,20 +158,47 @@ def check(workers: int) -> str:
                          f"{voi.mean():.3f} |")
         gains.append(picked[1] - picked[0])
     gain = np.concatenate(gains)
+    if save is not None:
+        np.save(save, np.concatenate(results))
     lines += ["", f"PRI - 0.1 x VoI, model minus hand-made, per photo: mean {gain.mean():+.4f}, "
               f"standard error {gain.std(ddof=1) / np.sqrt(len(gain)):.4f}, median "
               f"{np.median(gain):+.4f}."]
     return "\n".join(lines)
 
 
+def _picked(scores: np.ndarray) -> np.ndarray:
+    """PRI - 0.1 x VoI of the model's order per photo of a saved check (odd half, then even),
+    each half at the level chosen on the other."""
+    halves = (scores[:len(scores) // 2], scores[len(scores) // 2:])
+    picked = []
+    for scored, other in (halves, halves[::-1]):
+        objective = scored[:, 1, :, 0] - 0.1 * scored[:, 1, :, 1]
+        at = int(np.argmax((other[:, 1, :, 0] - 0.1 * other[:, 1, :, 1]).mean(0)))
+        picked.append(objective[:, at])
+    return np.concatenate(picked)
+
+
+def compare(first: Path, second: Path) -> str:
+    """Two saved checks, photo by photo: the second variant's model minus the first's."""
+    gain = _picked(np.load(second)) - _picked(np.load(first))
+    return (f"PRI - 0.1 x VoI per photo, {second} minus {first}: mean {gain.mean():+.4f}, "
+            f"standard error {gain.std(ddof=1) / np.sqrt(len(gain)):.4f}.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
                         help="two-fold check on train halves instead of the final fit")
+    parser.add_argument("--save", type=Path, help="with --check: keep per-photo scores (.npy)")
+    parser.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"),
+                        help="compare two checks saved with --save, photo by photo")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args()
+    if args.compare:
+        print(compare(*args.compare))
+        return
     if args.check:
-        print(check(args.workers))
+        print(check(args.workers, args.save))
         return
     weights, bias = fit(photos("train", None), args.workers)
     print("_MERGE_WEIGHTS = np.array([" + ", ".join(f"{w:.6g}" for w in weights) + "])")

@@ -90,6 +90,9 @@ def test_gray_and_integer_images_and_determinism(four_squares):
     np.testing.assert_array_equal(first, regions.hierarchy(rgb8, superpixels=40))
     gray = regions.hierarchy(rgb8.mean(axis=2).astype(np.uint8), superpixels=40)
     assert gray.shape == first.shape
+    # float32 (the regions preset's working copy): the textons' k-means runs in float64.
+    single = regions.hierarchy(four_squares.astype(np.float32), superpixels=40)
+    assert single.shape == first.shape and single.max() > 0
 
 
 def test_a_large_photo_is_merged_on_a_shrunk_copy_and_drawn_back_at_full_size(rng):
@@ -162,8 +165,8 @@ def test_tiny_and_thin_images_give_a_valid_map(rng, shape, superpixels):
 
 def test_region_statistics_are_the_sums_a_brute_force_gives(rng):
     """Each superpixel's statistics against a per-region loop: histogram counts adding up to
-    its size, its Lab sums and squares, and the fine gradient over its pixels whose four
-    neighbours are in it too."""
+    its size, its Lab sums and squares, the fine gradient over its pixels whose four
+    neighbours are in it too, and its texton counts."""
     from scipy import ndimage
 
     from kmseg import _hierarchy
@@ -171,7 +174,8 @@ def test_region_statistics_are_the_sums_a_brute_force_gives(rng):
     lab = _hierarchy._lab(rng.random((30, 40, 3)))
     start = np.repeat(np.repeat(np.arange(12).reshape(3, 4), 10, axis=0), 10, axis=1)
     fine = _hierarchy._fine_gradient(lab)
-    statistics = _hierarchy._statistics(lab, fine, start)
+    textons = rng.integers(0, _hierarchy._N_TEXTONS, start.shape)
+    statistics = _hierarchy._statistics(lab, fine, textons, start)
     assert statistics.shape == (12, _hierarchy._N_STATISTICS)
     padded = np.pad(start, 1, constant_values=-1)
     for region in range(12):
@@ -189,11 +193,56 @@ def test_region_statistics_are_the_sums_a_brute_force_gives(rng):
         np.testing.assert_allclose(statistics[region, _hierarchy._INTERIOR], interior.sum())
         np.testing.assert_allclose(statistics[region, _hierarchy._TEXTURE_SUM],
                                    fine[interior].sum())
+        np.testing.assert_array_equal(statistics[region, _hierarchy._TEXTONS],
+                                      [(textons[inside] == t).sum()
+                                       for t in range(_hierarchy._N_TEXTONS)])
     # The fine gradient is the unsmoothed Sobel magnitude, per pixel of a unit ramp 1.
     ramp = np.zeros((9, 9, 3))
     ramp[..., 0] = np.arange(9.0)
     assert _hierarchy._fine_gradient(ramp)[4, 4] == pytest.approx(1.0)
     assert ndimage.sobel(ramp[..., 0], 1)[4, 4] == pytest.approx(8.0)
+
+
+def test_local_differences_are_those_of_each_edges_two_superpixels_times_its_length(rng):
+    """The superpixel-scale cues against a loop over the edges: the chi-squared distance of
+    the two superpixels' texton histograms and the distance of their mean colours, each times
+    the number of pixel pairs on the border."""
+    from kmseg import _hierarchy
+
+    lab = _hierarchy._lab(rng.random((30, 40, 3)))
+    start = np.repeat(np.repeat(np.arange(12).reshape(3, 4), 10, axis=0), 10, axis=1)
+    fine = _hierarchy._fine_gradient(lab)
+    statistics = _hierarchy._statistics(lab, fine, _hierarchy._textons(lab), start)
+    edges, _ = _hierarchy._adjacency(start, fine)
+    local = _hierarchy._local_differences(edges, statistics)
+    assert local.shape == (17, 2)  # 3 x 3 horizontal and 2 x 4 vertical borders
+    for (i, j, _, length), row in zip(edges, local, strict=True):
+        p, q = (np.bincount(_hierarchy._textons(lab)[start == side],
+                            minlength=_hierarchy._N_TEXTONS) / 100 for side in (i, j))
+        expected = [0.5 * sum((a - b) ** 2 / (a + b) for a, b in zip(p, q, strict=True) if a + b)]
+        means = [lab[start == side].mean(axis=0) for side in (i, j)]
+        expected.append(np.linalg.norm(means[0] - means[1]))
+        assert length == 10
+        np.testing.assert_allclose(row, np.array(expected) * length)
+
+
+def test_textons_tell_apart_two_textures_of_one_mean_colour(rng):
+    """Fine stripes beside a flat area of their mean grey: their texton histograms differ;
+    each side's textons are alike within it; a flat image has one texton; the same image
+    gives the same textons."""
+    from kmseg import _hierarchy
+
+    image = np.full((60, 80), 0.5)
+    image[:, :40] = np.where(np.arange(40) % 4 < 2, 0.3, 0.7)
+    lab = _hierarchy._lab(np.repeat(image[..., None], 3, axis=2))
+    textons = _hierarchy._textons(lab)
+    np.testing.assert_array_equal(textons, _hierarchy._textons(lab))
+    assert textons.min() >= 0 and textons.max() < _hierarchy._N_TEXTONS
+    # Away from the seam (the filters reach 8 px at scale 4, 12 px for the Laplacian there).
+    stripes, flat = textons[20:40, 5:25], textons[20:40, 60:75]
+    assert not set(np.unique(stripes)) & set(np.unique(flat))
+    assert len(np.unique(flat)) == 1
+    assert len(np.unique(_hierarchy._textons(np.zeros((20, 30, 3))))) == 1
 
 
 def test_the_merge_model_rises_with_the_difference_of_two_flat_regions():

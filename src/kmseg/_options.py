@@ -65,7 +65,7 @@ MIN_WORK_PIXELS = 64
 
 #: The level the merge hierarchy (:mod:`kmseg._hierarchy`) is cut at unless told: the one that
 #: scored best on BSDS500 train (benchmarks/bsds.py --hierarchy --split train, PRI - 0.1 x VoI).
-REGION_LEVEL = 0.52
+REGION_LEVEL = 0.54
 
 # The regions preset: regions cut from the merge hierarchy at REGION_LEVEL, each painted with
 # the colour cluster most of it has (k-means of Lab colour and position over Felzenszwalb
