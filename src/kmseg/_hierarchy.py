@@ -1,26 +1,18 @@
 """Stage 5 — labels: a merge hierarchy of regions, as an ultrametric contour map (UCM).
 
-The image is over-segmented into superpixels whose borders follow its edges (a watershed of the
-Lab colour gradient), then the two adjacent regions most likely to be one region are merged,
-again and again, until one is left. How likely: a merge model, a logistic function of a dozen
-features of the pair, fitted on BSDS500's training photos (benchmarks/fit_merge.py) to give
-the chance that the two are two regions of a human segmentation. The features start from a
-hand-made dissimilarity (the border's colour gradient, scaled part way to the photo's own
-contrast, plus, as gPb's globalisation does, the distance of its two sides in the spectral
-embedding of the superpixel graph, plus the chi-squared distance of their soft-binned Lab
-histograms) and add the regions' sizes, the border's length, and their texture: the spread of
-their Lab colours against the difference of their means, their fine gradient inside against
-the one along their border, and the distance of their texton histograms (k-means of filter
-responses, gPb's texture cue in region form), for the whole regions and for the superpixels
-along their border. The chance is scaled down while the smaller region is small, so
-fragments merge first. Each merge happens at a level no lower than the one before, so the
-levels form an ultrametric: the UCM gives every boundary between two pixels the level at which
-its two sides became one region, and cutting the UCM at any level gives regions nested in those
-of every higher level. As the levels are chances of a boundary, one level fits most photos.
-
-The UCM is stored as the BSDS benchmark stores it (``ucm2``): ``(2H + 1, 2W + 1)``, pixel
-``(r, c)`` at ``(2r + 1, 2c + 1)``, the boundary between two neighbouring pixels between them,
-levels in ``[0, 1)``.
+Superpixels whose borders follow the image's edges (a watershed of the Lab gradient) are
+merged, the adjacent pair most likely to be one region first, until one is left. How likely: a
+merge model fitted on BSDS500 train (benchmarks/fit_merge.py), a logistic function of features
+of the pair: a hand-made dissimilarity (border gradient scaled part way to the photo's contrast,
+plus the pair's distance in the spectral embedding of the superpixel graph, as gPb's
+globalisation, plus their Lab histograms' chi-squared distance), their sizes, the border's
+length, and texture: Lab spread against mean-colour difference, fine gradient inside against
+along the border, and texton histograms (k-means of filter responses, gPb's texture cue), of
+the regions and of the superpixels along the border. The chance is scaled down while the
+smaller region is small, so fragments merge first. Levels never fall from one merge to the
+next, so they form an ultrametric: the UCM (stored as BSDS's ``ucm2``, see :func:`hierarchy`)
+gives each boundary the level where its sides joined; cuts at any level nest in those above.
+As the levels are chances of a boundary, one level fits most photos.
 
 Private module: :mod:`kmseg.regions` exposes :func:`hierarchy` and :func:`cut`.
 """
@@ -67,13 +59,9 @@ _N_BINS = int(np.prod(_BINS))
 _LAB_SUMS = slice(_N_BINS, _N_BINS + 3)
 _LAB_SQUARES = slice(_N_BINS + 3, _N_BINS + 6)
 _TEXTURE_SUM, _INTERIOR = _N_BINS + 6, _N_BINS + 7
-# Textons: each pixel's response to a small filter bank on L (derivatives along rows and
-# columns and a Laplacian at scales 1 and 2, a Laplacian at 4), clustered by k-means (fitted
-# on _TEXTON_SAMPLE pixels) into _N_TEXTONS kinds of local texture. Two regions of one colour
-# (water and sky, grass and sand) differ in their texton histograms; the histograms' distance
-# at the region's and at the superpixel's scale is gPb's texture gradient in region form.
-_N_TEXTONS = 32
-_TEXTON_SAMPLE = 20_000
+# Textons (:func:`_textons`): _N_TEXTONS kinds of local texture, k-means of filter responses
+# on _TEXTON_SAMPLE pixels. Regions of one colour (water and sky, grass and sand) differ in them.
+_N_TEXTONS, _TEXTON_SAMPLE = 32, 20_000
 _TEXTONS = slice(_N_BINS + 8, _N_BINS + 8 + _N_TEXTONS)
 _N_STATISTICS = _N_BINS + 8 + _N_TEXTONS
 _CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
@@ -308,12 +296,10 @@ def _superpixel_graph(lab: np.ndarray, superpixels: int):
 
 
 def _textons(lab: np.ndarray) -> np.ndarray:
-    """Each pixel's texton (:data:`_N_TEXTONS` of them at most): its nearest k-means centre
-    among the filter responses of L, each response vector's length compressed as Malik et
-    al.'s textons have it (``log(1 + |r| / 3)``), so a strong edge does not take every centre,
-    after :data:`_TEXTURE_FLOOR` is taken off it: below a photo's noise, a response is no
-    texture (or a step of 1 Lab unit in a synthetic image would be a texton of its own).
-    Seeded: the same image gives the same textons."""
+    """Each pixel's texton: its nearest k-means centre among responses of L to derivatives
+    and Laplacians at scales 1 and 2 and a Laplacian at 4, lengths compressed as Malik et
+    al.'s (``log(1 + |r| / 3)``, so strong edges do not take every centre) once the noise
+    (:data:`_TEXTURE_FLOOR`) is taken off (a faint step would be a texton of its own). Seeded."""
     from scipy import ndimage
 
     from ._kmeans import assign, kmeans, kmeans_plusplus
@@ -333,8 +319,7 @@ def _textons(lab: np.ndarray) -> np.ndarray:
     sample = X[rng.choice(len(X), size=min(len(X), _TEXTON_SAMPLE), replace=False)]
     # A flat or drawn image has fewer distinct responses than textons.
     k = min(_N_TEXTONS, len(np.unique(sample, axis=0)))
-    # Plain Lloyd iterations from k-means++ seeds: the full engine (coreset, breathing,
-    # refinement) took 0.23 s per BSDS photo (median) for textons, this 0.06 s.
+    # Plain Lloyd from k-means++ seeds: the full engine took 0.23 s per BSDS photo, this 0.06.
     seeds = kmeans_plusplus(sample, np.ones(len(sample)), k, rng)
     centers = kmeans(sample, k, init=seeds, max_iter=20, rng=rng).feature_centers
     return assign(X, centers)[0].reshape(lightness.shape)
@@ -344,8 +329,8 @@ def _local_differences(edges: np.ndarray, statistics: np.ndarray) -> np.ndarray:
     """``(m, 2)`` how much each edge's two superpixels differ (the chi-squared distance of
     their texton histograms, the distance of their mean colours), times the border's length:
     summed along a border as regions merge, a cue at the superpixels' scale, between the
-    border's gradient and the difference of the whole regions. (Their Lab histograms' distance
-    was tried too: its fitted weight was 0.)"""
+    border's gradient and the difference of the whole regions (their Lab histograms' distance
+    got weight 0)."""
     i, j = edges[:, 0].astype(np.int64), edges[:, 1].astype(np.int64)
     _, textons, means = _shares(statistics)
     return edges[:, -1:] * np.column_stack([_chi2(textons[i], textons[j]),
