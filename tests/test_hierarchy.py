@@ -212,12 +212,13 @@ def test_local_differences_are_those_of_each_edges_two_superpixels_times_its_len
     lab = _hierarchy._lab(rng.random((30, 40, 3)))
     start = np.repeat(np.repeat(np.arange(12).reshape(3, 4), 10, axis=0), 10, axis=1)
     fine = _hierarchy._fine_gradient(lab)
-    statistics = _hierarchy._statistics(lab, fine, _hierarchy._textons(lab), start)
+    textons = _hierarchy._textons(lab)
+    statistics = _hierarchy._statistics(lab, fine, textons, start)
     edges, _ = _hierarchy._adjacency(start, fine)
     local = _hierarchy._local_differences(edges, statistics)
     assert local.shape == (17, 2)  # 3 x 3 horizontal and 2 x 4 vertical borders
     for (i, j, _, length), row in zip(edges, local, strict=True):
-        p, q = (np.bincount(_hierarchy._textons(lab)[start == side],
+        p, q = (np.bincount(textons[start == side],
                             minlength=_hierarchy._N_TEXTONS) / 100 for side in (i, j))
         expected = [0.5 * sum((a - b) ** 2 / (a + b) for a, b in zip(p, q, strict=True) if a + b)]
         means = [lab[start == side].mean(axis=0) for side in (i, j)]

@@ -289,7 +289,7 @@ def _superpixel_graph(lab: np.ndarray, superpixels: int):
     fine = _fine_gradient(lab)
     edges, edge_of_pair = _adjacency(start, gradient, fine)
     statistics = _statistics(lab, fine, _textons(lab), start)
-    spectral = _spectral(edges, _dissimilarities(edges, statistics[:, :_N_BINS]))
+    spectral = _spectral(edges, _dissimilarities(edges, statistics))
     local = _local_differences(edges, statistics)
     return (start, np.column_stack([edges[:, :3], spectral, edges[:, 3:-1], local, edges[:, -1:]]),
             edge_of_pair, statistics)
@@ -401,11 +401,11 @@ def _fine_gradient(lab: np.ndarray) -> np.ndarray:
                        for c in range(3) for axis in (0, 1))) / 8.0
 
 
-def _dissimilarities(edges: np.ndarray, histograms: np.ndarray) -> np.ndarray:
+def _dissimilarities(edges: np.ndarray, statistics: np.ndarray) -> np.ndarray:
     """How much the two superpixels of each edge differ: their border's mean gradient plus
     the weighed chi-squared distance of their Lab histograms."""
     i, j = edges[:, 0].astype(np.int64), edges[:, 1].astype(np.int64)
-    shares = histograms / np.maximum(histograms.sum(axis=1, keepdims=True), 1e-12)
+    shares = _shares(statistics)[0]
     return edges[:, 2] / edges[:, -1] + _HISTOGRAM_WEIGHT * _chi2(shares[i], shares[j])
 
 
