@@ -63,9 +63,10 @@ MAX_SMOOTH = 1000.0
 MAX_SUPERPIXELS = 1 << 31
 MIN_WORK_PIXELS = 64
 
-#: The level the merge hierarchy (:mod:`kmseg._hierarchy`) is cut at unless told: the one that
-#: scored best on BSDS500 train (benchmarks/bsds.py --hierarchy --split train, PRI - 0.1 x VoI).
-REGION_LEVEL = 0.54
+#: The level the merge hierarchy (:mod:`kmseg._hierarchy`) is cut at unless told: the best PRI
+#: on BSDS500 train among the levels with VoI at most 1.80 (benchmarks/bsds.py --hierarchy
+#: --split train).
+REGION_LEVEL = 0.48
 
 # The regions preset: regions cut from the merge hierarchy at REGION_LEVEL, each painted with
 # the colour cluster most of it has (k-means of Lab colour and position over Felzenszwalb

@@ -108,7 +108,7 @@ class KMeansSegmenter(SegmenterParams):
         the nearest centre; the labels follow (each region takes its majority label).
     region_level : float or None, default None
         Also make a region map, cut from the image's merge hierarchy at this level (see
-        :func:`kmseg.regions.hierarchy`; 0.54 fits BSDS500's photos, higher levels give fewer
+        :func:`kmseg.regions.hierarchy`; 0.48 fits BSDS500's photos, higher levels give fewer
         regions) instead of the connected patches of one label: the regions follow the
         image's edges and their number follows from the image, not from k. Each region is
         painted with its majority label. With ``min_region`` too, smaller regions are then
@@ -513,7 +513,7 @@ def segment(
         this mean CIEDE2000 colour difference (pngquant-style quality targets).
     regions : bool, default False
         The regions preset: coherent regions rather than colour clusters
-        (:data:`REGIONS_PRESET`: the image's merge hierarchy cut at ``region_level=0.54``,
+        (:data:`REGIONS_PRESET`: the image's merge hierarchy cut at ``region_level=0.48``,
         each region painted with its majority cluster of Lab colour and position over
         Felzenszwalb superpixels, k = 8). Parameters given explicitly override the preset's.
     mask : (M, N) bool ndarray, optional

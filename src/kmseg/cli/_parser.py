@@ -201,7 +201,7 @@ def _add_spatial_options(parser: argparse.ArgumentParser) -> None:
     )
     spatial.add_argument("--regions", action="store_true",
                          help="the regions preset: regions cut from the photo's merge "
-                              "hierarchy (level 0.54), each painted with its cluster of Lab "
+                              "hierarchy (level 0.48), each painted with its cluster of Lab "
                               "colour and position, k = 8; writes <stem>_regions.png and "
                               "<stem>_boundaries.png too")
     spatial.add_argument("--position", type=non_negative_float, default=None, metavar="W",
@@ -222,7 +222,7 @@ def _add_spatial_options(parser: argparse.ArgumentParser) -> None:
     spatial.add_argument("--region-level", type=fraction, default=None, metavar="L",
                          help="make regions by cutting the photo's merge hierarchy at this "
                               "level from 0 to 1 (higher: fewer regions; default: none, or "
-                              "0.54 with --regions)")
+                              "0.48 with --regions)")
     spatial.add_argument("--work-pixels", type=non_negative_int, default=1_000_000,
                          metavar="N",
                          help="spatial features work on a copy of at most N pixels, labels "
