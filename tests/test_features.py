@@ -42,9 +42,10 @@ def test_oklab_lightness_is_monotonic_in_gray():
 
 
 @pytest.mark.parametrize("space", ["lab", "oklab"])
-def test_perceptual_spaces_need_rgb(space):
-    with pytest.raises(ParameterError, match=f"space='{space}' needs an RGB image"):
+def test_perceptual_spaces_need_rgb_or_gray(space):
+    with pytest.raises(ParameterError, match=f"space='{space}' needs an RGB or gray image"):
         check_space(space, 4)
+    check_space(space, 1)
     with pytest.raises(ParameterError, match="is not one of"):
         check_space("hsv", 3)
 

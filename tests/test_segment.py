@@ -150,6 +150,29 @@ def test_lab_space_reports_rgb_centres(sample):
     np.testing.assert_allclose(seg.feature_centers[1], lab[labels == 1].mean(axis=0), rtol=1e-6)
 
 
+@pytest.mark.parametrize("space", ["lab", "oklab"])
+def test_a_gray_image_in_a_perceptual_space_is_its_rgb_copy(sample, space):
+    """A gray pixel is the colour R = G = B: the same labels as the three-channel copy, and
+    one-channel centres (that copy's, which are gray)."""
+    gray = np.rint(sample.reshape(-1, 3) @ LUMA_WEIGHTS).astype(np.uint8).reshape(sample.shape[:2])
+    seg = kmseg.segment(gray, k=4, space=space, seed=3)
+    copy = kmseg.segment(np.repeat(gray[..., None], 3, axis=2), k=4, space=space, seed=3)
+    np.testing.assert_array_equal(seg.labels, copy.labels)
+    assert seg.centers.shape == (4, 1) and seg.is_gray
+    np.testing.assert_allclose(seg.centers[:, 0], copy.centers.mean(axis=1), atol=0.01)
+    np.testing.assert_allclose(np.ptp(copy.centers, axis=1), 0, atol=0.01)
+    assert seg.segmented().shape == gray.shape
+
+
+def test_the_regions_preset_takes_a_gray_photo(sample):
+    """The preset clusters in Lab: a gray photo gives the regions of its RGB copy."""
+    gray = np.rint(sample.reshape(-1, 3) @ LUMA_WEIGHTS).astype(np.uint8).reshape(sample.shape[:2])
+    seg = kmseg.segment(gray, regions=True)
+    copy = kmseg.segment(np.repeat(gray[..., None], 3, axis=2), regions=True)
+    np.testing.assert_array_equal(seg.regions, copy.regions)
+    assert seg.n_regions > 1 and seg.centers.shape == (8, 1)
+
+
 def test_normalize_changes_units_not_labels(sample):
     raw = kmseg.segment(sample, k=3)
     unit = kmseg.segment(sample, k=3, normalize=True)
@@ -238,7 +261,7 @@ def test_estimator_fit_predict_matches_brute_force(sample):
         ({"eps": -1.0}, "eps=-1.0 is invalid"),
         ({"eps": float("nan")}, "eps=nan is invalid"),
         ({"seed": -3}, "seed=-3 is invalid"),
-        ({"space": "lab", "image": np.zeros((4, 4), np.uint8)}, "space='lab' needs an RGB"),
+        ({"space": "lab", "image": np.zeros((4, 4, 4), np.uint8)}, "space='lab' needs an RGB"),
         ({"space": "gray", "image": np.zeros((8, 8, 5), np.uint8)}, "space='gray' needs"),
         ({"mask": np.ones((3, 3), bool)}, "mask shape"),
         ({"mask": np.zeros((4, 4), bool)}, "no pixel to cluster"),

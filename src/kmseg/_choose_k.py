@@ -65,7 +65,7 @@ class KChoice:
         centers = self.feature_centers[list(self.ks).index(k)]
         labels, _ = assign(X, centers)
         colours = from_features(centers, self.space, full_scale=full_scale,
-                                normalize=self.normalize)
+                                normalize=self.normalize, n_channels=channels)
         return colours[labels].reshape(*image.shape[:2], -1)
 
     @property
@@ -200,7 +200,7 @@ def _choose(loaded, ks, space, attempts, seed, normalize, min_psnr, max_error) -
                         rng=np.random.default_rng(seed))
         centers.append(result.feature_centers)
         painted = from_features(result.feature_centers, space, full_scale=full_scale,
-                                normalize=normalize)[result.labels]
+                                normalize=normalize, n_channels=values.shape[1])[result.labels]
         error = weights @ ((reference - painted) ** 2).sum(axis=1)
         mse = error / (weights.sum() * reference.shape[1])
         rows["compactness"].append(result.compactness)

@@ -26,6 +26,8 @@ import warnings
 
 import numpy as np
 
+from ._options import PERCEPTUAL
+
 # OKLab from CIE XYZ (D65): XYZ -> LMS cone responses, cube root, -> Lab (Ottosson's matrices).
 _XYZ_TO_LMS = np.array([
     [0.8189330101, 0.3618667424, -0.1288597137],
@@ -62,6 +64,11 @@ def output_channels(space: str, n_channels: int) -> int:
     return 1 if space == "gray" else n_channels
 
 
+def colour_feature_count(space: str, n_channels: int) -> int:
+    """Colour features of a pixel: L, a, b (of a gray image too), else one per painted channel."""
+    return 3 if space in PERCEPTUAL else output_channels(space, n_channels)
+
+
 def to_features(
     values: np.ndarray, space: str, *, full_scale: float, normalize: bool
 ) -> np.ndarray:
@@ -82,6 +89,8 @@ def to_features(
     (n, d) float64 C-contiguous ndarray
     """
     values = np.asarray(values, dtype=np.float64)
+    if space in PERCEPTUAL and values.shape[1] == 1:
+        values = np.repeat(values, 3, axis=1)  # a gray pixel is the colour R = G = B
     if space == "lab":
         from skimage.color import rgb2lab
 
@@ -99,16 +108,20 @@ def to_features(
 
 
 def from_features(
-    centers: np.ndarray, space: str, *, full_scale: float, normalize: bool
+    centers: np.ndarray, space: str, *, full_scale: float, normalize: bool, n_channels: int = 3
 ) -> np.ndarray:
-    """Centres in feature units back to input units (RGB for Lab and OKLab, clipped to the
-    sRGB gamut; gray stays one channel).
+    """Centres in feature units back to input units of an image of ``n_channels`` (RGB for
+    Lab and OKLab, clipped to the sRGB gamut, or its luma for a one-channel image; gray stays
+    one channel).
 
     Returns
     -------
     (k, output_channels) float64 ndarray
     """
     centers = np.asarray(centers, dtype=np.float64)
+    if space in PERCEPTUAL and n_channels == 1:
+        rgb = from_features(centers, space, full_scale=full_scale, normalize=normalize)
+        return (rgb @ LUMA_WEIGHTS)[:, None]
     if space == "lab":
         from skimage.color import lab2rgb
 

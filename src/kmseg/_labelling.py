@@ -18,7 +18,7 @@ import numpy as np
 
 from . import _parallel
 from ._display import to_display
-from ._features import from_features, luminance, output_channels, value_range
+from ._features import colour_feature_count, from_features, luminance, value_range
 from ._kmeans import KMeansResult, assign
 from ._labels import canonical_order, label_dtype, label_map, masked_label, upscale
 from ._result import Segmentation
@@ -126,9 +126,10 @@ def segmentation_of(
     with a segmenter of these ``params``."""
     k, space = params["k"], params["space"]
     full_scale = value_range(loaded.pixels.dtype)
-    n_colour = output_channels(space, _channels(loaded.pixels))
-    centers = from_features(result.feature_centers[:, :n_colour], space,
-                            full_scale=full_scale, normalize=params["normalize"])
+    n_channels = _channels(loaded.pixels)
+    centers = from_features(result.feature_centers[:, :colour_feature_count(space, n_channels)],
+                            space, full_scale=full_scale, normalize=params["normalize"],
+                            n_channels=n_channels)
     sizes = np.rint(result.sizes).astype(np.int64)
     order = label_order(centers, sizes, result.feature_centers, n_fixed(params)) if canonical \
         else np.arange(k)

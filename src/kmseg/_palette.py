@@ -131,7 +131,7 @@ def pooled_palette(
                         rng=np.random.default_rng(params["seed"]),
                         fixed=fixed_features(like, params))
     centers = from_features(result.feature_centers, space, full_scale=value_range(dtype),
-                            normalize=normalize)
+                            normalize=normalize, n_channels=channels)
     order = label_order(centers, result.sizes, result.feature_centers, n_fixed(params))
     return {
         "cluster_centers_": result.feature_centers[order],

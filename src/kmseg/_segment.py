@@ -65,7 +65,8 @@ class KMeansSegmenter(SegmenterParams):
         image has at least ``k`` distinct feature values; otherwise a ParameterError says so.
     space : {"rgb", "gray", "lab", "oklab"}, default "rgb"
         Feature space (see ``kmseg._features``): channel values (any number of bands),
-        luminance, CIE L*a*b*, or OKLab (x 100).
+        luminance, CIE L*a*b*, or OKLab (x 100). Lab and OKLab take RGB or gray images (a
+        gray pixel is the colour R = G = B; its centres are reported gray).
     init : {"k-means++", "random"} or ndarray, default "k-means++"
         Seeding: k-means++ (scikit-learn's), ``k`` random distinct pixels, a ``(k, C)`` array of
         initial centres in the input's units and colour space (label ``i`` is then the cluster

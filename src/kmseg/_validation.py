@@ -322,10 +322,10 @@ def check_space(space: str, n_channels: int) -> None:
             f"space='gray' needs a gray or RGB image, this one has {n_channels} channels; "
             "use space='rgb' to cluster all bands"
         )
-    if space in PERCEPTUAL and n_channels != 3:
+    if space in PERCEPTUAL and n_channels not in (1, 3):
         raise ParameterError(
-            f"space={space!r} needs an RGB image, this one has {n_channels} channel(s); "
-            "use space='rgb' (or 'gray')"
+            f"space={space!r} needs an RGB or gray image, this one has {n_channels} "
+            "channels; use space='rgb' to cluster all bands"
         )
 
 

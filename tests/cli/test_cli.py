@@ -414,6 +414,13 @@ def test_segment_regions_preset_writes_region_outputs(photo, tmp_path, capsys):
     assert f"regions={regions.max()}" in stdout
     assert read_png(out / "photo_boundaries.png").shape == (*regions.shape, 3)
     np.testing.assert_array_equal(read_png(out / "photo_region_1.png") > 0, regions == 1)
+    # A gray photo too (the preset's Lab is the gray's lightness).
+    gray_photo = tmp_path / "gray.png"
+    Image.open(photo).convert("L").save(gray_photo)
+    code, stdout, err = run(["segment", str(gray_photo), "--regions", "-o", str(out)], capsys)
+    assert code == 0, err
+    assert read_png(out / "gray_segmented.png").ndim == 2
+    assert read_png(out / "gray_regions.png").max() > 1
     # Explicit options override the preset's.
     code, _, err = run(["segment", str(photo), "--regions", "-k", "3", "--superpixel-method",
                         "slic", "-o", str(tmp_path / "o2")], capsys)
