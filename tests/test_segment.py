@@ -44,6 +44,11 @@ def sample_seg() -> kmseg.Segmentation:
     return kmseg.segment(kmseg.data.sample_path(), k=4)
 
 
+@pytest.fixture(scope="module")
+def gray_sample(sample) -> np.ndarray:
+    return np.rint(sample.reshape(-1, 3) @ LUMA_WEIGHTS).astype(np.uint8).reshape(sample.shape[:2])
+
+
 def test_default_is_at_least_as_compact_as_opencv_and_scikit_learn(sample, sample_seg):
     X = sample.reshape(-1, 3).astype(np.float64)
     assert sample_seg.compactness == pytest.approx(
@@ -151,10 +156,10 @@ def test_lab_space_reports_rgb_centres(sample):
 
 
 @pytest.mark.parametrize("space", ["lab", "oklab"])
-def test_a_gray_image_in_a_perceptual_space_is_its_rgb_copy(sample, space):
+def test_a_gray_image_in_a_perceptual_space_is_its_rgb_copy(gray_sample, space):
     """A gray pixel is the colour R = G = B: the same labels as the three-channel copy, and
     one-channel centres (that copy's, which are gray)."""
-    gray = np.rint(sample.reshape(-1, 3) @ LUMA_WEIGHTS).astype(np.uint8).reshape(sample.shape[:2])
+    gray = gray_sample
     seg = kmseg.segment(gray, k=4, space=space, seed=3)
     copy = kmseg.segment(np.repeat(gray[..., None], 3, axis=2), k=4, space=space, seed=3)
     np.testing.assert_array_equal(seg.labels, copy.labels)
@@ -164,9 +169,9 @@ def test_a_gray_image_in_a_perceptual_space_is_its_rgb_copy(sample, space):
     assert seg.segmented().shape == gray.shape
 
 
-def test_the_regions_preset_takes_a_gray_photo(sample):
+def test_the_regions_preset_takes_a_gray_photo(gray_sample):
     """The preset clusters in Lab: a gray photo gives the regions of its RGB copy."""
-    gray = np.rint(sample.reshape(-1, 3) @ LUMA_WEIGHTS).astype(np.uint8).reshape(sample.shape[:2])
+    gray = gray_sample
     seg = kmseg.segment(gray, regions=True)
     copy = kmseg.segment(np.repeat(gray[..., None], 3, axis=2), regions=True)
     np.testing.assert_array_equal(seg.regions, copy.regions)

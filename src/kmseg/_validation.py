@@ -317,12 +317,7 @@ def check_space(space: str, n_channels: int) -> None:
     """Raise ParameterError unless ``space`` can be computed from ``n_channels`` channels."""
     if space not in SPACES:
         raise ParameterError(f"space={space!r} is not one of {', '.join(map(repr, SPACES))}")
-    if space == "gray" and n_channels not in (1, 3):
-        raise ParameterError(
-            f"space='gray' needs a gray or RGB image, this one has {n_channels} channels; "
-            "use space='rgb' to cluster all bands"
-        )
-    if space in PERCEPTUAL and n_channels not in (1, 3):
+    if space != "rgb" and n_channels not in (1, 3):
         raise ParameterError(
             f"space={space!r} needs an RGB or gray image, this one has {n_channels} "
             "channels; use space='rgb' to cluster all bands"
