@@ -185,6 +185,32 @@ def test_masked_pixels_have_no_region(sample):
     assert (seg.labels[:, :100] == seg.masked_label).all()
 
 
+@pytest.mark.parametrize("shape", [(40, 50), (2, 2), (1, 7)])
+def test_regions_preset_on_a_flat_image_gives_one_region(shape):
+    # One superpixel, one pixel value: the preset's k = 8 shrinks to what there is.
+    seg = kmseg.segment(np.full((*shape, 3), 120, np.uint8), regions=True)
+    assert seg.k == 1 and seg.n_regions == 1
+    assert (seg.regions == 1).all() and (seg.labels == 0).all()
+    np.testing.assert_allclose(seg.centers, [[120, 120, 120]], atol=0.5)
+
+
+def test_regions_preset_on_black_text_over_transparency():
+    # Every opaque pixel is black; each letter is a region of its own (the mask parts them).
+    image = np.zeros((30, 60, 4), np.uint8)
+    for left in (5, 25, 45):
+        image[8:22, left:left + 8, 3] = 255
+    seg = kmseg.segment(image, regions=True, alpha=True)
+    mask = image[..., 3] > 0
+    assert seg.k == 1 and seg.n_regions == 3
+    assert (seg.regions[~mask] == 0).all()
+    assert len(np.unique(seg.regions[mask])) == ndimage.label(mask)[1] == 3
+
+
+def test_an_explicit_k_without_regions_still_must_fit():
+    with pytest.raises(ParameterError, match="k=8 exceeds"):
+        kmseg.segment(np.full((40, 50, 3), 120, np.uint8), k=8, superpixels=50)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

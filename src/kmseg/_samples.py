@@ -47,6 +47,19 @@ def makes_regions(params: dict[str, Any]) -> bool:
     return params["min_region"] is not None or params["region_level"] is not None
 
 
+def paints_regions(params: dict[str, Any]) -> bool:
+    """Whether the clusters only paint the merge hierarchy's regions (``region_level``, seeded
+    by name): ``k`` and ``superpixels`` are then at most what the image has, so the regions
+    preset's k = 8 gives a flat logo or a tiny image its few regions instead of an error."""
+    return params["region_level"] is not None and isinstance(params["init"], str)
+
+
+def clusters_for(params: dict[str, Any], samples: Samples) -> int:
+    """The k clustered: ``k``, or the number of samples when it only paints regions and there
+    are fewer."""
+    return min(params["k"], len(samples.X)) if paints_regions(params) else params["k"]
+
+
 def working_copy(loaded: LoadedImage, params: dict[str, Any]) -> LoadedImage:
     """The image itself, or (spatial features on a large image) a smaller copy."""
     if not is_spatial(params) or params["max_work_pixels"] is None:
@@ -102,7 +115,7 @@ def samples_of(
     continuous floats), superpixels, or every pixel."""
     spatial = is_spatial(params)
     values = checked_values(loaded, params["space"], params["k"],
-                            check_finite=spatial or per_pixel)
+                            check_k=not paints_regions(params), check_finite=spatial or per_pixel)
     if spatial:
         return spatial_samples(loaded, params)
     return colour_samples(values, loaded.pixels.dtype, space=params["space"],
@@ -128,6 +141,8 @@ def spatial_samples(loaded: LoadedImage, params: dict[str, Any]) -> Samples:
     X = np.hstack(parts) if len(parts) > 1 else colour
     if loaded.mask is not None:
         X = X[loaded.mask.ravel()]
+    if n_superpixels and paints_regions(params):
+        n_superpixels = min(n_superpixels, len(X))
     if n_superpixels:
         if n_superpixels > shape[0] * shape[1]:
             raise exceeds("superpixels", n_superpixels, shape[0] * shape[1], "pixels of the image")
@@ -135,7 +150,7 @@ def spatial_samples(loaded: LoadedImage, params: dict[str, Any]) -> Samples:
         compressed = superpixels(X, drawn_on.reshape(*shape, -1), n_superpixels,
                                  method=params["superpixel_method"], mask=loaded.mask,
                                  min_count=k)
-        if len(compressed.values) < k:
+        if len(compressed.values) < k and not paints_regions(params):
             raise exceeds("k", k, len(compressed.values), "superpixels",
                           "use a smaller k or more superpixels")
         return Samples(compressed.values, compressed.counts, compressed.expand)

@@ -35,6 +35,7 @@ from ._palette import (
 )
 from ._result import Segmentation
 from ._samples import (
+    clusters_for,
     initialisation,
     is_spatial,
     makes_regions,
@@ -402,10 +403,11 @@ class KMeansSegmenter(SegmenterParams):
         fixed = fixed_features(work, params)
         # An initial label map is per pixel, so it is the one case clustered pixel by pixel.
         samples = samples_of(work, params, per_pixel=init_labels is not None)
+        params["k"] = clusters_for(params, samples)
         features_done = time.perf_counter()
         result = kmeans(
             samples.X,
-            self.k,
+            params["k"],
             sample_weight=samples.weights,
             init=init,
             init_labels=init_labels,
