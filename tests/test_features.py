@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from kmseg._errors import ParameterError
-from kmseg._features import from_features, to_features
+from kmseg._features import from_features, to_features, white_point
 from kmseg._spatial import shrink_factor
 from kmseg._validation import check_space
 
@@ -56,3 +56,20 @@ def test_shrink_factor_keeps_at_least_one_row_and_column():
     assert shrink_factor((10, 1000), 1) == 10
     assert shrink_factor((400, 600), 64) == 62
     assert shrink_factor((400, 600), 1_000_000) == 1
+
+
+@pytest.mark.parametrize(
+    ("values", "white"),
+    [
+        (np.array([0, 235], np.uint16), 255.0),  # 8-bit values stored in 16 bits
+        (np.array([3, 1023], np.uint16), 1023.0),  # 10 bits
+        (np.array([0, 1024], np.uint16), 2047.0),  # one more bit is needed
+        (np.array([12000], np.uint16), 16383.0),  # 14 bits
+        (np.array([0, 40000], np.uint16), 65535.0),
+        (np.array([0, 7], np.uint8), 255.0),  # 8-bit images keep their full scale
+        (np.array([0.0, 0.2]), 1.0),
+        (np.zeros(0, np.uint16), 65535.0),
+    ],
+)
+def test_white_point_is_the_top_of_the_bits_used(values, white):
+    assert white_point(values) == white

@@ -95,6 +95,12 @@ def test_gray_and_integer_images_and_determinism(four_squares):
     assert single.shape == first.shape and single.max() > 0
 
 
+def test_12_bit_values_stored_in_16_bits_read_up_to_4095(four_squares):
+    twelve_bit = np.rint(four_squares * 4000).astype(np.uint16)
+    np.testing.assert_array_equal(regions.hierarchy(twelve_bit, superpixels=40),
+                                  regions.hierarchy(twelve_bit / 4095.0, superpixels=40))
+
+
 def test_a_large_photo_is_merged_on_a_shrunk_copy_and_drawn_back_at_full_size(rng):
     """Above _MAX_PIXELS the hierarchy is that of the block-mean copy: at every level, its
     regions are the copy's regions enlarged (the last, partial blocks joined to the whole ones)."""

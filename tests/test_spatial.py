@@ -142,6 +142,15 @@ def test_region_level_reads_any_image_kind_and_keeps_masked_pixels_out(sample):
     assert not set(np.unique(left)) & set(np.unique(right))
 
 
+@pytest.mark.parametrize("bits", [10, 12])
+def test_regions_preset_reads_a_12_bit_photo_as_its_8_bit_one(regions_seg, sample, bits):
+    # Read against 65535 the copy is dark: it was one region.
+    copy = np.rint(sample * ((2**bits - 1) / 255)).astype(np.uint16)
+    seg = kmseg.segment(copy, regions=True)
+    assert seg.n_regions == regions_seg.n_regions > 5
+    assert adjusted_rand_score(seg.regions.ravel(), regions_seg.regions.ravel()) > 0.99
+
+
 def test_regions_preset_is_deterministic(regions_seg, sample):
     again = kmseg.segment(sample, regions=True)
     np.testing.assert_array_equal(again.regions, regions_seg.regions)

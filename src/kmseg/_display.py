@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._errors import ParameterError
-from ._features import value_range
+from ._features import value_range, white_point
 from ._spatial import block_mean
 
 
@@ -75,9 +75,15 @@ def shown_bands(pixels: np.ndarray) -> np.ndarray:
     return pixels[..., :3] if pixels.ndim == 3 else pixels
 
 
-def display_limits(pixels: np.ndarray, alpha: np.ndarray | None) -> tuple[float, float]:
-    """:func:`value_limits` of the shown bands of the opaque pixels."""
+def display_limits(
+    pixels: np.ndarray, alpha: np.ndarray | None, *, own_white: bool = False
+) -> tuple[float, float]:
+    """:func:`value_limits` of the shown bands of the opaque pixels; ``own_white``: integers up
+    to their white point (:func:`kmseg._features.white_point`: 12-bit values stored in 16 bits
+    up to 4095)."""
     bands = shown_bands(pixels)
+    if own_white and bands.dtype.kind in "biu":
+        return 0.0, white_point(bands if alpha is None else bands[alpha > 0])
     if alpha is None or bands.dtype.kind != "f":  # integer limits do not depend on the pixels
         return value_limits(bands)
     return value_limits(bands[alpha > 0])

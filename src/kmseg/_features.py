@@ -59,6 +59,28 @@ def value_range(dtype: np.dtype) -> float:
     return 1.0
 
 
+def white_point(values: np.ndarray) -> float:
+    """The value that is white: the dtype's full scale, but for unsigned integers of more than
+    8 bits the largest value of the bits they use, ``2**b - 1`` for the fewest ``b >= 8`` that
+    hold them all.
+
+    10-, 12- and 14-bit cameras, microscopes and satellites store their values in 16 bits; read
+    against 65535, a 12-bit image is dark, and the regions preset made one region of it. A
+    16-bit copy of an 8-bit photo (x 257) still reads as the photo.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> white_point(np.array([0, 100, 4000], np.uint16)), white_point(np.array([0, 60], np.uint8))
+    (4095.0, 255.0)
+    """
+    full_scale = value_range(values.dtype)
+    if values.dtype.kind != "u" or values.dtype.itemsize == 1 or values.size == 0:
+        return full_scale
+    bits = max(8, int(values.max()).bit_length())
+    return float(min(2**bits - 1, full_scale))
+
+
 def output_channels(space: str, n_channels: int) -> int:
     """Channels of the painted image: 1 for gray, else the input's."""
     return 1 if space == "gray" else n_channels

@@ -91,7 +91,9 @@ def hierarchy(image: np.ndarray, *, superpixels: int = 600) -> np.ndarray:
     Parameters
     ----------
     image : (H, W, 3) or (H, W) ndarray
-        RGB or gray, any real dtype (integers over their range, floats in [0, 1]).
+        RGB or gray, any real dtype: floats in [0, 1]; integers from 0 to their white point,
+        the full scale of 8-bit values, ``2**b - 1`` of 16-bit ones that use ``b`` bits (12-bit
+        camera, microscope and satellite values stored in 16 bits).
     superpixels : int
         Watershed regions the merging starts from.
 
@@ -194,19 +196,17 @@ def cut(ucm: np.ndarray, level: float = REGION_LEVEL) -> np.ndarray:
 
 def _rgb(image: np.ndarray) -> tuple[np.ndarray, float]:
     """``(H, W, 3)`` values of an RGB or gray image, and the value of full intensity."""
-    from ._features import value_range
+    from ._features import white_point
 
     values = np.asarray(image)
-    if values.ndim == 3 and values.shape[2] == 1:
-        values = values[..., 0]
-    if values.ndim == 2:
-        values = np.repeat(values[..., None], 3, axis=2)
-    if values.ndim != 3 or values.shape[2] != 3 or values.dtype.kind not in "biuf":
+    values = values[..., None] if values.ndim == 2 else values
+    if values.ndim != 3 or values.shape[2] not in (1, 3) or values.dtype.kind not in "biuf":
         raise ParameterError(f"image: expected an RGB or gray image, got {values.dtype} of "
                              f"shape {values.shape}")
     if values.dtype.kind == "f" and not np.isfinite(values).all():
         raise ParameterError("image has NaN or infinite values; mask them out")
-    return values, 1.0 if values.dtype.kind == "f" else float(value_range(values.dtype))
+    white = 1.0 if values.dtype.kind == "f" else white_point(values)
+    return np.broadcast_to(values, (*values.shape[:2], 3)), white
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import _parallel
-from ._display import to_display
+from ._display import display_limits, display_with_limits
 from ._features import colour_feature_count, from_features, luminance, value_range
 from ._kmeans import KMeansResult, assign
 from ._labels import canonical_order, label_dtype, label_map, masked_label, upscale
@@ -101,12 +101,14 @@ def distances_to(
 
 def _cut_regions(work: LoadedImage, params: dict[str, Any]) -> np.ndarray | None:
     """The regions of the image's merge hierarchy at ``region_level`` (None without it), drawn
-    on its display values (any dtype, range or bands), 0 outside its mask."""
+    on its display values (any dtype, range or bands; integers up to their white point, as
+    :func:`kmseg.regions.hierarchy` reads them), 0 outside its mask."""
     if params["region_level"] is None:
         return None
     from .regions import connected_regions, cut, hierarchy
 
-    shown = np.nan_to_num(to_display(work.pixels))
+    limits = display_limits(work.pixels, work.mask, own_white=True)
+    shown = display_with_limits(work.pixels, None, limits)
     regions = cut(hierarchy(shown), params["region_level"])
     # The mask may cut a region in two: number its parts apart.
     return regions if work.mask is None else connected_regions(regions, mask=work.mask)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._compress import histogram, superpixels
 from ._errors import ParameterError, exceeds
-from ._features import LUMA_WEIGHTS, output_channels, to_features, value_range
+from ._features import LUMA_WEIGHTS, output_channels, to_features, value_range, white_point
 from ._spatial import position_features, shrink, smooth, texture_features
 from ._validation import _channels, checked_values
 from .io import LoadedImage
@@ -173,11 +173,12 @@ def _drawn_on(
 
 
 def _in_unit_range(pixels: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, float]:
-    """Pixels and their full scale for drawing superpixels: integers over their dtype's range;
-    floats outside [0, 1] (any range) mapped onto it by their clustered pixels' span."""
+    """Pixels and their full scale for drawing superpixels: integers up to their white point
+    (16-bit: the largest value of the bits they use, as the merge hierarchy reads them); floats
+    outside [0, 1] (any range) mapped onto it by their clustered pixels' span."""
     full_scale = value_range(pixels.dtype)
     if pixels.dtype.kind != "f":
-        return pixels, full_scale
+        return pixels, white_point(pixels if mask is None else pixels[mask])
     clustered = pixels if mask is None else pixels[mask]
     low, high = float(clustered.min()), float(clustered.max())
     if low >= 0 and high <= 1:

@@ -387,8 +387,7 @@ class KMeansSegmenter(SegmenterParams):
         if loaded.pixel_list and (self._spatial() or makes_regions(self.get_params())):
             raise ParameterError("regions (min_region, region_level, regions=True), position, "
                                  "texture, smooth and superpixels need an image, not a pixel "
-                                 "list; "
-                                 "reshape the pixels to (M, N, C)")
+                                 "list; reshape the pixels to (M, N, C)")
         try:
             with _parallel.one_blas_thread():
                 return self._fit_checked(loaded)
@@ -457,7 +456,6 @@ class KMeansSegmenter(SegmenterParams):
         :func:`kmseg._validation.checked_values`)."""
         return checked_values(loaded, self.space, self.k, check_k=check_k,
                               check_finite=check_finite)
-
 
 
 def segment(
