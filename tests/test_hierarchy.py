@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from kmseg import ParameterError, regions
-from kmseg._options import REGION_LEVEL
+from kmseg._options import HIERARCHY_MAX_PIXELS, REGION_LEVEL
 
 
 @pytest.fixture
@@ -102,9 +102,8 @@ def test_12_bit_values_stored_in_16_bits_read_up_to_4095(four_squares):
 
 
 def test_a_large_photo_is_merged_on_a_shrunk_copy_and_drawn_back_at_full_size(rng):
-    """Above _MAX_PIXELS the hierarchy is that of the block-mean copy: at every level, its
+    """Above HIERARCHY_MAX_PIXELS the hierarchy is that of the block-mean copy: at every level, its
     regions are the copy's regions enlarged (the last, partial blocks joined to the whole ones)."""
-    from kmseg import _hierarchy
     from kmseg._spatial import block_mean, enlarge, shrink_factor
 
     h, w = 613, 509  # 0.31 MP: shrunk by 2, a row and a column past the last whole block
@@ -115,7 +114,7 @@ def test_a_large_photo_is_merged_on_a_shrunk_copy_and_drawn_back_at_full_size(rn
     yy, xx = np.mgrid[:h, :w]
     image[(yy - 150) ** 2 + (xx - 400) ** 2 < 60 ** 2] = (230, 220, 40)
     image = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
-    factor = shrink_factor((h, w), _hierarchy._MAX_PIXELS)
+    factor = shrink_factor((h, w), HIERARCHY_MAX_PIXELS)
     assert factor == 2
     ucm = regions.hierarchy(image)
     assert ucm.shape == (2 * h + 1, 2 * w + 1)

@@ -194,6 +194,22 @@ def test_masked_pixels_have_no_region(sample):
     assert (seg.labels[:, :100] == seg.masked_label).all()
 
 
+def test_a_tilted_nodata_frame_leaves_no_specks(rng):
+    # A GeoTIFF-like tilted square of two fields in a black frame; above 0.26 MP the hierarchy
+    # merges 2 x 2 blocks, and the frame's edge crosses them. It left 175 specks of 1-26 pixels.
+    h = w = 640
+    image = np.zeros((h, w, 3), np.uint8)
+    image[:, : w // 2] = (40, 120, 40)
+    image[:, w // 2:] = (60, 90, 200)
+    image = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    r, c = np.mgrid[:h, :w]
+    inside = np.abs(r - h / 2) + np.abs(c - w / 2) < 0.45 * (h + w) / 2
+    image[~inside] = 0
+    seg = kmseg.segment(image, regions=True, mask=inside)
+    assert seg.n_regions == 2 and (seg.regions[~inside] == 0).all()
+    assert seg.regions[h // 2, w // 4] != seg.regions[h // 2, 3 * w // 4]
+
+
 @pytest.mark.parametrize("shape", [(40, 50), (2, 2), (1, 7)])
 def test_regions_preset_on_a_flat_image_gives_one_region(shape):
     # One superpixel, one pixel value: the preset's k = 8 shrinks to what there is.
@@ -213,6 +229,15 @@ def test_regions_preset_on_black_text_over_transparency():
     assert seg.k == 1 and seg.n_regions == 3
     assert (seg.regions[~mask] == 0).all()
     assert len(np.unique(seg.regions[mask])) == ndimage.label(mask)[1] == 3
+
+
+def test_felzenszwalb_superpixels_of_four_bands_warn_nothing(rng):
+    # scikit-image doubts that a fourth axis of 4 is channels; kmseg passes channel_axis.
+    bands = np.zeros((40, 60, 4), np.uint8)
+    bands[:, 30:] = (200, 50, 50, 250)
+    bands = bands + rng.integers(0, 5, bands.shape, dtype=np.uint8)
+    seg = kmseg.segment(bands, regions=True, space="rgb")  # pytest turns warnings to errors
+    assert seg.n_regions == 2 and seg.regions[0, 0] != seg.regions[0, -1]
 
 
 def test_an_explicit_k_without_regions_still_must_fit():

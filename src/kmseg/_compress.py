@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -483,9 +484,11 @@ def _superpixel_map(
         factor = shrink_factor(shape, _FZ_MAX_PIXELS)
         small = block_mean(image, factor) if factor > 1 else image
         per_segment = small.shape[0] * small.shape[1] / n_segments
-        segments = felzenszwalb(small, scale=_FZ_SCALE * per_segment, sigma=_FZ_SIGMA,
-                                min_size=max(1, round(per_segment / _FZ_MIN_SIZE)),
-                                channel_axis=-1)
+        with warnings.catch_warnings():  # it doubts 4 or more bands are channels; they are
+            warnings.filterwarnings("ignore", "Got image with third dimension", RuntimeWarning)
+            segments = felzenszwalb(small, scale=_FZ_SCALE * per_segment, sigma=_FZ_SIGMA,
+                                    min_size=max(1, round(per_segment / _FZ_MIN_SIZE)),
+                                    channel_axis=-1)
         return enlarge(segments, shape, factor) if factor > 1 else segments
     from skimage.segmentation import slic
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ._errors import ParameterError
-from ._options import REGION_LEVEL
+from ._options import HIERARCHY_MAX_PIXELS, REGION_LEVEL
 
 # Lab histogram bins (L, a, b) of a region, and the a / b range they cover.
 _BINS = (4, 8, 8)
@@ -79,10 +79,6 @@ _MERGE_WEIGHTS = np.array([0.0283282, 0.223165, -0.220377, 0.99157, -0.105569, 0
 _MERGE_BIAS = -1.87488
 # Levels stay below 1, so a cut at 1 leaves one region.
 _TOP_LEVEL = float(np.nextafter(1.0, 0.0))
-# Larger photos are merged on a copy shrunk by block means to at most this many pixels (BSDS
-# photos have 0.15 MP), and the UCM is drawn back at full size: merging a 2.4 MP photo took
-# 7.1 s, its shrunk copy 1.3 s.
-_MAX_PIXELS = 1 << 18
 
 
 def hierarchy(image: np.ndarray, *, superpixels: int = 600) -> np.ndarray:
@@ -135,7 +131,7 @@ def hierarchy(image: np.ndarray, *, superpixels: int = 600) -> np.ndarray:
     from ._spatial import block_mean, shrink_factor
 
     rgb, full_scale = _rgb(image)
-    factor = shrink_factor(rgb.shape[:2], _MAX_PIXELS)
+    factor = shrink_factor(rgb.shape[:2], HIERARCHY_MAX_PIXELS)
     lab = _lab((rgb if factor == 1 else block_mean(rgb, factor)) / full_scale)
     start, edges, edge_of_pair, statistics = _superpixel_graph(lab, superpixels)
     levels = _merge(edges, statistics, _boundary_probability)

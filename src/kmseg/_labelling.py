@@ -21,6 +21,7 @@ from ._display import display_limits, display_with_limits
 from ._features import colour_feature_count, from_features, luminance, value_range
 from ._kmeans import KMeansResult, assign
 from ._labels import canonical_order, label_dtype, label_map, masked_label, upscale
+from ._options import HIERARCHY_MAX_PIXELS
 from ._result import Segmentation
 from ._samples import Samples, colour_features, makes_regions, samples_of, working_copy
 from ._spatial import shrink_factor
@@ -105,13 +106,26 @@ def _cut_regions(work: LoadedImage, params: dict[str, Any]) -> np.ndarray | None
     :func:`kmseg.regions.hierarchy` reads them), 0 outside its mask."""
     if params["region_level"] is None:
         return None
-    from .regions import connected_regions, cut, hierarchy
+    from scipy.ndimage import distance_transform_edt
+
+    from .regions import connected_regions, cut, hierarchy, merge_small_regions
 
     limits = display_limits(work.pixels, work.mask, own_white=True)
     shown = display_with_limits(work.pixels, None, limits)
+    if work.mask is not None and work.mask.any():
+        # Masked pixels take their nearest clustered pixel's value: the mask's edge (a GeoTIFF's
+        # nodata, transparency) is no border, whose blocks left specks inside the mask.
+        nearest = distance_transform_edt(~work.mask, return_distances=False, return_indices=True)
+        shown = shown[tuple(nearest)]
     regions = cut(hierarchy(shown), params["region_level"])
-    # The mask may cut a region in two: number its parts apart.
-    return regions if work.mask is None else connected_regions(regions, mask=work.mask)
+    if work.mask is None:
+        return regions
+    # The mask may cut a region in two: number its parts apart. Where a region's edge meets
+    # the mask's, it can leave a few pixels of a block the hierarchy merged: they join a
+    # neighbour.
+    parts = connected_regions(regions, mask=work.mask)
+    block = shrink_factor(regions.shape, HIERARCHY_MAX_PIXELS) ** 2
+    return parts if block == 1 else merge_small_regions(parts, shown, block)
 
 
 def segmentation_of(
