@@ -290,6 +290,23 @@ def test_kmseg_segment_hierarchy_writes_the_ucm_as_16_bit_png(tmp_path, capsys):
     expected = regions.hierarchy(kmseg.read_image(photo))
     assert ucm.dtype == np.uint16 and ucm.shape == (97, 121)
     np.testing.assert_array_equal(ucm, np.rint(expected * 65535))
+    # The map the regions are cut from: of four bands (it stopped with "expected an RGB or gray
+    # image", naming no file), and of a photo in a black transparent frame, which is no border.
+    import tifffile
+
+    bands = np.zeros((48, 60, 4), np.uint8)
+    bands[:, :30], bands[:, 30:] = (200, 40, 90, 255), (30, 160, 60, 255)
+    tifffile.imwrite(tmp_path / "bands.tif", bands, photometric="rgb", extrasamples=["unspecified"])
+    bands[:6] = 0
+    Image.fromarray(bands).save(photo)
+    for name, space in (("bands.tif", "rgb"), ("photo.png", "lab")):
+        out = tmp_path / name.replace(".", "_")
+        assert main(["segment", str(tmp_path / name), "--regions", "--space", space,
+                     "--hierarchy", "-o", str(out)]) == 0
+        with Image.open(out / f"{name.split('.')[0]}_ucm2.png") as written:
+            cut = regions.cut(np.asarray(written) / 65535)
+        assert (cut[:, :30] == cut[10, 5]).all() and (cut[:, 30:] == cut[10, 50]).all()
+        assert cut[10, 5] != cut[10, 50]
     scan = tmp_path / "scan.nii.gz"
     import nibabel
 

@@ -100,23 +100,31 @@ def distances_to(
     return out[:, 0] if loaded.pixel_list else out
 
 
-def _cut_regions(work: LoadedImage, params: dict[str, Any]) -> np.ndarray | None:
-    """The regions of the image's merge hierarchy at ``region_level`` (None without it), drawn
-    on its display values (any dtype, range or bands; integers up to their white point, as
-    :func:`kmseg.regions.hierarchy` reads them), 0 outside its mask."""
-    if params["region_level"] is None:
-        return None
+def regions_drawn_on(pixels: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """What the merge hierarchy of an image is drawn on: gray or RGB integers as they are
+    (:func:`kmseg.regions.hierarchy` reads them up to their white point), other images as
+    display values (floats of any range, the first three of other bands), each masked pixel
+    the value of its nearest clustered pixel."""
     from scipy.ndimage import distance_transform_edt
 
+    shown = pixels if pixels.dtype.kind in "biu" and _channels(pixels) in (1, 3) else \
+        display_with_limits(pixels, None, display_limits(pixels, mask, own_white=True))
+    if mask is None or not mask.any():
+        return shown
+    # The mask's edge (a GeoTIFF's nodata, transparency) is then no border, whose blocks left
+    # specks inside the mask.
+    return shown[tuple(distance_transform_edt(~mask, return_distances=False,
+                                              return_indices=True))]
+
+
+def _cut_regions(work: LoadedImage, params: dict[str, Any]) -> np.ndarray | None:
+    """The regions of the image's merge hierarchy at ``region_level`` (None without it), 0
+    outside its mask."""
+    if params["region_level"] is None:
+        return None
     from .regions import connected_regions, cut, hierarchy, merge_small_regions
 
-    limits = display_limits(work.pixels, work.mask, own_white=True)
-    shown = display_with_limits(work.pixels, None, limits)
-    if work.mask is not None and work.mask.any():
-        # Masked pixels take their nearest clustered pixel's value: the mask's edge (a GeoTIFF's
-        # nodata, transparency) is no border, whose blocks left specks inside the mask.
-        nearest = distance_transform_edt(~work.mask, return_distances=False, return_indices=True)
-        shown = shown[tuple(nearest)]
+    shown = regions_drawn_on(work.pixels, work.mask)
     regions = cut(hierarchy(shown), params["region_level"])
     if work.mask is None:
         return regions
@@ -125,7 +133,8 @@ def _cut_regions(work: LoadedImage, params: dict[str, Any]) -> np.ndarray | None
     # neighbour.
     parts = connected_regions(regions, mask=work.mask)
     block = shrink_factor(regions.shape, HIERARCHY_MAX_PIXELS) ** 2
-    return parts if block == 1 else merge_small_regions(parts, shown, block)
+    colours = shown.reshape(*shown.shape[:2], -1).astype(np.float64)
+    return parts if block == 1 else merge_small_regions(parts, colours, block)
 
 
 def segmentation_of(

@@ -14,6 +14,7 @@ import numpy as np
 
 from .._errors import KmsegError, OutputError, ParameterError, with_source
 from .._options import DEFAULT_SPACE, INIT_METHODS, resolve_preset
+from .._result import Segmentation
 from .._segment import KMeansSegmenter
 from .._segment import segment as segment_image
 from .._validation import check_params
@@ -262,7 +263,7 @@ def _segment_one(
                            figure_width=args.width, figure_dpi=args.dpi)
     if args.hierarchy:
         with working(f"building the merge hierarchy of {image}"):
-            _write_hierarchy(seg.image, written["json"].with_name(
+            _write_hierarchy(seg, written["json"].with_name(
                 f"{written['json'].stem}_ucm2.png"), args.images)
     seconds = sum(seg.timings.values())
     regions = f" regions={seg.n_regions}" if seg.regions is not None else ""
@@ -274,11 +275,13 @@ def _segment_one(
             print(f"kmseg: {image}: the decoder said: {message}", file=sys.stderr)
 
 
-def _write_hierarchy(image: np.ndarray, path: Path, inputs: list[str]) -> None:
-    """The image's ultrametric contour map as a 16-bit PNG (levels x 65535), atomically."""
+def _write_hierarchy(seg: Segmentation, path: Path, inputs: list[str]) -> None:
+    """The image's ultrametric contour map as a 16-bit PNG (levels x 65535), atomically: the
+    map the regions are cut from."""
+    from .._labelling import regions_drawn_on
     from ..regions import hierarchy
 
-    ucm = np.rint(hierarchy(image) * 65535).astype(np.uint16)
+    ucm = np.rint(hierarchy(regions_drawn_on(seg.image, seg.valid)) * 65535).astype(np.uint16)
     refuse_inputs(path, inputs)
     atomic_write(path, lambda tmp: write_image(tmp, ucm, alpha=False))
 
