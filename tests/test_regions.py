@@ -101,6 +101,27 @@ def test_region_table_by_hand():
                                      "label": 1}
 
 
+@pytest.mark.parametrize("chunk", [1 << 20, 50, 1])  # a few rows, one row at a time
+def test_region_table_and_majorities_match_brute_force_in_row_chunks(rng, monkeypatch, chunk):
+    monkeypatch.setattr(regions, "_CHUNK_PIXELS", chunk)
+    region_map = rng.integers(0, 7, (23, 31)).astype(np.uint32)  # 0 and absent ids too
+    region_map[region_map == 5] = 6
+    labels = rng.integers(0, 4, (23, 31)).astype(np.uint8)
+    image = rng.integers(0, 65536, (23, 31, 2)).astype(np.uint16)
+    table = regions.region_table(region_map, image, labels)
+    for row, region in enumerate(table.id):
+        inside = region_map == region
+        assert table.area[row] == inside.sum()
+        if not inside.any():
+            assert np.isnan(table.centroid[row]).all() and table.label[row] == 0
+            continue
+        np.testing.assert_allclose(table.centroid[row], np.argwhere(inside).mean(axis=0))
+        np.testing.assert_allclose(table.mean_color[row], image[inside].mean(axis=0))
+        counts = np.bincount(labels[inside], minlength=4)
+        assert table.label[row] == np.flatnonzero(counts == counts.max())[0]  # ties: smaller
+    np.testing.assert_array_equal(regions.majority_labels(region_map, labels)[1:], table.label)
+
+
 def test_boundaries_mark_both_sides():
     region_map = np.array([[1, 1, 2, 2]] * 3, np.uint32)
     np.testing.assert_array_equal(regions.boundaries(region_map), [[0, 1, 1, 0]] * 3)

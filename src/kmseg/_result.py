@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ._display import to_display
+from ._display import to_rgb8
 from ._errors import ParameterError
 from ._features import value_range
 from ._labels import masked_label
@@ -258,9 +258,7 @@ class Segmentation:
         """
         from .regions import boundaries  # see region_table
 
-        shown = to_display(self.image)
-        shown = np.repeat(shown[..., None], 3, axis=2) if shown.ndim == 2 else shown
-        picture = np.rint(shown * 255).astype(np.uint8)
+        picture = to_rgb8(self.image)
         picture[boundaries(self._region_map())] = (255, 255, 0)
         return picture
 

@@ -22,12 +22,16 @@ array([[1, 1, 1, 1],
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._errors import ParameterError
 from ._hierarchy import cut, hierarchy
+
+# Pixels a per-pixel temporary holds at once (a few rows of a large photo).
+_CHUNK_PIXELS = 1 << 20
 
 __all__ = [
     "RegionTable",
@@ -232,22 +236,31 @@ def region_table(regions: np.ndarray, image: np.ndarray, labels: np.ndarray) -> 
     from scipy.ndimage import find_objects
 
     regions = _check_labels(regions, "regions")
-    flat = regions.ravel().astype(np.intp)
-    n = int(flat.max()) + 1
-    area = np.bincount(flat, minlength=n)
-    rows, cols = np.indices(regions.shape)
-    centroid = np.stack([np.bincount(flat, weights=rows.ravel(), minlength=n),
-                         np.bincount(flat, weights=cols.ravel(), minlength=n)], axis=1)
-    values = image.reshape(len(flat), -1).astype(np.float64)
-    color = np.stack([np.bincount(flat, weights=v, minlength=n) for v in values.T], axis=1)
+    n = int(regions.max()) + 1
+    values = image.reshape(*regions.shape, -1)
+    area = np.zeros(n, np.int64)
+    sums = np.zeros((n, 2 + values.shape[2]))  # row, column, then each channel
+    for rows in _row_chunks(regions.shape):
+        ids = regions[rows].ravel().astype(np.intp)
+        row, col = np.divmod(np.arange(ids.size), regions.shape[1])
+        area += np.bincount(ids, minlength=n)
+        sums += np.stack([np.bincount(ids, weights=weights, minlength=n) for weights in
+                          (row + rows.start, col, *values[rows].reshape(ids.size, -1).T)], 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        centroid, color = centroid / area[:, None], color / area[:, None]
+        means = sums / area[:, None]
     boxes = find_objects(regions.astype(np.int32))
     bbox = np.array([[s[0].start, s[1].start, s[0].stop, s[1].stop] if s else [0, 0, 0, 0]
                      for s in boxes], dtype=np.int64).reshape(-1, 4)
     keep = slice(1, n)
-    return RegionTable(np.arange(1, n), area[keep], centroid[keep], bbox[: n - 1],
-                       color[keep], majority_labels(regions, labels)[keep])
+    return RegionTable(np.arange(1, n), area[keep], means[keep, :2], bbox[: n - 1],
+                       means[keep, 2:], majority_labels(regions, labels)[keep])
+
+
+def _row_chunks(shape: tuple[int, ...]) -> Iterator[slice]:
+    """Slices of about _CHUNK_PIXELS pixels' whole rows: per-pixel temporaries of a whole 21 MP
+    photo (1.5 GB) made its region table take 4.7 s, mostly touching fresh memory."""
+    step = max(1, _CHUNK_PIXELS // max(1, shape[1]))
+    return (slice(top, min(top + step, shape[0])) for top in range(0, shape[0], step))
 
 
 def majority_labels(regions: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -276,8 +289,15 @@ def majority_labels(regions: np.ndarray, labels: np.ndarray) -> np.ndarray:
     ...                                               [3, 1, 1]]))
     array([0, 3, 1])
     """
+    regions, labels = np.atleast_2d(regions, labels)
+    n_regions, n_labels = int(regions.max()) + 1, int(labels.max()) + 1
+    if n_regions * n_labels <= _CHUNK_PIXELS:  # a table of counts, filled a few rows at a time
+        counts = np.zeros(n_regions * n_labels, np.int64)
+        for rows in _row_chunks(regions.shape):
+            pair = regions[rows].astype(np.int64).ravel() * n_labels + labels[rows].ravel()
+            counts += np.bincount(pair, minlength=len(counts))
+        return counts.reshape(n_regions, n_labels).argmax(axis=1)  # ties: the first label
     flat = regions.ravel().astype(np.int64)
-    n_labels = int(labels.max()) + 1
     pairs, counts = np.unique(flat * n_labels + labels.ravel(), return_counts=True)
     region_of_pair, label_of_pair = np.divmod(pairs, n_labels)
     order = np.lexsort((label_of_pair, -counts, region_of_pair))

@@ -17,6 +17,7 @@ import kmseg
 import kmseg._segment
 import kmseg.plot._figures as figures
 from kmseg import ParameterError
+from kmseg._display import to_rgb8
 from kmseg.plot import colors, compare, sweep, sweep_figure, sweep_segmentations, to_display
 
 SHAPE = (40, 60)
@@ -101,6 +102,27 @@ def test_to_display_scales_floats_over_opaque_pixels_only():
     pixels = np.array([[-100.0, 0.0, 2.0]])
     alpha = np.array([[0.0, 1.0, 1.0]])
     np.testing.assert_allclose(to_display(pixels, alpha)[0, 1:, 0], [0, 1])
+
+
+@pytest.mark.parametrize(
+    "pixels",
+    [
+        np.arange(60, dtype=np.uint8).reshape(4, 5, 3) * 4,  # 8-bit RGB: copied as it is
+        np.arange(20, dtype=np.uint8).reshape(4, 5) * 12,  # 8-bit gray
+        np.arange(80, dtype=np.uint8).reshape(4, 5, 4) * 3,  # 4 bands: the first three
+        np.arange(40, dtype=np.uint8).reshape(4, 5, 2) * 6,  # 2 bands: the third is 0
+        np.arange(60, dtype=np.uint16).reshape(4, 5, 3) * 1000,
+        np.linspace(-1.0, 3.0, 20).reshape(4, 5),
+    ],
+)
+def test_to_rgb8_is_the_display_in_8_bits(pixels):
+    shown = to_display(pixels)
+    shown = np.repeat(shown[..., None], 3, axis=2) if shown.ndim == 2 else shown
+    got = to_rgb8(pixels)
+    assert got.dtype == np.uint8 and got.shape == (4, 5, 3)
+    np.testing.assert_array_equal(got, np.rint(shown * 255))
+    got[:] = 0  # a copy: drawing on it leaves the image alone
+    assert pixels.any()
 
 
 def test_to_display_rejects_bad_shapes():
