@@ -17,6 +17,7 @@ from conftest import read_png
 from kmseg._compress import _SLIC_COMPACTNESS, _superpixel_map, superpixels
 from kmseg._errors import ParameterError
 from kmseg._labels import upscale
+from kmseg._options import REGIONS_PRESET
 from kmseg._spatial import position_features, shrink, texture_features
 from kmseg.io import LoadedImage
 
@@ -186,6 +187,15 @@ def test_working_copy_is_scaled_back(rng):
     assert back[-1, -1] == back[(small.pixels.shape[0] - 1) * factor, -factor - 1]
 
 
+def test_a_working_copy_averages_only_the_clustered_pixels():
+    pixels = np.array([[10, 20, 0, 0], [30, 40, 0, 90], [5, 5, 7, 7], [5, 5, 7, 7]], np.uint8)
+    mask = pixels > 0
+    small = shrink(LoadedImage(pixels, None, mask, None, ""), 4)
+    # Each block the mean of its clustered pixels; one of four clustered is too few.
+    np.testing.assert_array_equal(small.pixels, [[25, 90], [5, 7]])
+    np.testing.assert_array_equal(small.mask, [[True, False], [True, True]])
+
+
 def test_masked_pixels_have_no_region(sample):
     mask = np.ones(sample.shape[:2], bool)
     mask[:, :100] = False
@@ -194,10 +204,13 @@ def test_masked_pixels_have_no_region(sample):
     assert (seg.labels[:, :100] == seg.masked_label).all()
 
 
-def test_a_tilted_nodata_frame_leaves_no_specks(rng):
-    # A GeoTIFF-like tilted square of two fields in a black frame; above 0.26 MP the hierarchy
-    # merges 2 x 2 blocks, and the frame's edge crosses them. It left 175 specks of 1-26 pixels.
-    h = w = 640
+@pytest.mark.parametrize("side", [640, 1100])
+def test_a_tilted_nodata_frame_leaves_no_specks(rng, side):
+    # A GeoTIFF-like tilted square of two fields in a black frame. Above 0.26 MP the hierarchy
+    # merges 2 x 2 blocks, above 1 MP a shrunk copy, and the frame's edge crosses their blocks:
+    # it left 175 (640 px) and 678 (1100 px) specks, and the black frame darkened the copy's
+    # edge blocks into regions of their own.
+    h = w = side
     image = np.zeros((h, w, 3), np.uint8)
     image[:, : w // 2] = (40, 120, 40)
     image[:, w // 2:] = (60, 90, 200)
@@ -217,6 +230,16 @@ def test_regions_preset_on_a_flat_image_gives_one_region(shape):
     assert seg.k == 1 and seg.n_regions == 1
     assert (seg.regions == 1).all() and (seg.labels == 0).all()
     np.testing.assert_allclose(seg.centers, [[120, 120, 120]], atol=0.5)
+
+
+def test_a_segmenter_fitted_with_fewer_clusters_predicts_and_saves(tmp_path, sample):
+    flat = np.full((40, 50, 3), 120, np.uint8)
+    model = kmseg.KMeansSegmenter(**REGIONS_PRESET).fit(flat)
+    assert model.k == 8 and len(model.cluster_centers_) == 1  # k as given, one centre fitted
+    assert (model.predict(sample[::4, ::4]) == 0).all()
+    loaded = kmseg.KMeansSegmenter.load(model.save(tmp_path / "flat.json"))
+    assert loaded.k == 1
+    np.testing.assert_array_equal(loaded.cluster_centers_, model.cluster_centers_)
 
 
 def test_regions_preset_on_black_text_over_transparency():

@@ -88,8 +88,9 @@ def hierarchy(image: np.ndarray, *, superpixels: int = 600) -> np.ndarray:
     ----------
     image : (H, W, 3) or (H, W) ndarray
         RGB or gray, any real dtype: floats in [0, 1]; integers from 0 to their white point,
-        the full scale of 8-bit values, ``2**b - 1`` of 16-bit ones that use ``b`` bits (12-bit
-        camera, microscope and satellite values stored in 16 bits).
+        the full scale of 8-bit values, ``2**b - 1`` of 16-bit ones whose largest value needs
+        ``b`` bits (12-bit camera, microscope and satellite values stored in 16 bits; so two
+        crops of one 16-bit image can read differently).
     superpixels : int
         Watershed regions the merging starts from.
 

@@ -28,6 +28,10 @@ from ._spatial import shrink_factor
 from ._validation import _channels, clustered_values, described_params
 from .io import LoadedImage
 
+# (pixels, their neighbours) as slices of a 2-D array: from above, below, the left, the right.
+_FROM_NEIGHBOUR = (((slice(1, None),), (slice(None, -1),)), ((slice(None, -1),), (slice(1, None),)),
+                   ((slice(None), slice(1, None)), (slice(None), slice(None, -1))),
+                   ((slice(None), slice(None, -1)), (slice(None), slice(1, None))))
 _CHUNK = 1 << 18  # pixels whose features are made at once when each pixel is assigned
 
 
@@ -73,6 +77,7 @@ def labelled_by(
     loaded: LoadedImage, params: dict[str, Any], centers: np.ndarray
 ) -> Segmentation:
     """The Segmentation of an image by nearest fitted centre (feature units), no refitting."""
+    params = params | {"k": len(centers)}  # the regions preset may fit fewer than its k
     with _parallel.one_blas_thread():
         work = working_copy(loaded, params)
         # Fitted centres: each value its own nearest centre (no bins of floats), so
@@ -122,19 +127,42 @@ def _cut_regions(work: LoadedImage, params: dict[str, Any]) -> np.ndarray | None
     outside its mask."""
     if params["region_level"] is None:
         return None
-    from .regions import connected_regions, cut, hierarchy, merge_small_regions
+    from .regions import cut, hierarchy
 
     shown = regions_drawn_on(work.pixels, work.mask)
     regions = cut(hierarchy(shown), params["region_level"])
     if work.mask is None:
         return regions
-    # The mask may cut a region in two: number its parts apart. Where a region's edge meets
-    # the mask's, it can leave a few pixels of a block the hierarchy merged: they join a
-    # neighbour.
-    parts = connected_regions(regions, mask=work.mask)
-    block = shrink_factor(regions.shape, HIERARCHY_MAX_PIXELS) ** 2
-    colours = shown.reshape(*shown.shape[:2], -1).astype(np.float64)
-    return parts if block == 1 else merge_small_regions(parts, colours, block)
+    return pieces_within(regions, work.mask, shrink_factor(regions.shape, HIERARCHY_MAX_PIXELS))
+
+
+def pieces_within(region_map: np.ndarray, mask: np.ndarray, block: int) -> np.ndarray:
+    """``region_map`` (made in ``block`` x ``block`` blocks) cut by ``mask`` into connected
+    regions, 0 outside it.
+
+    The mask may cut a region in two: its parts are numbered apart. Where the mask's edge
+    crosses a block, it can leave a few of its pixels apart from their region: a piece smaller
+    than a block takes the region of a piece it touches, a ring of pixels at a time (a tilted
+    nodata frame left hundreds of such specks).
+    """
+    from .regions import connected_regions
+
+    parts = connected_regions(region_map, mask=mask)
+    if block == 1:
+        return parts
+    speck = (np.bincount(parts.ravel()) < block * block)[parts] & mask
+    joined = np.where(speck, 0, parts)
+    for _ in range(block * block):
+        left = speck & (joined == 0)
+        if not left.any():
+            break
+        for here, there in _FROM_NEIGHBOUR:
+            take = left[here] & (joined[there] > 0)
+            joined[here][take] = joined[there][take]
+            left[here] &= ~take
+    alone = speck & (joined == 0)  # the mask's own islands
+    joined[alone] = parts[alone]
+    return connected_regions(joined, mask=mask)
 
 
 def segmentation_of(
@@ -167,7 +195,7 @@ def segmentation_of(
     region_map = None
     if makes_regions(params):
         # Imported here: a segmentation without regions spares 2 ms of a 0.3 s run.
-        from .regions import clean_labels, connected_regions
+        from .regions import clean_labels
 
         labels, region_map = clean_labels(labels, feature_centers, params["min_region"],
                                           mask=work.mask, regions=_cut_regions(work, params))
@@ -178,7 +206,9 @@ def segmentation_of(
         if region_map is not None:
             region_map = upscale(region_map, shape, factor, loaded.mask, fill=0)
             if loaded.mask is not None:  # the full-size mask may cut a region in two
-                region_map = connected_regions(region_map, mask=loaded.mask)
+                hierarchy_block = 1 if params["region_level"] is None else shrink_factor(
+                    work.pixels.shape[:2], HIERARCHY_MAX_PIXELS)
+                region_map = pieces_within(region_map, loaded.mask, factor * hierarchy_block)
     if work is not loaded or region_map is not None:
         valid = labels != masked_label(labels.dtype)
         sizes = np.bincount(labels[valid], minlength=k).astype(np.int64)

@@ -161,7 +161,9 @@ def save_palette(segmenter: KMeansSegmenter, path: str | os.PathLike) -> Path:
     from ._write import atomic_write
 
     path = Path(path)
-    params = palette_params(described_params(segmenter.get_params()))
+    # k: the centres fitted (the regions preset fits at most what the image has).
+    fitted = segmenter.get_params() | {"k": len(segmenter.cluster_centers_)}
+    params = palette_params(described_params(fitted))
     model = {
         "kmseg_model": 1,
         "kmseg_version": __version__,

@@ -176,13 +176,12 @@ def _in_unit_range(pixels: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndar
     """Pixels and their full scale for drawing superpixels: integers up to their white point
     (16-bit: the largest value of the bits they use, as the merge hierarchy reads them); floats
     outside [0, 1] (any range) mapped onto it by their clustered pixels' span."""
-    full_scale = value_range(pixels.dtype)
-    if pixels.dtype.kind != "f":
-        return pixels, white_point(pixels if mask is None else pixels[mask])
     clustered = pixels if mask is None else pixels[mask]
+    if pixels.dtype.kind != "f":
+        return pixels, white_point(clustered)
     low, high = float(clustered.min()), float(clustered.max())
     if low >= 0 and high <= 1:
-        return pixels, full_scale
+        return pixels, 1.0
     return (pixels - low) / (high - low or 1.0), 1.0
 
 

@@ -266,7 +266,7 @@ class KMeansSegmenter(SegmenterParams):
             samples = samples_of(loaded, self.get_params(), binned=False)
         except KmsegError as error:
             raise type(error)(with_source(str(error), loaded.source)) from None
-        return distances_to(loaded, samples, self.cluster_centers_, self.k)
+        return distances_to(loaded, samples, self.cluster_centers_, len(self.cluster_centers_))
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted palette as JSON (parameters, centres, kmseg version), atomically.

@@ -33,17 +33,24 @@ def shrink_factor(shape: tuple[int, int], max_pixels: int) -> int:
 def shrink(loaded: LoadedImage, max_pixels: int) -> LoadedImage:
     """The image itself if it has at most ``max_pixels``, else a copy averaged over blocks of
     ``factor x factor`` pixels (the last rows/columns that do not fill a block are left out;
-    a block is clustered if most of its pixels are). Integer images stay integer (rounded)."""
+    a block is clustered if most of its pixels are, and is the mean of those: a nodata frame
+    does not darken the blocks along its edge). Integer images stay integer (rounded)."""
     shape = loaded.pixels.shape[:2]
     factor = shrink_factor(shape, max_pixels)
     if factor == 1:
         return loaded
     rows, cols = shape[0] // factor, shape[1] // factor
-    pixels = block_mean(loaded.pixels, factor)
+    if loaded.mask is None:
+        pixels, mask = block_mean(loaded.pixels, factor), None
+    else:
+        valid = loaded.mask.reshape(*shape, *[1] * (loaded.pixels.ndim - 2))
+        share = block_mean(loaded.mask, factor)
+        sums = block_mean(np.where(valid, loaded.pixels, 0), factor)
+        pixels = np.divide(sums, share, out=np.zeros_like(sums), where=share > 0)
+        mask = share[..., 0] >= 0.5
     if loaded.pixels.dtype.kind == "u":
         pixels = np.rint(pixels)
     pixels = pixels.astype(loaded.pixels.dtype).reshape(rows, cols, *loaded.pixels.shape[2:])
-    mask = None if loaded.mask is None else block_mean(loaded.mask, factor)[..., 0] >= 0.5
     return LoadedImage(np.ascontiguousarray(pixels), None, mask, loaded.source,
                        f"{loaded.description}, shrunk {factor}x",
                        decoder_messages=loaded.decoder_messages)

@@ -290,6 +290,9 @@ def majority_labels(regions: np.ndarray, labels: np.ndarray) -> np.ndarray:
     array([0, 3, 1])
     """
     regions, labels = np.atleast_2d(regions, labels)
+    if regions.shape != labels.shape:
+        raise ParameterError(f"labels shape {labels.shape} does not match regions shape "
+                             f"{regions.shape}")
     n_regions, n_labels = int(regions.max()) + 1, int(labels.max()) + 1
     if n_regions * n_labels <= _CHUNK_PIXELS:  # a table of counts, filled a few rows at a time
         counts = np.zeros(n_regions * n_labels, np.int64)

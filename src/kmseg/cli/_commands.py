@@ -277,7 +277,7 @@ def _segment_one(
 
 def _write_hierarchy(seg: Segmentation, path: Path, inputs: list[str]) -> None:
     """The image's ultrametric contour map as a 16-bit PNG (levels x 65535), atomically: the
-    map the regions are cut from."""
+    map the regions are cut from (above ``max_work_pixels``, from a shrunk copy's)."""
     from .._labelling import regions_drawn_on
     from ..regions import hierarchy
 
