@@ -223,6 +223,24 @@ def test_a_tilted_nodata_frame_leaves_no_specks(rng, side):
     assert seg.regions[h // 2, w // 4] != seg.regions[h // 2, 3 * w // 4]
 
 
+def test_an_icons_anti_aliased_edge_stays_with_its_shape(rng):
+    # Three black disks with a one-pixel ring of varied grey, over transparency. Filled in,
+    # the outside took the ring's greys; its regions' fringes inside the mask were 63 regions.
+    h, w = 120, 260
+    r, c = np.mgrid[:h, :w]
+    image = np.full((h, w, 4), 255, np.uint8)
+    image[..., 3] = 0
+    for centre in (50, 130, 210):
+        distance = np.hypot(r - 60, c - centre)
+        image[distance < 30] = (0, 0, 0, 255)
+        ring = (distance >= 30) & (distance < 31.5)
+        image[ring, :3] = rng.integers(60, 220, ring.sum())[:, None]
+        image[ring, 3] = 255
+    seg = kmseg.segment(image, regions=True, alpha=True)
+    assert seg.n_regions == 3
+    assert seg.regions[60, 50] != seg.regions[60, 130] != seg.regions[60, 210]
+
+
 @pytest.mark.parametrize("shape", [(40, 50), (2, 2), (1, 7)])
 def test_regions_preset_on_a_flat_image_gives_one_region(shape):
     # One superpixel, one pixel value: the preset's k = 8 shrinks to what there is.

@@ -140,28 +140,32 @@ def pieces_within(region_map: np.ndarray, mask: np.ndarray, block: int) -> np.nd
     """``region_map`` (made in ``block`` x ``block`` blocks) cut by ``mask`` into connected
     regions, 0 outside it.
 
-    The mask may cut a region in two: its parts are numbered apart. Where the mask's edge
-    crosses a block, it can leave a few of its pixels apart from their region: a piece smaller
-    than a block takes the region of a piece it touches, a ring of pixels at a time (a tilted
-    nodata frame left hundreds of such specks).
+    The mask may cut a region in two: its parts are numbered apart. A stray piece takes the
+    region of a piece it touches, a ring of pixels at a time: a piece smaller than a block
+    (where the mask's edge crossed one: a tilted nodata frame left hundreds), or a small one
+    (under 1 % of the clustered pixels) of a region lying mostly elsewhere (the fringe inside
+    the mask of a region of the filled-in outside: an icon's anti-aliased edge).
     """
     from .regions import connected_regions
 
     parts = connected_regions(region_map, mask=mask)
-    if block == 1:
-        return parts
-    speck = (np.bincount(parts.ravel()) < block * block)[parts] & mask
-    joined = np.where(speck, 0, parts)
-    for _ in range(block * block):
-        left = speck & (joined == 0)
-        if not left.any():
-            break
+    size = np.bincount(parts.ravel())
+    region_of = np.zeros(len(size), np.int64)
+    region_of[parts.ravel()] = region_map.ravel()
+    elsewhere = 2 * size < np.bincount(region_map.ravel())[region_of]
+    stray = (size < block * block) | ((100 * size < np.count_nonzero(mask)) & elsewhere)
+    stray[0] = False
+    joined = np.where(stray[parts], 0, parts)
+    left = stray[parts]
+    while left.any():
+        before = np.count_nonzero(left)
         for here, there in _FROM_NEIGHBOUR:
             take = left[here] & (joined[there] > 0)
             joined[here][take] = joined[there][take]
             left[here] &= ~take
-    alone = speck & (joined == 0)  # the mask's own islands
-    joined[alone] = parts[alone]
+        if np.count_nonzero(left) == before:  # the mask's own islands: stray alone
+            joined[left] = parts[left]
+            break
     return connected_regions(joined, mask=mask)
 
 
