@@ -133,7 +133,12 @@ def _cut_regions(work: LoadedImage, params: dict[str, Any]) -> np.ndarray | None
     regions = cut(hierarchy(shown), params["region_level"])
     if work.mask is None:
         return regions
-    return pieces_within(regions, work.mask, shrink_factor(regions.shape, HIERARCHY_MAX_PIXELS))
+    return pieces_within(regions, work.mask, _hierarchy_block(regions.shape))
+
+
+def _hierarchy_block(shape: tuple[int, ...]) -> int:
+    """Side of the pixel blocks the merge hierarchy of an image of ``shape`` merges."""
+    return shrink_factor(shape[:2], HIERARCHY_MAX_PIXELS)
 
 
 def pieces_within(region_map: np.ndarray, mask: np.ndarray, block: int) -> np.ndarray:
@@ -155,6 +160,8 @@ def pieces_within(region_map: np.ndarray, mask: np.ndarray, block: int) -> np.nd
     elsewhere = 2 * size < np.bincount(region_map.ravel())[region_of]
     stray = (size < block * block) | ((100 * size < np.count_nonzero(mask)) & elsewhere)
     stray[0] = False
+    if not stray.any():  # most masks: no second labelling of the pixels
+        return parts
     joined = np.where(stray[parts], 0, parts)
     left = stray[parts]
     while left.any():
@@ -210,8 +217,8 @@ def segmentation_of(
         if region_map is not None:
             region_map = upscale(region_map, shape, factor, loaded.mask, fill=0)
             if loaded.mask is not None:  # the full-size mask may cut a region in two
-                hierarchy_block = 1 if params["region_level"] is None else shrink_factor(
-                    work.pixels.shape[:2], HIERARCHY_MAX_PIXELS)
+                hierarchy_block = 1 if params["region_level"] is None else _hierarchy_block(
+                    work.pixels.shape)
                 region_map = pieces_within(region_map, loaded.mask, factor * hierarchy_block)
     if work is not loaded or region_map is not None:
         valid = labels != masked_label(labels.dtype)
