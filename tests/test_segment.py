@@ -178,6 +178,53 @@ def test_the_regions_preset_takes_a_gray_photo(gray_sample):
     assert seg.n_regions > 1 and seg.centers.shape == (8, 1)
 
 
+def test_space_auto_is_lab_where_lab_reads_the_image(sample, gray_sample):
+    """"auto" (the regions preset's space) is Lab for RGB and gray images, integers or floats in
+    [0, 1]: the same labels and regions as asking for Lab."""
+    for image in (sample, gray_sample, sample.astype(np.float32) / 255):
+        auto = kmseg.segment(image, regions=True)
+        lab = kmseg.segment(image, regions=True, space="lab")
+        assert auto.space == "lab" == auto.params["space"]
+        np.testing.assert_array_equal(auto.labels, lab.labels)
+        np.testing.assert_array_equal(auto.regions, lab.regions)
+
+
+def test_space_auto_clusters_what_lab_cannot_read_as_it_is(sample):
+    """A 4-band raster and a float image in its own units (a CT slice) take the preset as they
+    are: the labels and regions of space="rgb", where "lab" refuses them."""
+    four_bands = np.dstack([sample, sample[..., 1]]).astype(np.uint16) * 200
+    scan = (sample[..., 0].astype(np.float32) - 100.0) * 12.5  # Hounsfield-like units
+    for image in (four_bands, scan):
+        with pytest.raises(ParameterError, match="space='lab' needs"):
+            kmseg.segment(image, regions=True, space="lab")
+        auto = kmseg.segment(image, regions=True)
+        rgb = kmseg.segment(image, regions=True, space="rgb")
+        assert auto.space == "rgb" and auto.n_regions > 1
+        np.testing.assert_array_equal(auto.labels, rgb.labels)
+        np.testing.assert_array_equal(auto.regions, rgb.regions)
+    assert kmseg.segment(scan, k="auto", regions=True).k == kmseg.choose_k(scan, space="rgb").k
+
+
+def test_a_palette_fitted_with_space_auto_keeps_the_fitted_space(sample, tmp_path):
+    """The space fitted is ``space_``; predicting, transforming and saving use it, never
+    "auto" again (a saved palette says the space it was fitted in)."""
+    scan = (sample[..., 0].astype(np.float32) - 100.0) / 50.0
+    model = kmseg.KMeansSegmenter(k=3, space="auto").fit(scan)
+    reference = kmseg.KMeansSegmenter(k=3, space="rgb").fit(scan)
+    assert (model.space, model.space_) == ("auto", "rgb")
+    np.testing.assert_array_equal(model.predict(scan), reference.predict(scan))
+    np.testing.assert_allclose(model.transform(scan), reference.transform(scan))
+    loaded = kmseg.KMeansSegmenter.load(model.save(tmp_path / "palette.json"))
+    assert loaded.space == loaded.space_ == "rgb"
+    np.testing.assert_array_equal(loaded.predict(scan), model.predict(scan))
+    # One palette for many images: the space of their pooled values (here outside [0, 1]).
+    unit = (sample[..., 0] / 255.0).astype(np.float32)  # in [0, 1] alone: Lab
+    assert kmseg.KMeansSegmenter(k=3, space="auto").fit(unit).space_ == "lab"
+    pooled = kmseg.KMeansSegmenter(k=3, space="auto").fit([unit, scan])
+    assert pooled.space_ == "rgb"
+    assert kmseg.KMeansSegmenter(k=3, space="auto").fit([sample, sample]).space_ == "lab"
+
+
 def test_normalize_changes_units_not_labels(sample):
     raw = kmseg.segment(sample, k=3)
     unit = kmseg.segment(sample, k=3, normalize=True)

@@ -22,7 +22,7 @@ from ._features import LUMA_WEIGHTS, from_features, to_features, value_range
 from ._kmeans import kmeans
 from ._options import DEFAULT_SPACE
 from ._parallel import one_blas_thread
-from ._validation import ImageLike, as_image, check_param, checked_values
+from ._validation import ImageLike, as_image, check_param, checked_values, resolved_space
 
 DEFAULT_KS = tuple(range(2, 17))
 # Pixels in the weighted samples the validity indices (the silhouette is quadratic in it:
@@ -177,6 +177,7 @@ def _choose(loaded, ks, space, attempts, seed, normalize, min_psnr, max_error) -
     from sklearn.metrics import calinski_harabasz_score, davies_bouldin_score, silhouette_score
 
     # Checks of the space against the image, NaN, etc.: the segmenter's own.
+    space = resolved_space(space, loaded)
     values = checked_values(loaded, space, min(ks))
     compressed = histogram(values)
     full_scale = value_range(loaded.pixels.dtype)

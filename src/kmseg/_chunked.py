@@ -359,7 +359,7 @@ def _report(result: ChunkedResult) -> dict:
                   "dtype": str(result.info.dtype), "description": result.info.description},
         "chunked": {"strips": result.n_strips},
         "k": model.k,
-        "space": model.space,
+        "space": model.space_,
         "params": model.get_params() | {"init": str(model.init)},
         "centers": model.centers_.tolist(),
         "feature_centers": model.cluster_centers_.tolist(),

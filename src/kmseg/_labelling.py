@@ -76,8 +76,8 @@ def nearest_per_pixel(
 def labelled_by(
     loaded: LoadedImage, params: dict[str, Any], centers: np.ndarray
 ) -> Segmentation:
-    """The Segmentation of an image by nearest fitted centre (feature units), no refitting."""
-    params = params | {"k": len(centers)}  # the regions preset may fit fewer than its k
+    """The Segmentation of an image by nearest fitted centre (feature units), no refitting;
+    ``params``: the fitted ones (k the number of centres, space not "auto")."""
     with _parallel.one_blas_thread():
         work = working_copy(loaded, params)
         # Fitted centres: each value its own nearest centre (no bins of floats), so

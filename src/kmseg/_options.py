@@ -40,8 +40,9 @@ __all__ = [
 ]
 
 #: Colour spaces clustered (:mod:`kmseg._features` holds their conversions); the perceptual
-#: ones take RGB in [0, 1] when the image is float.
-SPACES = ("rgb", "gray", "lab", "oklab")
+#: ones take RGB in [0, 1] when the image is float. "auto" is Lab where Lab can read the image,
+#: else its values as they are (:func:`kmseg._validation.resolved_space`, at fit).
+SPACES = ("rgb", "gray", "lab", "oklab", "auto")
 PERCEPTUAL = ("lab", "oklab")
 #: Superpixel methods of scikit-image (:mod:`kmseg._compress`).
 SUPERPIXEL_METHODS = ("slic", "felzenszwalb")
@@ -79,7 +80,7 @@ REGION_LEVEL = 0.48
 # superpixels, chosen on BSDS500 train + val: benchmarks/bsds.py; benchmarks/README.md).
 REGIONS_PRESET: dict[str, Any] = {
     "k": 8,
-    "space": "lab",
+    "space": "auto",  # Lab; a multiband raster or a float scan outside [0, 1] as it is
     "superpixels": 110,
     "superpixel_method": "felzenszwalb",
     "position": 20.0,

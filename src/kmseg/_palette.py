@@ -142,6 +142,7 @@ def pooled_palette(
         "labels_": None,
         "dtype_": str(dtype),
         "n_channels_": channels,
+        "space_": space,
     }
 
 
@@ -161,8 +162,7 @@ def save_palette(segmenter: KMeansSegmenter, path: str | os.PathLike) -> Path:
     from ._write import atomic_write
 
     path = Path(path)
-    # k: the centres fitted (the regions preset fits at most what the image has).
-    fitted = segmenter.get_params() | {"k": len(segmenter.cluster_centers_)}
+    fitted = segmenter._fitted_params()
     params = palette_params(described_params(fitted))
     model = {
         "kmseg_model": 1,
@@ -193,7 +193,8 @@ def load_palette(
         centers = np.array(model["cluster_centers"], dtype=np.float64)
         segmenter = cls(**{name: params[name] for name in _PARAMETER_RULES})
         check_params(segmenter.get_params())
-        if model.get("kmseg_model") != 1 or centers.shape[0] != segmenter.k:
+        if (model.get("kmseg_model") != 1 or centers.shape[0] != segmenter.k
+                or segmenter.space == "auto"):
             raise ValueError("not a kmseg model")
     except FileNotFoundError:
         raise ImageReadError(with_source("no such file", str(path))) from None
@@ -205,4 +206,5 @@ def load_palette(
     segmenter.inertia_ = float(model["inertia"])
     segmenter.dtype_ = str(model["dtype"])
     segmenter.n_channels_ = int(model["channels"])
+    segmenter.space_ = segmenter.space  # saved as fitted, never "auto"
     return segmenter

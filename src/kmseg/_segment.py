@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,8 +51,8 @@ from ._validation import (
     as_image,
     attempts_run,
     check_params,
-    checked_values,
     is_many,
+    resolved_space,
 )
 from .io import DEFAULT_MAX_PIXELS, LoadedImage, load_image
 
@@ -64,10 +65,13 @@ class KMeansSegmenter(SegmenterParams):
     k : int, default 4
         Number of clusters (1 to 65534). Exactly ``k`` clusters are returned whenever the
         image has at least ``k`` distinct feature values; otherwise a ParameterError says so.
-    space : {"rgb", "gray", "lab", "oklab"}, default "rgb"
+    space : {"rgb", "gray", "lab", "oklab", "auto"}, default "rgb"
         Feature space (see ``kmseg._features``): channel values (any number of bands),
         luminance, CIE L*a*b*, or OKLab (x 100). Lab and OKLab take RGB or gray images (a
-        gray pixel is the colour R = G = B; its centres are reported gray).
+        gray pixel is the colour R = G = B; its centres are reported gray). "auto" (the
+        regions preset's): Lab where Lab can read the image (RGB or gray; integers, or
+        floats in [0, 1]), else the channel values (a multiband raster, a float scan); the
+        space fitted is ``space_``.
     init : {"k-means++", "random"} or ndarray, default "k-means++"
         Seeding: k-means++ (scikit-learn's), ``k`` random distinct pixels, a ``(k, C)`` array of
         initial centres in the input's units and colour space (label ``i`` is then the cluster
@@ -138,6 +142,8 @@ class KMeansSegmenter(SegmenterParams):
         Label map of the fitted image (None after a fit on several images).
     dtype_, n_channels_ : str, int
         The kind of images the palette applies to.
+    space_ : str
+        The feature space fitted (``space``, with "auto" resolved).
 
     Examples
     --------
@@ -262,11 +268,12 @@ class KMeansSegmenter(SegmenterParams):
             raise ParameterError("transform needs colour features only (no position, texture, "
                                  "smoothing or superpixels)")
         loaded = self._check_fitted(image, mask, alpha, channel_axis)
+        params = self._fitted_params()
         try:
-            samples = samples_of(loaded, self.get_params(), binned=False)
+            samples = samples_of(loaded, params, binned=False)
         except KmsegError as error:
             raise type(error)(with_source(str(error), loaded.source)) from None
-        return distances_to(loaded, samples, self.cluster_centers_, len(self.cluster_centers_))
+        return distances_to(loaded, samples, self.cluster_centers_, params["k"])
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the fitted palette as JSON (parameters, centres, kmseg version), atomically.
@@ -321,7 +328,7 @@ class KMeansSegmenter(SegmenterParams):
         """Segment an image with the fitted centres (no refitting)."""
         loaded = self._check_fitted(image, mask, alpha, channel_axis)
         try:
-            return labelled_by(loaded, self.get_params(), self.cluster_centers_)
+            return labelled_by(loaded, self._fitted_params(), self.cluster_centers_)
         except KmsegError as error:
             raise type(error)(with_source(str(error), loaded.source)) from None
 
@@ -374,11 +381,11 @@ class KMeansSegmenter(SegmenterParams):
         """Distinct colours and counts of one image, for :meth:`fit_histogram` (after
         :func:`kmseg._compress.pool_histograms` of many); ``like``: an image it must match in
         kind."""
-        return histogram_of(loaded, self.get_params(), like=like)
+        return histogram_of(loaded, self._params_for(loaded), like=like)
 
     def fit_histogram(self, values: np.ndarray, counts: np.ndarray, *, like: LoadedImage):
         """Fit the palette on a (pooled) colour histogram of images of the kind of ``like``."""
-        for name, value in pooled_palette(values, counts, like, self.get_params()).items():
+        for name, value in pooled_palette(values, counts, like, self._params_for(values)).items():
             setattr(self, name, value)
         return self
 
@@ -396,7 +403,7 @@ class KMeansSegmenter(SegmenterParams):
 
     def _fit_checked(self, loaded: LoadedImage) -> Segmentation:
         start = time.perf_counter()
-        params = self.get_params()
+        params = self._params_for(loaded)
         work = working_copy(loaded, params)
         init, init_labels = initialisation(work, params)
         fixed = fixed_features(work, params)
@@ -418,7 +425,8 @@ class KMeansSegmenter(SegmenterParams):
         )
         expand = samples.expand
         if samples.binned:  # a bin's pixels shared its label: each pixel its own nearest
-            result = nearest_per_pixel(work, result, space=self.space, normalize=self.normalize)
+            result = nearest_per_pixel(work, result, space=params["space"],
+                                       normalize=self.normalize)
             expand = same_labels
         clustered = time.perf_counter()
         seg = segmentation_of(
@@ -436,12 +444,9 @@ class KMeansSegmenter(SegmenterParams):
 
     def _adopt(self, seg: Segmentation) -> None:
         """The fitted state of a segmentation made with these parameters."""
-        self.cluster_centers_ = seg.feature_centers
-        self.centers_ = seg.centers
-        self.inertia_ = seg.compactness
-        self.n_iter_ = seg.n_iter
-        self.converged_ = seg.converged
-        self.labels_ = seg.labels
+        self.cluster_centers_, self.centers_ = seg.feature_centers, seg.centers
+        self.inertia_, self.n_iter_, self.converged_ = seg.compactness, seg.n_iter, seg.converged
+        self.space_, self.labels_ = seg.space, seg.labels
         n_channels = 1 if seg.image.ndim == seg.labels.ndim else seg.image.shape[-1]
         self.dtype_, self.n_channels_ = str(seg.image.dtype), n_channels
 
@@ -449,13 +454,14 @@ class KMeansSegmenter(SegmenterParams):
         """Whether features depend on pixel neighbourhoods, not only on each pixel's value."""
         return is_spatial(self.get_params())
 
-    def checked_values(
-        self, loaded: LoadedImage, *, check_k: bool = True, check_finite: bool = True
-    ) -> np.ndarray:
-        """The ``(n, C)`` values to cluster, checked against ``space`` and ``k`` (see
-        :func:`kmseg._validation.checked_values`)."""
-        return checked_values(loaded, self.space, self.k, check_k=check_k,
-                              check_finite=check_finite)
+    def _params_for(self, values: LoadedImage | np.ndarray) -> dict[str, Any]:
+        """Parameters of a fit on an image (or ``(n, C)`` values): space "auto" resolved."""
+        return self.get_params() | {"space": resolved_space(self.space, values)}
+
+    def _fitted_params(self) -> dict[str, Any]:
+        """The parameters other images are labelled with: the fitted space, and k from the
+        centres (the regions preset fits at most what its image has)."""
+        return self.get_params() | {"space": self.space_, "k": len(self.cluster_centers_)}
 
 
 def segment(
@@ -502,7 +508,8 @@ def segment(
         :func:`kmseg.choose_k` recommends among 2..16 (the knee of the compactness curve, or the
         smallest k meeting ``min_psnr`` / ``max_error``).
     space : str, optional
-        Feature space (default "rgb", or the preset's with ``regions=True``).
+        Feature space (default "rgb"; with ``regions=True`` the preset's "auto": Lab, or the
+        channel values of an image Lab cannot read).
     init, attempts, max_iter, eps, seed, normalize, texture, max_work_pixels, fixed_colors
         See :class:`KMeansSegmenter`. The defaults (k-means++, 10 attempts, run to
         convergence) are at least as compact as OpenCV's usual call
@@ -515,8 +522,9 @@ def segment(
     regions : bool, default False
         The regions preset: coherent regions rather than colour clusters
         (:data:`REGIONS_PRESET`: the image's merge hierarchy cut at ``region_level=0.48``,
-        each region painted with its majority cluster of Lab colour and position over
-        Felzenszwalb superpixels, k = 8). Parameters given explicitly override the preset's.
+        each region painted with its majority cluster of colour (space "auto") and position
+        over Felzenszwalb superpixels, k = 8). Parameters given explicitly override the
+        preset's.
     mask : (M, N) bool ndarray, optional
         Pixels to cluster (True); the others are left out and stay transparent in outputs.
     alpha : bool or None, default None
@@ -580,18 +588,9 @@ def segment(
     chosen = resolve_preset(regions, k=k, space=space, position=position, smooth=smooth,
                             superpixels=superpixels, superpixel_method=superpixel_method,
                             min_region=min_region, region_level=region_level)
-    model = KMeansSegmenter(
-        init=init,
-        attempts=attempts,
-        max_iter=max_iter,
-        eps=eps,
-        seed=seed,
-        normalize=normalize,
-        texture=texture,
-        max_work_pixels=max_work_pixels,
-        fixed_colors=fixed_colors,
-        **chosen,
-    )
+    model = KMeansSegmenter(init=init, attempts=attempts, max_iter=max_iter, eps=eps, seed=seed,
+                            normalize=normalize, texture=texture, fixed_colors=fixed_colors,
+                            max_work_pixels=max_work_pixels, **chosen)
     seg = model.fit_segment(image, mask=mask, alpha=alpha, channel_axis=channel_axis)
     seg.timings["read"] = read_time
     if choose_time is not None:

@@ -48,6 +48,7 @@ __all__ = [
     "clustered_values",
     "described_params",
     "is_many",
+    "resolved_space",
 ]
 
 ImageLike = str | os.PathLike | np.ndarray | LoadedImage
@@ -313,8 +314,26 @@ def _check_rule(name: str, value: Any) -> None:
         raise ParameterError(f"{name}={value!r} is invalid; use {expected}")
 
 
+def resolved_space(space: str, values: LoadedImage | np.ndarray) -> str:
+    """``space``, with "auto" made "lab" where Lab can read the values (RGB or gray; integers,
+    or floats in [0, 1]) and "rgb" (the values as they are) otherwise: a multiband raster, a
+    float scan in its own units. ``values``: an image, or the ``(n, C)`` values of images."""
+    if space != "auto":
+        return space
+    if isinstance(values, LoadedImage):
+        values = clustered_values(values)
+    if values.shape[1] not in (1, 3):
+        return "rgb"
+    if values.dtype.kind != "f":
+        return "lab"
+    in_unit_range = values.size and values.min() >= 0 and values.max() <= 1  # False if NaN
+    return "lab" if in_unit_range else "rgb"
+
+
 def check_space(space: str, n_channels: int) -> None:
     """Raise ParameterError unless ``space`` can be computed from ``n_channels`` channels."""
+    if space == "auto":
+        raise AssertionError("space='auto' is resolved (resolved_space) before it is used")
     if space not in SPACES:
         raise ParameterError(f"space={space!r} is not one of {', '.join(map(repr, SPACES))}")
     if space != "rgb" and n_channels not in (1, 3):

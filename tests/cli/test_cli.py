@@ -439,6 +439,33 @@ def test_segment_regions_preset_writes_region_outputs(photo, tmp_path, capsys):
     assert counts[0] > counts[1]
 
 
+def test_regions_preset_takes_rasters_and_scans_lab_cannot_read(photo, tmp_path, capsys):
+    """--regions on a 4-band raster and a float scan in its own units: the preset clusters
+    their values as they are (space "auto"), in segment and in a batch, where --space lab
+    stops with a one-line error."""
+    import tifffile
+
+    rgb = np.asarray(Image.open(photo))
+    folder = tmp_path / "rasters"
+    folder.mkdir()
+    bands = np.stack([*np.moveaxis(rgb, -1, 0), rgb[..., 1]]).astype(np.uint16) * 100
+    tifffile.imwrite(folder / "bands.tif", bands, photometric="minisblack", planarconfig="separate")
+    tifffile.imwrite(folder / "scan.tif", (rgb[..., 0].astype(np.float32) - 100) * 12.5)
+    for name in ("bands", "scan"):
+        code, _, err = run(["segment", str(folder / f"{name}.tif"), "--regions", "--space",
+                            "lab", "-o", str(tmp_path / "lab")], capsys)
+        assert code == 2 and "space='lab' needs" in err and len(err.splitlines()) == 1
+        code, stdout, err = run(["segment", str(folder / f"{name}.tif"), "--regions", "-o",
+                                 str(tmp_path / "auto")], capsys)
+        assert code == 0, err
+        report = json.loads((tmp_path / "auto" / f"{name}.json").read_text())
+        assert report["space"] == report["params"]["space"] == "rgb"
+        regions = read_png(tmp_path / "auto" / f"{name}_regions.png")
+        assert 1 < len(report["regions"]) == regions.max()
+    code, stdout, err = run(["batch", str(folder), "--regions", "-o", str(tmp_path / "b")], capsys)
+    assert code == 0 and "2 segmented" in stdout and "0 failed" in stdout, err
+
+
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [("--min-region", "2", "fraction from 0 to 1"), ("--position", "-1", "finite number >= 0"),

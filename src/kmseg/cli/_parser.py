@@ -171,8 +171,9 @@ def _add_clustering_options(parser: argparse.ArgumentParser) -> None:
     """The clustering, reading and spatial options of segment, sweep and batch."""
     group = parser.add_argument_group("clustering")
     group.add_argument("--space", choices=SPACES, default=None,
-                       help="feature space: channel values, luminance, CIE L*a*b* or OKLab "
-                            "(default: rgb, or the preset's with --regions)")
+                       help="feature space: channel values, luminance, CIE L*a*b*, OKLab, or "
+                            "auto (Lab where it applies, else the channel values; default: "
+                            "rgb, or auto with --regions)")
     _add_attempts(group, "runs from different seeds, the most compact kept "
                          f"(default: {DEFAULT_ATTEMPTS})")
     group.add_argument("--max-iter", type=positive_int, default=300,
