@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 from scipy import ndimage
+from skimage.color import rgb2lab
 from skimage.segmentation import slic
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
@@ -96,21 +97,34 @@ def test_superpixel_labels_are_constant_within_superpixels(sample):
 
 def test_regions_preset_regions_are_the_hierarchy_cut_and_labels_follow(regions_seg, sample):
     """The preset's regions are the merge hierarchy cut at its level (computed here apart),
-    each one connected and of one label: its majority label in the clustering."""
+    each one connected and of one label; the labels are a k-means of the regions' mean Lab
+    colours weighted by their pixels: a fixed point of Lloyd's step, and at least as compact
+    as scikit-learn's k-means of the same points."""
     seg = regions_seg
     assert seg.regions.dtype == np.uint32 and seg.regions.shape == sample.shape[:2]
-    assert seg.params["superpixels"] == kmseg._options.REGIONS_PRESET["superpixels"]
-    level = kmseg._options.REGIONS_PRESET["region_level"]
+    level = REGIONS_PRESET["region_level"]
     np.testing.assert_array_equal(
         seg.regions, kmseg.regions.cut(kmseg.regions.hierarchy(sample), level))
-    plain = kmseg.segment(sample, **(kmseg._options.REGIONS_PRESET | {"region_level": None}))
     structure = ndimage.generate_binary_structure(2, 1)
+    lab = rgb2lab(sample).reshape(-1, 3)
+    ids = seg.regions.ravel() - 1
+    areas = np.bincount(ids)
+    means = np.stack([np.bincount(ids, lab[:, c]) for c in range(3)], axis=1) / areas[:, None]
+    region_label = np.empty(seg.n_regions, np.int64)
     for region in range(1, seg.n_regions + 1):
         inside = seg.regions == region
         assert ndimage.label(inside, structure)[1] == 1  # one connected piece
         assert len(np.unique(seg.labels[inside])) == 1  # one label
-        counts = np.bincount(plain.labels[inside], minlength=seg.k)
-        assert counts[seg.labels[inside][0]] == counts.max()  # the majority
+        region_label[region - 1] = seg.labels[inside][0]
+    assert seg.k == min(8, seg.n_regions) == len(np.unique(region_label))
+    for c in range(seg.k):  # each centre the mean colour of its pixels
+        np.testing.assert_allclose(seg.feature_centers[c], lab[seg.labels.ravel() == c].mean(0),
+                                   atol=1e-6)
+    distances = ((means[:, None, :] - seg.feature_centers[None]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(region_label, distances.argmin(axis=1))  # nearest centre
+    reference = KMeans(seg.k, n_init=10, random_state=0).fit(means, sample_weight=areas)
+    assert seg.compactness <= reference.inertia_ * (1 + 1e-9)
+    assert seg.compactness == pytest.approx((areas * distances.min(axis=1)).sum(), rel=1e-9)
     np.testing.assert_array_equal(seg.sizes, np.bincount(seg.labels.ravel(), minlength=seg.k))
 
 
@@ -270,6 +284,17 @@ def test_regions_preset_on_black_text_over_transparency():
     assert seg.k == 1 and seg.n_regions == 3
     assert (seg.regions[~mask] == 0).all()
     assert len(np.unique(seg.regions[mask])) == ndimage.label(mask)[1] == 3
+
+
+def test_regions_of_a_smooth_scan_each_get_their_colour(corpus_dir):
+    """A smooth 16-bit satellite image: one superpixel covered most of it and painted all its
+    regions one grey. Clustering the regions by their mean values gives each its own."""
+    seg = kmseg.segment(corpus_dir / "odd" / "tiff16_gray_goes_watervapour.tiff", regions=True)
+    means = [seg.image[seg.regions == r].mean() for r in range(1, seg.n_regions + 1)]
+    painted = [np.unique(seg.segmented()[seg.regions == r]) for r in range(1, seg.n_regions + 1)]
+    assert seg.n_regions == seg.k == 3 and all(len(p) == 1 for p in painted)
+    order = np.argsort(means)  # canonical order: darker regions get darker colours
+    assert np.all(np.diff([painted[i][0] for i in order]) > 0)
 
 
 def test_felzenszwalb_superpixels_of_four_bands_warn_nothing(rng):

@@ -466,8 +466,14 @@ def superpixels(
         if enough or method != "felzenszwalb" or n_segments >= flat.size:
             break
         n_segments *= 2
+    return segment_means(features, flat)
+
+
+def segment_means(features: np.ndarray, segment_ids: np.ndarray) -> Histogram:
+    """Segments (superpixels, regions) as weighted points: each one's mean features and pixel
+    count; ``segment_ids``: the segment of each row of ``features`` (any integers)."""
     # Ids can skip numbers (connectivity enforcement, the mask): pack them.
-    present, codes = np.unique(flat, return_inverse=True)
+    present, codes = np.unique(segment_ids, return_inverse=True)
     counts = np.bincount(codes, minlength=len(present)).astype(np.float64)
     means = np.stack([np.bincount(codes, weights=column, minlength=len(present))
                       for column in features.T], axis=1) / counts[:, None]

@@ -80,14 +80,15 @@ def labelled_by(
     ``params``: the fitted ones (k the number of centres, space not "auto")."""
     with _parallel.one_blas_thread():
         work = working_copy(loaded, params)
+        regions = cut_regions(work, params)
         # Fitted centres: each value its own nearest centre (no bins of floats), so
         # strips, frames and images labelled with one palette agree.
-        samples = samples_of(work, params, binned=False)
+        samples = samples_of(work, params, binned=False, regions=regions)
         labels, dist2 = assign(samples.X, centers)
         sizes = np.bincount(labels, weights=samples.weights, minlength=params["k"])
         result = KMeansResult(centers, labels, float(samples.weights @ dist2), 0, True, sizes)
-        return segmentation_of(loaded, work, result, samples.expand, params, timings={},
-                               canonical=False)
+        return segmentation_of(loaded, work, result, samples.expand, params, regions=regions,
+                               timings={}, canonical=False)
 
 
 def distances_to(
@@ -122,7 +123,7 @@ def regions_drawn_on(pixels: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
                                               return_indices=True))]
 
 
-def _cut_regions(work: LoadedImage, params: dict[str, Any]) -> np.ndarray | None:
+def cut_regions(work: LoadedImage, params: dict[str, Any]) -> np.ndarray | None:
     """The regions of the image's merge hierarchy at ``region_level`` (None without it), 0
     outside its mask."""
     if params["region_level"] is None:
@@ -183,11 +184,13 @@ def segmentation_of(
     expand: Callable[[np.ndarray], np.ndarray],
     params: dict[str, Any],
     *,
+    regions: np.ndarray | None,
     timings: dict[str, float],
     canonical: bool,
 ) -> Segmentation:
     """The Segmentation of ``loaded`` from a clustering of ``work`` (itself or a copy), made
-    with a segmenter of these ``params``."""
+    with a segmenter of these ``params``; ``regions``: the merge hierarchy's cut of ``work``
+    (:func:`cut_regions`), or None."""
     k, space = params["k"], params["space"]
     full_scale = value_range(loaded.pixels.dtype)
     n_channels = _channels(loaded.pixels)
@@ -209,7 +212,7 @@ def segmentation_of(
         from .regions import clean_labels
 
         labels, region_map = clean_labels(labels, feature_centers, params["min_region"],
-                                          mask=work.mask, regions=_cut_regions(work, params))
+                                          mask=work.mask, regions=regions)
     if work is not loaded:
         shape = loaded.pixels.shape[:2]
         factor = shrink_factor(shape, params["max_work_pixels"])

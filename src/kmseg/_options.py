@@ -75,24 +75,16 @@ HIERARCHY_MAX_PIXELS = 1 << 18
 #: --split train).
 REGION_LEVEL = 0.48
 
-# The regions preset: regions cut from the merge hierarchy at REGION_LEVEL, each painted with
-# the colour cluster most of it has (k-means of Lab colour and position over Felzenszwalb
-# superpixels, chosen on BSDS500 train + val: benchmarks/bsds.py; benchmarks/README.md).
-REGIONS_PRESET: dict[str, Any] = {
-    "k": 8,
-    "space": "auto",  # Lab; a multiband raster or a float scan outside [0, 1] as it is
-    "superpixels": 110,
-    "superpixel_method": "felzenszwalb",
-    "position": 20.0,
-    "smooth": 0.0,
-    "min_region": None,
-    "region_level": REGION_LEVEL,
-}
-
 # The plain recipe: what the parameters the regions preset sets are without it.
 _PLAIN: dict[str, Any] = {"k": DEFAULT_K, "space": DEFAULT_SPACE, "position": 0.0, "smooth": 0.0,
                           "superpixels": None, "superpixel_method": DEFAULT_SUPERPIXEL_METHOD,
                           "min_region": None, "region_level": None}
+
+# The regions preset: regions cut from the merge hierarchy at REGION_LEVEL, then k-means of
+# their mean colours paints them with at most 8 colours (benchmarks/README.md: "Painting the
+# regions"). Lab where it applies ("auto"), else the values as they are (a multiband raster,
+# a float scan).
+REGIONS_PRESET: dict[str, Any] = _PLAIN | {"k": 8, "space": "auto", "region_level": REGION_LEVEL}
 
 
 def resolve_preset(regions: bool, **given: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._compress import histogram, superpixels
+from ._compress import histogram, segment_means, superpixels
 from ._errors import ParameterError, exceeds
 from ._features import LUMA_WEIGHTS, output_channels, to_features, value_range, white_point
 from ._spatial import position_features, shrink, smooth, texture_features
@@ -55,14 +55,18 @@ def paints_regions(params: dict[str, Any]) -> bool:
 
 
 def clusters_for(params: dict[str, Any], samples: Samples) -> int:
-    """The k clustered: ``k``, or the number of samples when it only paints regions and there
-    are fewer."""
-    return min(params["k"], len(samples.X)) if paints_regions(params) else params["k"]
+    """The k clustered: ``k``, or the number of distinct samples when it only paints regions
+    and there are fewer."""
+    if not paints_regions(params):
+        return params["k"]
+    return min(params["k"], len(np.unique(samples.X, axis=0)))  # regions may share a colour
 
 
 def working_copy(loaded: LoadedImage, params: dict[str, Any]) -> LoadedImage:
-    """The image itself, or (spatial features on a large image) a smaller copy."""
-    if not is_spatial(params) or params["max_work_pixels"] is None:
+    """The image itself, or (spatial features or the merge hierarchy's regions, on a large
+    image) a smaller copy."""
+    if not (is_spatial(params) or params["region_level"] is not None) or \
+            params["max_work_pixels"] is None:
         return loaded
     k, n_superpixels, limit = params["k"], params["superpixels"], params["max_work_pixels"]
     work = shrink(loaded, limit)
@@ -109,15 +113,25 @@ def colour_samples(
 
 def samples_of(
     loaded: LoadedImage, params: dict[str, Any], *, per_pixel: bool = False,
-    binned: bool = True
+    binned: bool = True, regions: np.ndarray | None = None
 ) -> Samples:
     """Weighted feature vectors to cluster: the distinct values (or, ``binned``, the bins of
-    continuous floats), superpixels, or every pixel."""
+    continuous floats), superpixels, every pixel, or the ``regions`` of a region map (0
+    outside the mask: the merge hierarchy's cut) when the features are colour only."""
     spatial = is_spatial(params)
     values = checked_values(loaded, params["space"], params["k"],
                             check_k=not paints_regions(params), check_finite=spatial or per_pixel)
     if spatial:
         return spatial_samples(loaded, params)
+    if regions is not None and not per_pixel:
+        # Each region its mean colour: k-means then groups whole regions, so no region is
+        # split between colours (a majority vote over superpixel clusters painted 11 % further
+        # from the photo: benchmarks/regions_painting.py).
+        X = colour_features(values, loaded.pixels.dtype, space=params["space"],
+                            normalize=params["normalize"])
+        compressed = segment_means(X, regions.ravel() if loaded.mask is None
+                                   else regions[loaded.mask])
+        return Samples(compressed.values, compressed.counts, compressed.expand)
     return colour_samples(values, loaded.pixels.dtype, space=params["space"],
                           normalize=params["normalize"], k=params["k"], per_pixel=per_pixel,
                           binned=binned)

@@ -23,7 +23,7 @@ from ._compress import pool_histograms
 from ._errors import KmsegError, ParameterError, with_source
 from ._estimator import SegmenterParams
 from ._kmeans import kmeans
-from ._labelling import distances_to, labelled_by, nearest_per_pixel, segmentation_of
+from ._labelling import cut_regions, distances_to, labelled_by, nearest_per_pixel, segmentation_of
 from ._options import DEFAULT_SPACE, DEFAULT_SUPERPIXEL_METHOD, resolve_preset
 from ._palette import (
     check_poolable,
@@ -116,17 +116,19 @@ class KMeansSegmenter(SegmenterParams):
         Also make a region map, cut from the image's merge hierarchy at this level (see
         :func:`kmseg.regions.hierarchy`; 0.48 fits BSDS500's photos, higher levels give fewer
         regions) instead of the connected patches of one label: the regions follow the
-        image's edges and their number follows from the image, not from k. Each region is
-        painted with its majority label. With ``min_region`` too, smaller regions are then
-        merged into a neighbour.
+        image's edges and their number follows from the image, not from k. With colour
+        features only, k-means clusters the regions themselves (each its mean colour,
+        weighted by its pixels; k at most their distinct colours when seeded by name); with
+        spatial features, each region takes its majority label. With ``min_region`` too,
+        smaller regions are then merged into a neighbour.
     fixed_colors : list of "#rrggbb" or (f, C) array, optional
         Colours that must stay centres (``f <= k``), in the image's units (hex: 8-bit RGB,
         scaled to the image's range): they are labels ``0..f-1`` in the order given, and the
         other ``k - f`` centres move as usual. A fixed colour may end with no pixel.
     max_work_pixels : int or None, default 1_000_000
-        With position, texture, smoothing or superpixels, larger images are worked on as a
-        box-averaged copy of at most this many pixels, and the label (and region) maps scaled
-        back up (nearest neighbour); None works at full size. At least 64.
+        With position, texture, smoothing, superpixels or ``region_level``, larger images
+        are worked on as a box-averaged copy of at most this many pixels, and the label (and
+        region) maps scaled back up (nearest neighbour); None works at full size. At least 64.
 
     Attributes
     ----------
@@ -407,8 +409,9 @@ class KMeansSegmenter(SegmenterParams):
         work = working_copy(loaded, params)
         init, init_labels = initialisation(work, params)
         fixed = fixed_features(work, params)
+        regions = cut_regions(work, params)
         # An initial label map is per pixel, so it is the one case clustered pixel by pixel.
-        samples = samples_of(work, params, per_pixel=init_labels is not None)
+        samples = samples_of(work, params, per_pixel=init_labels is not None, regions=regions)
         params["k"] = clusters_for(params, samples)
         features_done = time.perf_counter()
         result = kmeans(
@@ -430,15 +433,11 @@ class KMeansSegmenter(SegmenterParams):
             expand = same_labels
         clustered = time.perf_counter()
         seg = segmentation_of(
-            loaded,
-            work,
-            result,
-            expand,
-            params,
+            loaded, work, result, expand, params, regions=regions,
             timings={"features": features_done - start, "cluster": clustered - features_done},
             canonical=not isinstance(self.init, np.ndarray),
         )
-        seg.timings["labels"] = time.perf_counter() - clustered  # incl. regions, scaling up
+        seg.timings["labels"] = time.perf_counter() - clustered  # incl. scaling up
         self._adopt(seg)
         return seg
 
@@ -522,9 +521,8 @@ def segment(
     regions : bool, default False
         The regions preset: coherent regions rather than colour clusters
         (:data:`REGIONS_PRESET`: the image's merge hierarchy cut at ``region_level=0.48``,
-        each region painted with its majority cluster of colour (space "auto") and position
-        over Felzenszwalb superpixels, k = 8). Parameters given explicitly override the
-        preset's.
+        then k-means of the regions' mean colours, k = 8, space "auto"). Parameters given
+        explicitly override the preset's.
     mask : (M, N) bool ndarray, optional
         Pixels to cluster (True); the others are left out and stay transparent in outputs.
     alpha : bool or None, default None

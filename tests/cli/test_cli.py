@@ -13,6 +13,7 @@ from PIL import Image, ImageOps
 
 import kmseg
 from conftest import read_png
+from kmseg._options import REGION_LEVEL
 from kmseg.cli import main
 
 HEAVY = ("numpy", "PIL", "matplotlib", "skimage", "sklearn", "scipy", "dask", "tifffile", "numba")
@@ -408,8 +409,9 @@ def test_segment_regions_preset_writes_region_outputs(photo, tmp_path, capsys):
                              "--region-masks"], capsys)
     assert code == 0, err
     report = json.loads((out / "photo.json").read_text())
-    assert report["params"]["superpixel_method"] == "felzenszwalb" and report["k"] == 8
+    assert report["params"]["region_level"] == REGION_LEVEL
     regions = read_png(out / "photo_regions.png")
+    assert report["k"] == min(8, regions.max())  # k-means of the regions' colours
     assert regions.dtype == np.uint16 and regions.max() == len(report["regions"])
     assert f"regions={regions.max()}" in stdout
     assert read_png(out / "photo_boundaries.png").shape == (*regions.shape, 3)

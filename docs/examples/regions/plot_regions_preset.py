@@ -5,9 +5,9 @@ Regions, not just colour clusters
 Pixel-colour k-means gives clusters: one label scattered over the image, speckle, and two
 objects of one colour merged. ``regions=True`` (``kmseg segment --regions``) gives coherent
 regions instead: the photo's merge hierarchy (:func:`kmseg.regions.hierarchy`) cut at the level
-fitted on BSDS500, ``region_level=0.48``, each region painted with the cluster most of its
-pixels have (k = 8 clusters of Lab colour and position over about 110 Felzenszwalb
-superpixels). Without ``region_level``, regions are the connected patches of one label
+fitted on BSDS500, ``region_level=0.48``, then k-means of the regions' mean Lab colours (k = 8)
+paints each region with its cluster's colour. Without ``region_level``, regions are the
+connected patches of one label
 (``min_region``); each step is also a function of :mod:`kmseg.regions`, for any label map.
 """
 
