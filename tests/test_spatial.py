@@ -128,6 +128,22 @@ def test_regions_preset_regions_are_the_hierarchy_cut_and_labels_follow(regions_
     np.testing.assert_array_equal(seg.sizes, np.bincount(seg.labels.ravel(), minlength=seg.k))
 
 
+def test_a_regions_palette_labels_each_region_of_another_image_by_its_mean(sample):
+    """predict with a segmenter fitted by the preset: the other image's own regions, each the
+    fitted centre nearest its mean Lab colour."""
+    model = kmseg.KMeansSegmenter(**REGIONS_PRESET).fit(sample)
+    other = np.ascontiguousarray(sample[::-1, ::-1])
+    seg = model.segment(other)
+    level = REGIONS_PRESET["region_level"]
+    np.testing.assert_array_equal(seg.regions,
+                                  kmseg.regions.cut(kmseg.regions.hierarchy(other), level))
+    lab = rgb2lab(other)
+    for region in range(1, seg.n_regions + 1):
+        inside = seg.regions == region
+        distances = ((model.cluster_centers_ - lab[inside].mean(axis=0)) ** 2).sum(axis=1)
+        assert set(np.unique(seg.labels[inside])) == {distances.argmin()}
+
+
 def test_region_level_with_min_region_merges_small_regions_of_the_cut(sample):
     level = 0.3  # a fine cut: many small regions
     fine = kmseg.segment(sample, k=4, region_level=level)
