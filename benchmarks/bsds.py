@@ -3,8 +3,8 @@ per method, scored with kmseg.metrics (PRI, VoI in bits, GCE) against every huma
 
     python benchmarks/bsds.py                      # the methods table on all 100 val photos
     python benchmarks/bsds.py --split val --n 40   # the first 40
-    python benchmarks/bsds.py --search 1 --n 50    # grid search of the regions preset on
-                                                   # train + val (how REGIONS_PRESET was chosen)
+    python benchmarks/bsds.py --search 1 --n 50    # grid search of the first regions preset
+                                                   # (k-means patches, before the hierarchy)
     python benchmarks/bsds.py --timing             # the preset on the >= 8 MP corpus photos
     python benchmarks/bsds.py --hierarchy --split train   # the merge hierarchy at every level:
                                                    # ODS / OIS, and the level to fix (train)
@@ -30,7 +30,6 @@ import numpy as np
 
 import kmseg
 from kmseg import metrics
-from kmseg._options import REGIONS_PRESET
 
 BSDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "bsds500"
 
@@ -128,7 +127,8 @@ def methods_table(split: str, n: int | None, names: list[str], workers: int) -> 
     return "\n".join(lines)
 
 
-# The grids the regions preset was chosen from (50 train + 50 val photos, --n 50): stage 1
+# The grids the first regions preset (connected patches of k-means labels over superpixels,
+# before the merge hierarchy) was chosen from (50 train + 50 val photos, --n 50): stage 1
 # (`--search 1`, 36 sets), then stage 2 (`--search 2`) around stage 1's best, which sat at the
 # edge of its grid (fewest superpixels).
 SEARCH_GRIDS = {
@@ -167,8 +167,6 @@ def search(stage: int, workers: int, n: int | None) -> str:
     for j in ranking[:15]:
         lines.append("| " + " | ".join(str(runs[j][key]) for key in keys) +
                      f" | {mean[j, 0]:.4f} | {mean[j, 1]:.4f} | {mean[j, 3]:.1f} |")
-    lines.append("")
-    lines.append(f"REGIONS_PRESET now: {REGIONS_PRESET}")
     return "\n".join(lines)
 
 
@@ -296,7 +294,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=None, help="first N photos (default: all)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--search", type=int, choices=sorted(SEARCH_GRIDS), metavar="STAGE",
-                        help="grid search of the regions preset on train + val (stage 1 or 2)")
+                        help="grid search of the first regions preset, train + val (stage 1 or 2)")
     parser.add_argument("--timing", action="store_true",
                         help="time the regions preset on the large corpus photos")
     parser.add_argument("--hierarchy", action="store_true",
