@@ -52,6 +52,14 @@ def test_strips_give_the_whole_image_labels(tmp_path, layout):
                                "json": "big.json"}
 
 
+def test_report_gives_the_space_fitted(tiled, tmp_path):
+    path, _ = tiled
+    result = segment_chunked(path, tmp_path / "out", model=KMeansSegmenter(k=4, space="auto"),
+                             strip_pixels=100_000)
+    report = json.loads(result.files["json"].read_text())
+    assert report["space"] == report["params"]["space"] == "lab"
+
+
 def test_bands_nodata_and_uint16(tmp_path, rng):
     # Values that repeat (a histogram, as for the whole image); strips of 64 rows.
     bands = (rng.integers(0, 30, size=(600, 410, 4)) * 100).astype(np.uint16)
@@ -201,6 +209,21 @@ def test_zarr_outputs_hold_the_tiff_outputs(tmp_path, rng, scheduler):
     assert set(np.unique(read_zarr(result.files["labels"])[:]).tolist()) == {0, 1, 255}
     assert sorted(p.name for p in (tmp_path / "zarr").iterdir()) == [
         "scene.json", "scene_labels.zarr", "scene_segmented.zarr"]
+
+
+def test_zarr_of_a_raster_of_many_16_bit_values(tmp_path, rng):
+    """Many distinct 16-bit values pool into float bins: the palette is still the raster's
+    dtype's, and the zarr outputs are the TIFF outputs."""
+    pytest.importorskip("zarr", reason="zarr outputs need the dask extra")
+    path = tmp_path / "wide.tif"
+    tifffile.imwrite(path, rng.integers(0, 60_000, size=(300, 410, 3)).astype(np.uint16),
+                     tile=(64, 64), photometric="rgb")
+    tiff = segment_chunked(path, tmp_path / "tiff", model=KMeansSegmenter(k=3),
+                           strip_pixels=60_000)
+    result = segment_chunked(path, tmp_path / "zarr", model=KMeansSegmenter(k=3),
+                             output="zarr", workers=1, strip_pixels=60_000)
+    np.testing.assert_array_equal(read_zarr(result.files["labels"])[:],
+                                  tifffile.imread(tiff.files["labels"]))
 
 
 def test_zarr_gray_raster_is_painted_in_two_dimensions(tmp_path):

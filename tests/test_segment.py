@@ -223,6 +223,22 @@ def test_a_palette_fitted_with_space_auto_keeps_the_fitted_space(sample, tmp_pat
     pooled = kmseg.KMeansSegmenter(k=3, space="auto").fit([unit, scan])
     assert pooled.space_ == "rgb"
     assert kmseg.KMeansSegmenter(k=3, space="auto").fit([sample, sample]).space_ == "lab"
+    # 16-bit photos pool into float bins (values up to 65535): still integers, so Lab.
+    photo16 = sample.astype(np.uint16) * 257 + np.arange(sample.size, dtype=np.uint16).reshape(
+        sample.shape) % 200
+    assert kmseg.KMeansSegmenter(k=3, space="auto").fit([photo16, photo16]).space_ == "lab"
+
+
+@pytest.mark.parametrize("gray", [False, True])
+def test_space_auto_leaves_nan_to_the_check_that_names_it(sample, gray):
+    """A float image in [0, 1] with a NaN resolves to Lab, whose check names the NaN (a NaN
+    read as "outside [0, 1]" went to rgb, and the regions' means were NaN)."""
+    image = sample[..., 0] / 255.0 if gray else sample / 255.0
+    image[5, 5] = np.nan
+    with pytest.raises(ParameterError, match="NaN"):
+        kmseg.segment(image, regions=True)
+    with pytest.raises(ParameterError, match="NaN"):
+        kmseg.segment(image * 100.0, regions=True)  # and out of range: rgb, checked too
 
 
 def test_normalize_changes_units_not_labels(sample):

@@ -55,6 +55,12 @@ def test_no_label_flips_where_colours_stay(frame_folder, tmp_path):
         assert animation.n_frames == 100
 
 
+def test_report_gives_the_space_fitted(frame_folder, tmp_path):
+    segment_video(frame_folder, tmp_path, model=kmseg.KMeansSegmenter(k=3, space="auto"))
+    report = json.loads((tmp_path / f"{frame_folder.name}.json").read_text())
+    assert report["params"]["space"] == "lab"
+
+
 def test_animated_gif_input(tmp_path):
     frames_in = [Image.fromarray(f) for f in clip(8)]
     gif = tmp_path / "moving.gif"

@@ -240,14 +240,15 @@ def _segment_to_zarr(
                 yield result
 
         if refit:
-            pooled, kind = None, None
+            pooled = None
             for values, counts in run(_strip_histogram,
                                       [(source, top, rows, bands, model) for top in tops],
                                       "histograms"):
-                kind = kind or (values.dtype, values.shape[1])
                 pooled = pool_histograms(pooled, values, counts)
-            like_shape = (1, 1) if kind[1] == 1 else (1, 1, kind[1])
-            like = LoadedImage(np.zeros(like_shape, dtype=kind[0]), None, None, source, "")
+            # The raster's dtype: a histogram of many 16-bit or float values holds float bins.
+            channels = pooled[0].shape[1]
+            like_shape = (1, 1) if channels == 1 else (1, 1, channels)
+            like = LoadedImage(np.zeros(like_shape, dtype=info.dtype), None, None, source, "")
             timings["histogram"] = time.perf_counter() - start - sum(timings.values())
             _fit_palette(model, pooled, like, str(source))
             timings["cluster"] = time.perf_counter() - start - sum(timings.values())
@@ -360,7 +361,7 @@ def _report(result: ChunkedResult) -> dict:
         "chunked": {"strips": result.n_strips},
         "k": model.k,
         "space": model.space_,
-        "params": model.get_params() | {"init": str(model.init)},
+        "params": model.get_params() | {"space": model.space_, "init": str(model.init)},
         "centers": model.centers_.tolist(),
         "feature_centers": model.cluster_centers_.tolist(),
         "sizes": result.sizes.tolist(),

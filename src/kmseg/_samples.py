@@ -119,11 +119,13 @@ def samples_of(
     continuous floats), superpixels, every pixel, or the ``regions`` of a region map (0
     outside the mask: the merge hierarchy's cut) when the features are colour only."""
     spatial = is_spatial(params)
+    by_region = regions is not None and not per_pixel
     values = checked_values(loaded, params["space"], params["k"],
-                            check_k=not paints_regions(params), check_finite=spatial or per_pixel)
+                            check_k=not paints_regions(params),
+                            check_finite=spatial or per_pixel or by_region)
     if spatial:
         return spatial_samples(loaded, params)
-    if regions is not None and not per_pixel:
+    if by_region:
         # Each region its mean colour: k-means then groups whole regions, so no region is
         # split between colours (a majority vote over superpixel clusters painted 11 % further
         # from the photo: benchmarks/regions_painting.py).

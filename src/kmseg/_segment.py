@@ -387,7 +387,8 @@ class KMeansSegmenter(SegmenterParams):
 
     def fit_histogram(self, values: np.ndarray, counts: np.ndarray, *, like: LoadedImage):
         """Fit the palette on a (pooled) colour histogram of images of the kind of ``like``."""
-        for name, value in pooled_palette(values, counts, like, self._params_for(values)).items():
+        params = self._params_for(values, like.pixels.dtype)
+        for name, value in pooled_palette(values, counts, like, params).items():
             setattr(self, name, value)
         return self
 
@@ -453,9 +454,10 @@ class KMeansSegmenter(SegmenterParams):
         """Whether features depend on pixel neighbourhoods, not only on each pixel's value."""
         return is_spatial(self.get_params())
 
-    def _params_for(self, values: LoadedImage | np.ndarray) -> dict[str, Any]:
-        """Parameters of a fit on an image (or ``(n, C)`` values): space "auto" resolved."""
-        return self.get_params() | {"space": resolved_space(self.space, values)}
+    def _params_for(self, values: LoadedImage | np.ndarray, dtype: Any = None) -> dict[str, Any]:
+        """Parameters of a fit on an image (or ``(n, C)`` values of ``dtype`` images): space
+        "auto" resolved."""
+        return self.get_params() | {"space": resolved_space(self.space, values, dtype)}
 
     def _fitted_params(self) -> dict[str, Any]:
         """The parameters other images are labelled with: the fitted space, and k from the

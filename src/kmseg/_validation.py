@@ -314,20 +314,22 @@ def _check_rule(name: str, value: Any) -> None:
         raise ParameterError(f"{name}={value!r} is invalid; use {expected}")
 
 
-def resolved_space(space: str, values: LoadedImage | np.ndarray) -> str:
+def resolved_space(space: str, values: LoadedImage | np.ndarray, dtype: Any = None) -> str:
     """``space``, with "auto" made "lab" where Lab can read the values (RGB or gray; integers,
     or floats in [0, 1]) and "rgb" (the values as they are) otherwise: a multiband raster, a
-    float scan in its own units. ``values``: an image, or the ``(n, C)`` values of images."""
+    float scan in its own units. ``values``: an image, or the ``(n, C)`` values of images of
+    ``dtype`` (a histogram's bins of integers are floats). NaN and infinity are left to the
+    checks that name them."""
     if space != "auto":
         return space
     if isinstance(values, LoadedImage):
-        values = clustered_values(values)
+        values, dtype = clustered_values(values), values.pixels.dtype
     if values.shape[1] not in (1, 3):
         return "rgb"
-    if values.dtype.kind != "f":
+    if np.dtype(dtype).kind != "f":
         return "lab"
-    in_unit_range = values.size and values.min() >= 0 and values.max() <= 1  # False if NaN
-    return "lab" if in_unit_range else "rgb"
+    finite = values[np.isfinite(values)]
+    return "lab" if finite.size and finite.min() >= 0 and finite.max() <= 1 else "rgb"
 
 
 def check_space(space: str, n_channels: int) -> None:

@@ -123,6 +123,22 @@ def test_sample_auto_k_regions_and_new_k_from_the_cache(client):
     assert first["palette"] == again["palette"] and first["labels_png"] == again["labels_png"]
 
 
+def test_each_space_is_checked_against_the_image_even_from_the_cache(client, photo):
+    """A 4-band raster: rgb and auto cluster its bands; Lab is refused with kmseg's message
+    after rgb's request cached the histogram (it once went on to a 500)."""
+    import tifffile
+
+    bands = np.stack([*np.moveaxis(photo, -1, 0), photo[..., 1]]).astype(np.uint16) * 100
+    data = io.BytesIO()
+    tifffile.imwrite(data, bands, photometric="minisblack", planarconfig="separate")
+    path = f"/api/images/{upload(client, data.getvalue(), 'rgbn.tif').json()['id']}/segment"
+    assert client.post(path, json={"k": 3, "space": "rgb"}).status_code == 200
+    refused = client.post(path, json={"k": 3, "space": "lab"})
+    assert refused.status_code < 500 and "needs an RGB or gray image" in message(refused)
+    auto = client.post(path, json={"k": 3, "space": "auto"})
+    assert auto.status_code == 200 and auto.json()["space"] == "rgb"
+
+
 def test_a_large_image_is_segmented_on_its_preview_and_exported_at_full_size(make_client,
                                                                             photo):
     client = make_client(preview_pixels=10_000)

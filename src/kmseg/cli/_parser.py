@@ -202,8 +202,8 @@ def _add_spatial_options(parser: argparse.ArgumentParser) -> None:
     )
     spatial.add_argument("--regions", action="store_true",
                          help="the regions preset: regions cut from the photo's merge "
-                              "hierarchy (level 0.48), each painted with its cluster of Lab "
-                              "colour and position, k = 8; writes <stem>_regions.png and "
+                              "hierarchy (level 0.48), painted by k-means of their mean "
+                              "colours (k = 8, space auto); writes <stem>_regions.png and "
                               "<stem>_boundaries.png too")
     spatial.add_argument("--position", type=non_negative_float, default=None, metavar="W",
                          help="weight of pixel position next to colour (colour units per "

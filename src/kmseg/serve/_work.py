@@ -38,7 +38,8 @@ def segment(stored: StoredImage, params, full=None):
     def fit():
         model = KMeansSegmenter(k=k, space=params.space, attempts=params.attempts,
                                 seed=params.seed)
-        values, counts = fitted(stored, ("histogram",),
+        # Per space: computing it checks the image against the space (Lab: 3 bands at most).
+        values, counts = fitted(stored, ("histogram", params.space),
                                  lambda: model.image_histogram(stored.preview))
         return model.fit_histogram(values, counts, like=stored.preview)
 
@@ -77,7 +78,7 @@ def fitted(stored, key: tuple, make: Callable[[], Any], keep: int = _FITS_PER_IM
 
 def _forget_oldest(stored, keep: int) -> None:
     while len(stored.fits) > keep:
-        oldest = next(key for key in stored.fits if key != ("histogram",))
+        oldest = next(key for key in stored.fits if key[0] != "histogram")
         del stored.fits[oldest]
 
 
