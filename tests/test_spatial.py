@@ -144,6 +144,31 @@ def test_a_regions_palette_labels_each_region_of_another_image_by_its_mean(sampl
         assert set(np.unique(seg.labels[inside])) == {distances.argmin()}
 
 
+def test_region_level_edge_cases_from_review(sample):
+    """Fixed colours beyond the regions' colours, init arrays with more clusters than regions
+    or a full-size label map on a shrunk copy, a mask enlarged back, pooled fits, transform."""
+    flat = np.full((40, 60, 3), 128, np.uint8)
+    with pytest.raises(ParameterError, match="2 fixed colours for 1 distinct colours"):
+        kmseg.segment(flat, regions=True, fixed_colors=["#ff0000", "#00ff00"])
+    centres = sample.reshape(-1, 3)[::5000][:20].astype(float)
+    assert kmseg.segment(sample, k=20, init=centres, region_level=0.48, space="lab").k == 20
+    label_map = (sample[..., 0] // 90).astype(np.uint8)
+    seg = kmseg.segment(sample, k=3, init=label_map, region_level=0.48, max_work_pixels=50_000)
+    assert seg.labels.shape == sample.shape[:2] and seg.n_regions > 1
+    yy, xx = np.mgrid[:sample.shape[0], :sample.shape[1]]
+    circle = (yy - 200) ** 2 + (xx - 300) ** 2 < 170 ** 2
+    for options in ({"k": 3, "region_level": 0.48}, {"regions": True}):
+        seg = kmseg.segment(sample, mask=circle, max_work_pixels=20_000, **options)
+        assert seg.sizes.sum() == circle.sum()  # every masked-in pixel labelled
+        assert all(len(np.unique(seg.labels[seg.regions == r])) == 1
+                   for r in range(1, seg.n_regions + 1))
+    model = kmseg.KMeansSegmenter(**REGIONS_PRESET)
+    with pytest.raises(ParameterError, match="no regions"):
+        model.fit([sample, sample])
+    with pytest.raises(ParameterError, match="region_level"):
+        model.fit(sample).transform(sample)
+
+
 def test_region_level_with_min_region_merges_small_regions_of_the_cut(sample):
     level = 0.3  # a fine cut: many small regions
     fine = kmseg.segment(sample, k=4, region_level=level)

@@ -23,7 +23,7 @@ from ._kmeans import KMeansResult, assign
 from ._labels import canonical_order, label_dtype, label_map, masked_label, upscale
 from ._options import HIERARCHY_MAX_PIXELS
 from ._result import Segmentation
-from ._samples import Samples, colour_features, makes_regions, samples_of, working_copy
+from ._samples import Samples, colour_features, makes_regions, n_fixed, samples_of, working_copy
 from ._spatial import shrink_factor
 from ._validation import _channels, clustered_values, described_params
 from .io import LoadedImage
@@ -42,11 +42,6 @@ def label_order(
     (darkest first)."""
     free = canonical_order(luminance(centers[n_fixed:]), sizes[n_fixed:], features[n_fixed:])
     return np.concatenate([np.arange(n_fixed), n_fixed + free])
-
-
-def n_fixed(params: dict[str, Any]) -> int:
-    """How many fixed colours a segmenter's parameters hold."""
-    return 0 if params["fixed_colors"] is None else len(params["fixed_colors"])
 
 
 def nearest_per_pixel(
@@ -121,6 +116,20 @@ def regions_drawn_on(pixels: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     # specks inside the mask.
     return shown[tuple(distance_transform_edt(~mask, return_distances=False,
                                               return_indices=True))]
+
+
+def _labelled_as_their_regions(labels: np.ndarray, region_map: np.ndarray) -> np.ndarray:
+    """``labels`` with the masked-in pixels left unlabelled by the enlarging (their working-copy
+    block was mostly masked out) given their region's label."""
+    from .regions import majority_labels
+
+    unlabelled = (region_map > 0) & (labels == masked_label(labels.dtype))
+    if not unlabelled.any():
+        return labels
+    labelled = (region_map > 0) & ~unlabelled
+    label_of = majority_labels(region_map[labelled], labels[labelled]).astype(labels.dtype)
+    labels[unlabelled] = label_of[np.minimum(region_map[unlabelled], len(label_of) - 1)]
+    return labels
 
 
 def cut_regions(work: LoadedImage, params: dict[str, Any]) -> np.ndarray | None:
@@ -223,6 +232,7 @@ def segmentation_of(
                 hierarchy_block = 1 if params["region_level"] is None else _hierarchy_block(
                     work.pixels.shape)
                 region_map = pieces_within(region_map, loaded.mask, factor * hierarchy_block)
+                labels = _labelled_as_their_regions(labels, region_map)
     if work is not loaded or region_map is not None:
         valid = labels != masked_label(labels.dtype)
         sizes = np.bincount(labels[valid], minlength=k).astype(np.int64)

@@ -19,8 +19,8 @@ from ._compress import histogram
 from ._errors import KmsegError, ParameterError, exceeds, with_source
 from ._features import LUMA_WEIGHTS, from_features, value_range
 from ._kmeans import kmeans
-from ._labelling import label_order, n_fixed
-from ._samples import colour_features, is_spatial
+from ._labelling import label_order
+from ._samples import colour_features, is_spatial, makes_regions, n_fixed
 from ._validation import (
     _PARAMETER_RULES,
     _channels,
@@ -89,9 +89,9 @@ def fixed_features(loaded: LoadedImage, params: dict[str, Any]) -> np.ndarray | 
 def check_poolable(params: dict[str, Any]) -> None:
     """Raise ParameterError unless these parameters can fit one palette on many images."""
     check_params(params)
-    if is_spatial(params) or isinstance(params["init"], np.ndarray):
-        raise ParameterError("fitting on several images takes colour features only, and "
-                             "k-means++ or random init")
+    if is_spatial(params) or makes_regions(params) or isinstance(params["init"], np.ndarray):
+        raise ParameterError("fitting on several images takes colour features only (no "
+                             "regions), and k-means++ or random init")
 
 
 def histogram_of(

@@ -47,6 +47,11 @@ def makes_regions(params: dict[str, Any]) -> bool:
     return params["min_region"] is not None or params["region_level"] is not None
 
 
+def n_fixed(params: dict[str, Any]) -> int:
+    """How many fixed colours a segmenter's parameters hold."""
+    return 0 if params["fixed_colors"] is None else len(params["fixed_colors"])
+
+
 def paints_regions(params: dict[str, Any]) -> bool:
     """Whether the clusters only paint the merge hierarchy's regions (``region_level``, seeded
     by name): ``k`` and ``superpixels`` are then at most what the image has, so the regions
@@ -59,14 +64,17 @@ def clusters_for(params: dict[str, Any], samples: Samples) -> int:
     and there are fewer."""
     if not paints_regions(params):
         return params["k"]
-    return min(params["k"], len(np.unique(samples.X, axis=0)))  # regions may share a colour
+    distinct = len(np.unique(samples.X, axis=0))  # regions may share a colour
+    if n_fixed(params) > distinct:
+        raise ParameterError(f"{n_fixed(params)} fixed colours for {distinct} distinct colours "
+                             f"of the regions; fix at most {distinct}")
+    return max(min(params["k"], distinct), n_fixed(params))
 
 
 def working_copy(loaded: LoadedImage, params: dict[str, Any]) -> LoadedImage:
     """The image itself, or (spatial features or the merge hierarchy's regions, on a large
     image) a smaller copy."""
-    if not (is_spatial(params) or params["region_level"] is not None) or \
-            params["max_work_pixels"] is None:
+    if not (is_spatial(params) or paints_regions(params)) or params["max_work_pixels"] is None:
         return loaded
     k, n_superpixels, limit = params["k"], params["superpixels"], params["max_work_pixels"]
     work = shrink(loaded, limit)
@@ -119,7 +127,7 @@ def samples_of(
     continuous floats), superpixels, every pixel, or the ``regions`` of a region map (0
     outside the mask: the merge hierarchy's cut) when the features are colour only."""
     spatial = is_spatial(params)
-    by_region = regions is not None and not per_pixel
+    by_region = regions is not None and not per_pixel and paints_regions(params)
     values = checked_values(loaded, params["space"], params["k"],
                             check_k=not paints_regions(params),
                             check_finite=spatial or per_pixel or by_region)

@@ -266,9 +266,9 @@ class KMeansSegmenter(SegmenterParams):
     ) -> np.ndarray:
         """``(M, N, k)`` float64 distances (feature units) of each pixel to each fitted centre
         (``(N, k)`` for a pixel list); NaN at masked pixels."""
-        if self._spatial():
+        if self._spatial() or self.region_level is not None:  # regions: labelled by their mean
             raise ParameterError("transform needs colour features only (no position, texture, "
-                                 "smoothing or superpixels)")
+                                 "smoothing, superpixels or region_level)")
         loaded = self._check_fitted(image, mask, alpha, channel_axis)
         params = self._fitted_params()
         try:
