@@ -361,7 +361,7 @@ def _report(result: ChunkedResult) -> dict:
         "chunked": {"strips": result.n_strips},
         "k": model.k,
         "space": model.space_,
-        "params": model.get_params() | {"space": model.space_, "init": str(model.init)},
+        "params": model._fitted_params() | {"init": str(model.init)},
         "centers": model.centers_.tolist(),
         "feature_centers": model.cluster_centers_.tolist(),
         "sizes": result.sizes.tolist(),

@@ -126,9 +126,9 @@ class KMeansSegmenter(SegmenterParams):
         scaled to the image's range): they are labels ``0..f-1`` in the order given, and the
         other ``k - f`` centres move as usual. A fixed colour may end with no pixel.
     max_work_pixels : int or None, default 1_000_000
-        With position, texture, smoothing, superpixels or ``region_level``, larger images
-        are worked on as a box-averaged copy of at most this many pixels, and the label (and
-        region) maps scaled back up (nearest neighbour); None works at full size. At least 64.
+        With position, texture, smoothing, superpixels or ``region_level`` (init by name),
+        larger images are worked on as a box-averaged copy of at most this many pixels, and
+        the label (and region) maps scaled back up (nearest); None: full size. At least 64.
 
     Attributes
     ----------

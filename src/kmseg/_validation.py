@@ -322,12 +322,16 @@ def resolved_space(space: str, values: LoadedImage | np.ndarray, dtype: Any = No
     checks that name them."""
     if space != "auto":
         return space
-    if isinstance(values, LoadedImage):
-        values, dtype = clustered_values(values), values.pixels.dtype
-    if values.shape[1] not in (1, 3):
+    image = values if isinstance(values, LoadedImage) else None
+    if image is not None:  # the pixels are read only for a float image's range
+        channels, dtype = _channels(image.pixels), image.pixels.dtype
+    else:
+        channels = values.shape[1]
+    if channels not in (1, 3):
         return "rgb"
     if np.dtype(dtype).kind != "f":
         return "lab"
+    values = clustered_values(image) if image is not None else values
     finite = values[np.isfinite(values)]
     return "lab" if finite.size and finite.min() >= 0 and finite.max() <= 1 else "rgb"
 

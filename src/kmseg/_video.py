@@ -166,7 +166,7 @@ def segment_video(
     report = {
         "source": str(source),
         "frames": result.n_frames,
-        "params": model.get_params() | {"space": model.space_, "init": str(model.init)},
+        "params": model._fitted_params() | {"init": str(model.init)},
         "centers": model.centers_.tolist(),
         "compactness_per_frame": result.compactness,
         "files": result.files,
